@@ -1,0 +1,89 @@
+"""The Python API: ``vaekit.train`` and ``vaekit.load``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from . import run as runs
+from .config import RunConfig
+from .data import load_data
+from .errors import VaekitError
+from .models import VAE, build_model
+from .options import apply_options, base_config
+from .train import Trainer
+from .train import checkpoint as ckpt
+
+load = runs.load
+
+
+def train(data: str = "digits", *, recipe: Optional[str] = None, out=None, resume: bool = False,
+          overwrite: bool = False, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None,
+          progress: bool = False, **options) -> VAE:
+    """Train a VAE and return it; everything is saved in the run directory ``out``.
+
+    ``options`` are the CLI's option names in snake case (``latent_dim=8``, ``beta=4``,
+    ``epochs=10``, ``likelihood="gaussian"``...). With ``resume=True`` the run in ``out``
+    continues where it stopped (its saved config is used; ``epochs`` may be raised).
+    ``encoder``/``decoder``: your own modules, ``encoder(x, c) -> (B, F)`` and
+    ``decoder(z, c) -> likelihood parameters`` (``c`` is the one-hot label or None).
+
+    >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
+    """
+    if resume:
+        if out is None:
+            raise VaekitError("resume needs the run directory: pass out=... (CLI: --out RUN --resume)")
+        cfg = runs.read_config(out)
+        cfg = apply_options(cfg, {k: v for k, v in options.items() if k in ("epochs", "patience", "device")})
+        ignored = sorted(k for k, v in options.items() if v is not None and k not in ("epochs", "patience", "device"))
+        if ignored:
+            raise VaekitError(f"--resume continues the saved config; only epochs, patience and device can change, "
+                              f"not {', '.join(ignored)}")
+        run_dir = Path(out)
+    else:
+        cfg = apply_options(base_config(recipe), dict(options, data=data))
+        if encoder is not None or decoder is not None:
+            cfg.model.network, cfg.model.network_args = "custom", {}
+        run_dir = _prepare_out(out, cfg, overwrite)
+    splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
+                       val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
+                       info=runs.data_info(cfg) if resume else None)
+    info = splits.info
+    if not resume:
+        cfg.model.data_shape = list(info.shape)
+        cfg.model.num_classes = info.num_classes
+        cfg.data_info = info.to_dict()
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, encoder=encoder, decoder=decoder)
+    for name, split in (("training data", splits.train), ("validation data", splits.val)):
+        if len(split):
+            model.likelihood.check_data(split.x, f"{name} {cfg.data.source!r}")
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.write_text(run_dir / ckpt.CONFIG, cfg.to_json())
+    model.config, model.run_dir, model.info = cfg, run_dir, info
+    Trainer(model, splits, cfg, run_dir, progress=progress).fit(resume=resume)
+    model.eval()
+    return model
+
+
+def _prepare_out(out, cfg: RunConfig, overwrite: bool) -> Path:
+    if out is None:
+        stem = Path(cfg.data.source).stem or "data"
+        return runs.new_run_dir(f"runs/{cfg.recipe or cfg.model.network}-{stem}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise VaekitError(f"--out {path} is a file; choose a directory for the run")
+    if runs.is_run(path) and not overwrite:
+        raise VaekitError(f"--out {path} already holds a run; pass --resume to continue it, "
+                          "--overwrite to replace it, or choose another --out")
+    if path.is_dir() and any(path.iterdir()) and not runs.is_run(path):
+        raise VaekitError(f"--out {path} is a non-empty directory that is not a run; choose another --out")
+    if overwrite and runs.is_run(path):
+        for name in (ckpt.WEIGHTS, ckpt.BEST, ckpt.STATE, ckpt.METRICS):
+            (path / name).unlink(missing_ok=True)
+    return path
+
+

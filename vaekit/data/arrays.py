@@ -1,0 +1,164 @@
+"""Turn raw numpy arrays into checked examples: images (N, C, H, W) in [0, 1] or tables (N, D).
+
+Every reader (named datasets, .npy/.npz, image folders, CSV, IDX) ends here, so the rules
+for shapes, value ranges, NaN/Inf and labels live in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import VaekitError, require
+
+
+@dataclass
+class RawData:
+    """A dataset as read from disk, before splitting and normalization."""
+
+    name: str  # how messages name the data, e.g. "'runs/x.npz'" or "dataset 'mnist'"
+    kind: str  # "image" or "table"
+    x: np.ndarray  # float32 (N, C, H, W) in [0, 1] or (N, D)
+    y: Optional[np.ndarray] = None  # int64 (N,)
+    x_test: Optional[np.ndarray] = None  # an official test split, same layout as x
+    y_test: Optional[np.ndarray] = None
+    num_classes: Optional[int] = None
+    class_names: Optional[list] = None
+    columns: Optional[list] = None
+    extra: dict = field(default_factory=dict)
+
+
+def to_examples(arr: np.ndarray, name: str) -> tuple:
+    """Return ``(x, kind)`` for an array read from a file, choosing image or table by shape.
+
+    (N, H, W) -> images (N, 1, H, W); (N, C, H, W) with C <= 4 -> images;
+    (N, H, W, C) with C in {1, 3, 4} and H, W > 4 -> images moved to channels-first;
+    (N, D) -> table.
+    """
+    arr = np.asarray(arr)
+    _require_numeric(arr, name)
+    require(arr.ndim >= 1 and arr.size > 0, f"{name} is empty (array shape {arr.shape}); it needs at least one example")
+    if arr.ndim == 1:
+        raise VaekitError(
+            f"{name} is a 1-D array of shape {arr.shape}; examples need at least one feature: "
+            "reshape it to (N, 1) for a one-column table, or (N, H, W) for images"
+        )
+    if arr.ndim == 2:
+        return to_table(arr, name), "table"
+    if arr.ndim == 3:
+        return to_images(arr[:, None], name), "image"
+    if arr.ndim == 4:
+        n, a, h, w = arr.shape
+        if 1 <= a <= 4:
+            return to_images(arr, name), "image"
+        if w in (1, 3, 4) and a > 4 and h > 4:
+            return to_images(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)), name), "image"
+    raise VaekitError(
+        f"{name} has shape {arr.shape}, which is not a layout vaekit understands; use (N, D) for a "
+        "table, (N, H, W) or (N, C, H, W) with C <= 4 or (N, H, W, C) with C in 1, 3, 4 for images"
+    )
+
+
+def to_images(arr: np.ndarray, name: str) -> np.ndarray:
+    """Scale channels-first images (N, C, H, W) to float32 in [0, 1] and check them."""
+    _require_numeric(arr, name)
+    kind = arr.dtype.kind
+    if kind == "b":
+        return arr.astype(np.float32)
+    if arr.dtype == np.uint8:
+        return np.true_divide(arr, np.float32(255), dtype=np.float32)
+    if kind in "iu":
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo >= 0 and hi <= 1:  # binary images
+            return arr.astype(np.float32)
+        if lo >= 0 and hi <= 255:
+            return np.true_divide(arr, np.float32(255), dtype=np.float32)
+        raise _range_error(name, arr, lo, hi)
+    x = arr.astype(np.float32, copy=False)
+    check_finite(x, name)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        raise _range_error(name, arr, lo, hi)
+    return x
+
+
+def to_table(arr: np.ndarray, name: str, columns: Optional[Sequence[str]] = None,
+             row_numbers: Optional[np.ndarray] = None) -> np.ndarray:
+    """Return a float32 table (N, D), checked for NaN/Inf."""
+    _require_numeric(arr, name)
+    x = np.asarray(arr).astype(np.float32, copy=False)
+    check_finite(x, name, columns=columns, row_numbers=row_numbers)
+    return x
+
+
+def check_finite(x: np.ndarray, name: str, *, columns: Optional[Sequence[str]] = None,
+                 row_numbers: Optional[np.ndarray] = None) -> None:
+    """Raise a VaekitError saying how many NaN/Inf values ``x`` holds and where.
+
+    ``row_numbers`` maps example index -> the number shown to the user (a CSV line).
+    """
+    if x.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return
+    n_nan = int(np.isnan(x).sum())
+    n_inf = int(bad.sum()) - n_nan
+    rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
+    csv_rows = row_numbers is not None
+    shown = ", ".join(map(str, (np.asarray(row_numbers)[rows[:5]] if csv_rows else rows[:5])))
+    more = ", ..." if len(rows) > 5 else ""
+    where = f"{len(rows)} {'row' if csv_rows else 'example'}(s) ({'lines' if csv_rows else 'indices'} {shown}{more})"
+    if columns is not None and x.ndim == 2:
+        cols = [str(columns[j]) for j in np.flatnonzero(bad.any(axis=0))]
+        where += " in column(s) " + ", ".join(f"'{c}'" for c in cols[:10]) + (", ..." if len(cols) > 10 else "")
+    raise VaekitError(
+        f"{name} has {n_nan} NaN/missing and {n_inf} infinite value(s) in {where}; "
+        "clean the data first (drop those examples or fill in the values)"
+    )
+
+
+def encode_labels(parts: Sequence[np.ndarray], sizes: Sequence[int], name: str) -> tuple:
+    """Return ``(codes, num_classes, class_names)`` for label arrays sharing one class list.
+
+    Strings become codes by their sorted unique values (``class_names``); integers (or
+    integral floats) are kept and must be >= 0, with ``num_classes = max + 1``.
+    """
+    parts = [np.asarray(p) for p in parts]
+    for p, n in zip(parts, sizes):
+        require(p.ndim == 1, f"labels of {name} have shape {p.shape}; labels must be a 1-D array (N,)")
+        require(len(p) == n, f"{name} has {n} examples but {len(p)} labels; give exactly one label per example")
+    kinds = {p.dtype.kind for p in parts}
+    if kinds & set("USO"):
+        strings = [p.astype(str) for p in parts]
+        class_names = sorted(set().union(*(set(s.tolist()) for s in strings)))
+        lookup = {c: i for i, c in enumerate(class_names)}
+        codes = [np.array([lookup[v] for v in s.tolist()], dtype=np.int64) for s in strings]
+        return codes, len(class_names), class_names
+    require(kinds <= set("biuf"), f"labels of {name} have an unsupported type; use integers or strings")
+    codes = []
+    for p in parts:
+        if p.dtype.kind == "f":
+            ok = np.isfinite(p).all() and (p == np.round(p)).all()
+            require(ok, f"labels of {name} are not whole numbers; labels must be integer class indices or names")
+        codes.append(p.astype(np.int64))
+    lo = min(int(c.min()) for c in codes if len(c))
+    require(lo >= 0, f"labels of {name} include {lo}; class indices must be >= 0")
+    return codes, max(int(c.max()) for c in codes if len(c)) + 1, None
+
+
+def _require_numeric(arr: np.ndarray, name: str) -> None:
+    require(
+        arr.dtype.kind in "biuf",
+        f"{name} holds values of type {arr.dtype}, not numbers; convert it to a numeric array "
+        "(labels belong in a separate 'y' array or a CSV label column)",
+    )
+
+
+def _range_error(name: str, arr: np.ndarray, lo: float, hi: float) -> VaekitError:
+    return VaekitError(
+        f"{name} looks like images (shape {arr.shape}, dtype {arr.dtype}) but its values lie in "
+        f"[{lo:g}, {hi:g}]; image values must lie in [0, 1] (or 0..255 as integers): scale it to "
+        "[0, 1], or reshape it to (N, D) to use it as a table"
+    )

@@ -1,0 +1,118 @@
+"""Data given as a path: .npy/.npz arrays, CSV/TSV tables, IDX files, folders of images or IDX files."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import VaekitError, require
+from .arrays import RawData, encode_labels, to_examples
+from .builtin import find_idx_files, read_idx_files
+from .csv_table import read_csv
+from .idx import read_idx
+from .image_folder import read_image_folder
+
+SUPPORTED = (".npy (array), .npz (arrays x/y, optional x_test/y_test), .csv/.tsv (table), "
+             "IDX files (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG images "
+             "(class sub-folders become labels) or of IDX files")
+DATA_KEYS = ("x", "X", "data")
+LABEL_KEYS = ("y", "Y", "labels", "targets")
+TEST_KEYS = ("x_test", "X_test")
+TEST_LABEL_KEYS = ("y_test", "Y_test", "labels_test", "targets_test")
+
+
+def read_path(path: Path, source: str, label_column: Optional[str] = None) -> RawData:
+    """Read the data at ``path`` (which exists); ``source`` is how the user named it."""
+    name = f"'{source}'"
+    suffix = path.suffix.lower()
+    is_csv = path.is_file() and suffix in (".csv", ".tsv")
+    require(label_column is None or is_csv,
+            f"label_column='{label_column}' only applies to CSV/TSV tables, but {name} is not one; "
+            "arrays give labels as 'y' in an .npz, image folders as class sub-folders")
+    if path.is_dir():
+        idx_files = find_idx_files(path)
+        if "x" in idx_files:
+            if not ("x_test" in idx_files and ("y" in idx_files) == ("y_test" in idx_files)):
+                idx_files = {k: v for k, v in idx_files.items() if k in ("x", "y")}
+            return read_idx_files(idx_files, name, None, path)
+        return read_image_folder(path, name)
+    if is_csv:
+        return read_csv(path, name, label_column)
+    if suffix == ".npy":
+        return _with_path(_from_arrays(_load_npy(path, name), None, None, None, name), path)
+    if suffix == ".npz":
+        return _with_path(_read_npz(path, name), path)
+    if "idx" in path.name.lower():
+        return _read_idx_file(path, name)
+    raise VaekitError(f"{name} has an unsupported file type '{suffix or path.name}'; supported: {SUPPORTED}")
+
+
+def _load_npy(path: Path, name: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise VaekitError(f"could not read {name} as a .npy array ({e}); check that the file is complete "
+                          "and was written with numpy.save from a numeric array") from None
+
+
+def _read_npz(path: Path, name: str) -> RawData:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise VaekitError(f"could not read {name} as an .npz archive ({e}); check that the file is complete "
+                          "and was written with numpy.savez from numeric arrays") from None
+    require(arrays, f"{name} holds no arrays; save the data as numpy.savez(path, x=..., y=...)")
+    known = set(LABEL_KEYS + TEST_KEYS + TEST_LABEL_KEYS)
+    data_key = _first(arrays, DATA_KEYS) or next((k for k in arrays if k not in known), None)
+    require(data_key is not None, f"{name} has only label/test arrays ({', '.join(arrays)}); add the data as 'x'")
+
+    def get(keys):
+        key = _first(arrays, keys)
+        return None if key is None else arrays[key]
+
+    return _from_arrays(arrays[data_key], get(LABEL_KEYS), get(TEST_KEYS), get(TEST_LABEL_KEYS), name)
+
+
+def _from_arrays(x, y, x_test, y_test, name: str) -> RawData:
+    """Check and convert arrays (and an optional official test split) into RawData."""
+    x, kind = to_examples(x, name)
+    if x_test is not None:
+        x_test, test_kind = to_examples(x_test, f"{name} (x_test)")
+        require(x_test.shape[1:] == x.shape[1:],
+                f"{name}: x_test has examples of shape {x_test.shape[1:]} but x has {x.shape[1:]}; they must match")
+    require(y_test is None or x_test is not None, f"{name} has test labels but no 'x_test' array; add x_test")
+    require(x_test is None or (y is None) == (y_test is None),
+            f"{name} has labels for only one of the train and test arrays; give both 'y' and 'y_test' or neither")
+    num_classes = class_names = None
+    if y is not None:
+        parts = [y] if y_test is None else [y, y_test]
+        sizes = [len(x)] if y_test is None else [len(x), len(x_test)]
+        codes, num_classes, class_names = encode_labels(parts, sizes, name)
+        y, y_test = codes[0], (codes[1] if y_test is not None else None)
+    return RawData(name, kind, x, y, x_test, y_test, num_classes=num_classes, class_names=class_names)
+
+
+def _read_idx_file(path: Path, name: str) -> RawData:
+    """One IDX images file; labels are taken from the matching '-labels-idx1-' file beside it."""
+    x = read_idx(path)
+    y = None
+    label_name = path.name.replace("images-idx3", "labels-idx1")
+    if label_name != path.name:
+        stem = label_name[:-3] if label_name.endswith(".gz") else label_name
+        for candidate in (path.with_name(stem + ".gz"), path.with_name(stem)):
+            if candidate.is_file():
+                y = read_idx(candidate)
+                break
+    return _with_path(_from_arrays(x, y, None, None, name), path)
+
+
+def _first(arrays: dict, keys) -> Optional[str]:
+    return next((k for k in keys if k in arrays), None)
+
+
+def _with_path(raw: RawData, path: Path) -> RawData:
+    raw.extra["path"] = str(path)
+    return raw

@@ -1,0 +1,74 @@
+"""The in-memory data types every dataset becomes."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+
+
+@dataclass
+class TensorData:
+    """Examples ``x`` (N, *shape) float32 and optional integer labels ``y`` (N,)."""
+
+    x: torch.Tensor
+    y: Optional[torch.Tensor] = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, index: torch.Tensor) -> "TensorData":
+        return TensorData(self.x[index], None if self.y is None else self.y[index])
+
+
+@dataclass
+class DataInfo:
+    """What a model needs to know about its data; saved in the run's config.json.
+
+    kind: "image" (x in [0, 1], shape (C, H, W)) or "table" (x standardized, shape (D,)).
+    mean/std: per-feature statistics of the training split used to standardize tables;
+    ``denormalize`` maps model output back to the original units.
+    """
+
+    name: str
+    kind: str
+    shape: tuple
+    num_classes: Optional[int] = None
+    class_names: Optional[list] = None
+    columns: Optional[list] = None
+    mean: Optional[list] = None
+    std: Optional[list] = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataInfo":
+        d = dict(d)
+        d["shape"] = tuple(d["shape"])
+        return cls(**d)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:
+            return x
+        return (x - torch.tensor(self.mean, dtype=x.dtype)) / torch.tensor(self.std, dtype=x.dtype)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:
+            return x
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device)
+        return x * std + mean
+
+
+@dataclass
+class DataSplits:
+    """Train / validation / test splits of one dataset plus its :class:`DataInfo`."""
+
+    train: TensorData
+    val: TensorData
+    test: TensorData
+    info: DataInfo

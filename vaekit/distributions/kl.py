@@ -1,0 +1,31 @@
+"""KL(q || p) with a closed form where torch registers one, Monte Carlo otherwise."""
+from __future__ import annotations
+
+import torch
+from torch.distributions import Distribution, Independent, kl_divergence
+
+
+def kl_term(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || p(z)) per example, (B,).
+
+    Uses ``kl_divergence`` when a closed form is registered (Gaussian q and p: Kingma &
+    Welling 2014, appendix B); otherwise the single-sample estimate log q(z) - log p(z)
+    at the reparameterized sample ``z`` (what VampPrior and flow posteriors need).
+    """
+    try:
+        return kl_divergence(q, p)
+    except NotImplementedError:
+        return q.log_prob(z) - p.log_prob(z)
+
+
+def kl_per_dimension(q: Distribution, p: Distribution):
+    """Closed-form KL for each latent dimension (B, D), or None when not factorized.
+
+    Needed by free bits, which clamps each dimension's KL separately.
+    """
+    if isinstance(q, Independent) and isinstance(p, Independent) and q.reinterpreted_batch_ndims == 1:
+        try:
+            return kl_divergence(q.base_dist, p.base_dist)
+        except NotImplementedError:
+            return None
+    return None

@@ -1,0 +1,16 @@
+"""User-facing errors.
+
+Anything a user can cause (a bad path, an unknown name, data that does not fit a model)
+raises :class:`VaekitError` with a message that names the input, says what is wrong and
+what to do. The command line prints these without a traceback and exits non-zero.
+"""
+
+
+class VaekitError(Exception):
+    """An error caused by user input; the message is shown as-is."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`VaekitError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise VaekitError(message)

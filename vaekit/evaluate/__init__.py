@@ -1,0 +1,3 @@
+from .elbo import evaluate_elbo
+
+__all__ = ["evaluate_elbo"]

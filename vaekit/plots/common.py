@@ -1,0 +1,125 @@
+"""Helpers shared by the plots: encoding data, the data kind, atomic figure saving.
+
+Figures are built with ``matplotlib.figure.Figure`` directly rather than through pyplot:
+nothing is registered globally (no figure to close, no leak in a long loop), it always
+renders headless with Agg, and importing vaekit.plots never changes the backend of a
+notebook or GUI session the user is in.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+import torch
+from matplotlib.figure import Figure
+
+from ..data.types import TensorData
+from ..errors import VaekitError
+from ..train.checkpoint import atomic_write
+
+DPI = 120
+PathLike = Union[str, Path]
+
+
+def new_figure(width: float = 6.4, height: float = 4.8, **subplots) -> tuple:
+    """A fresh (fig, axes) pair, laid out with the constrained layout engine."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return fig, fig.subplots(**subplots)
+
+
+def save_figure(fig: Figure, path: PathLike) -> Path:
+    """Write ``fig`` atomically (temp file in the same directory, then rename); format from the suffix."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    if fmt not in fig.canvas.get_supported_filetypes():
+        raise VaekitError(f"cannot save a figure as {path}: unknown image format {fmt!r}; use .png, .pdf or .svg")
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=DPI))
+
+
+def as_data(data) -> TensorData:
+    """Accept a TensorData or a bare tensor/array of examples."""
+    if isinstance(data, TensorData):
+        return data
+    return TensorData(torch.as_tensor(data, dtype=torch.float32))
+
+
+@contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients for the block; the model's training flag is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def distribution_mean(q, samples: int = 64) -> torch.Tensor:
+    """E[z] of a posterior; a Monte Carlo average where the mean has no closed form (flows)."""
+    try:
+        return q.mean
+    except NotImplementedError:
+        return q.sample((samples,)).mean(0)
+
+
+def posterior_means(model, data, batch_size: int = 1024) -> torch.Tensor:
+    """E_q[z | x] for every example, (N, latent_dim) on the CPU; a CVAE is given the labels."""
+    data = as_data(data)
+    if len(data) == 0:
+        raise VaekitError("the data has no examples to encode")
+    if model.num_classes and data.y is None:
+        raise VaekitError(f"this is a conditional VAE over {model.num_classes} classes: the data needs "
+                          "labels y to be encoded")
+    out = []
+    with evaluating(model):
+        for start in range(0, len(data), batch_size):
+            x = data.x[start:start + batch_size].to(model.device)
+            y = data.y[start:start + batch_size] if model.num_classes else None
+            out.append(distribution_mean(model.encode(x, y)).float().cpu())
+    return torch.cat(out)  # (N, D)
+
+
+def data_info(model) -> Optional[dict]:
+    """The DataInfo dict saved with the model's run, if it has one."""
+    info = getattr(getattr(model, "config", None), "data_info", None)
+    if info is not None and not isinstance(info, dict):
+        info = info.to_dict()
+    return info
+
+
+def data_kind(model) -> str:
+    """'image', 'table' or 'array': from the run's DataInfo, else guessed from the data shape."""
+    info = data_info(model)
+    if info and info.get("kind"):
+        return info["kind"]
+    return {3: "image", 1: "table"}.get(len(model.data_shape), "array")
+
+
+def class_names(model, names=None) -> Optional[list]:
+    """Names given by the caller, else those saved with the run's data, else None."""
+    if names is not None:
+        return list(names)
+    info = data_info(model)
+    return info.get("class_names") if info else None
+
+
+def require_image_model(model, what: str) -> None:
+    """Raise a VaekitError unless the model was trained on images."""
+    kind = data_kind(model)
+    if kind != "image":
+        raise VaekitError(f"{what} needs image data, but this model was trained on {kind} data of shape "
+                          f"{tuple(model.data_shape)}; use `vaekit plot RUN latent` for tables")
+
+
+def check_label(model, label) -> Optional[torch.Tensor]:
+    """The label as a tensor for a CVAE (required there); an error if given to a plain VAE."""
+    if model.num_classes:
+        if label is None:
+            raise VaekitError(f"this is a conditional VAE over {model.num_classes} classes: pass a label "
+                              f"(--label 0..{model.num_classes - 1}) to choose the class to draw")
+        return torch.as_tensor([int(label)])
+    if label is not None:
+        raise VaekitError("--label only applies to a conditional VAE; this model was trained without labels")
+    return None

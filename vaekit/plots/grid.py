@@ -1,0 +1,74 @@
+"""Tile images into one array, and save such a grid as a PNG with Pillow."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import VaekitError
+from ..train.checkpoint import atomic_write
+from .common import PathLike
+
+
+def _as_images(images) -> np.ndarray:
+    """(N, C, H, W) float array in [0, 1] from a tensor or array; (N, H, W) is read as grey."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().float().numpy()
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise VaekitError(f"cannot draw images of shape {tuple(arr.shape[1:])}: expected (C, H, W) with "
+                          "1 (grey) or 3 (RGB) channels")
+    if arr.shape[0] == 0:
+        raise VaekitError("there are no images to draw")
+    return np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
+
+
+def image_grid(images, nrow: int = 8, pad_value: float = 1.0, scale: int = 1) -> np.ndarray:
+    """Tile images (N, C, H, W) in [0, 1] row by row, ``nrow`` images per row.
+
+    Cells are separated by 1-pixel lines of ``pad_value`` (no outer border); unused cells
+    of a last, partial row are filled with ``pad_value``. ``scale`` enlarges each image by
+    an integer factor (nearest neighbour) before tiling, so separators stay 1 pixel wide.
+    Returns (rows*(H*scale+1)-1, cols*(W*scale+1)-1) for grey, with a trailing 3 for RGB.
+    Values outside [0, 1] are clipped.
+    """
+    arr = _as_images(images)
+    if nrow < 1 or scale < 1:
+        raise VaekitError(f"nrow and scale must be at least 1, got nrow={nrow}, scale={scale}")
+    if scale > 1:
+        arr = arr.repeat(scale, axis=2).repeat(scale, axis=3)
+    n, c, h, w = arr.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    grid = np.full((c, rows * (h + 1) - 1, cols * (w + 1) - 1), pad_value, dtype=np.float32)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[:, r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = arr[i]
+    return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def upscale_factor(height: int, width: int, min_cell: int = 28) -> int:
+    """Smallest integer factor that makes the longer side of a cell at least ``min_cell`` pixels."""
+    return max(1, math.ceil(min_cell / max(height, width)))
+
+
+def write_png(grid: np.ndarray, path: PathLike) -> Path:
+    """Write a (H, W) grey or (H, W, 3) RGB array in [0, 1] as an 8-bit PNG, atomically."""
+    pixels = np.round(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    return atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+
+
+def save_image_grid(images, path: PathLike, nrow: int = 8, min_cell: int = 28, pad_value: float = 1.0) -> Path:
+    """Save ``image_grid(images, nrow)`` as a PNG, small images enlarged to >= ``min_cell`` px per cell.
+
+    An 8x8 digit becomes a 32x32 cell, so 64 digits with nrow=8 make a 263x263 PNG.
+    """
+    arr = _as_images(images)
+    scale = upscale_factor(arr.shape[2], arr.shape[3], min_cell)
+    return write_png(image_grid(arr, nrow, pad_value, scale), path)

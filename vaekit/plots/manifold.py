@@ -1,0 +1,117 @@
+"""The learned manifold: decoder means over a regular 2-D grid of latent values.
+
+Kingma & Welling 2014 ("Auto-Encoding Variational Bayes", fig. 4): the grid is laid
+out on the quantiles of the standard normal prior, so equal steps are equal prior mass.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch.distributions import Normal
+
+from ..errors import VaekitError
+from .common import (PathLike, check_label, class_names, evaluating, new_figure, posterior_means,
+                     require_image_model, save_figure)
+from .grid import image_grid
+
+Span = Union[None, float, Tuple[float, float]]
+
+
+def latent_activity(model, data, batch_size: int = 1024) -> np.ndarray:
+    """A_d = Cov_x(E_q[z_d | x]) per latent dimension, (D,).
+
+    The "active units" statistic of Burda et al. 2016 (IWAE paper, sec. 5.2): a unit whose
+    posterior mean does not move with x (A_d < 0.01 there) is unused by the model.
+    """
+    return posterior_means(model, data, batch_size).double().var(0, unbiased=True).numpy()
+
+
+def active_dimensions(model, data, k: int = 2, batch_size: int = 1024) -> List[int]:
+    """Indices of the ``k`` latent dimensions with the largest activity, most active first."""
+    if not 1 <= k <= model.latent_dim:
+        raise VaekitError(f"cannot pick {k} active dimensions of a {model.latent_dim}-D latent space")
+    activity = latent_activity(model, data, batch_size)
+    return [int(d) for d in np.argsort(-activity, kind="stable")[:k]]
+
+
+def grid_values(n: int = 15, span: Span = None) -> torch.Tensor:
+    """n increasing latent values: N(0, 1) quantiles 0.05..0.95 by default, else linspace over ``span``.
+
+    ``span`` is a (low, high) pair or a number s meaning (-s, s).
+    """
+    if n < 1:
+        raise VaekitError(f"the manifold grid needs n >= 1 points per side, got {n}")
+    if span is None:
+        return Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
+    low, high = (-float(span), float(span)) if np.isscalar(span) else map(float, span)
+    return torch.linspace(low, high, n)
+
+
+def manifold_grid(model, n: int = 15, span: Span = None, dims: Sequence[int] = (0, 1),
+                  label: Optional[int] = None) -> torch.Tensor:
+    """Decoder means (n*n, C, H, W) over a 2-D window of latent dims ``dims``; other dims are 0.
+
+    Row-major order as drawn: column c has z[dims[0]] = v[c] (increasing to the right),
+    row r has z[dims[1]] = v[n-1-r] (top row = highest). With a single dim the result is
+    one row of n images. A CVAE needs ``label``, the class every image is decoded as.
+    """
+    dims = [int(d) for d in dims]
+    if not 1 <= len(dims) <= 2 or len(set(dims)) != len(dims) or not all(0 <= d < model.latent_dim for d in dims):
+        raise VaekitError(f"manifold dims {tuple(dims)} must be one or two distinct latent dimensions in "
+                          f"0..{model.latent_dim - 1}")
+    y = check_label(model, label)
+    v = grid_values(n, span)
+    if len(dims) == 1:
+        z = torch.zeros(n, model.latent_dim)
+        z[:, dims[0]] = v
+    else:
+        z = torch.zeros(n, n, model.latent_dim)
+        z[:, :, dims[0]] = v[None, :]            # columns
+        z[:, :, dims[1]] = v.flip(0)[:, None]    # rows, top = high
+        z = z.reshape(n * n, model.latent_dim)
+    with evaluating(model):
+        return model.decode(z.to(model.device), y).mean.cpu()  # (n*n, C, H, W)
+
+
+def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional[int] = None,
+                  span: Span = None) -> Path:
+    """Draw :func:`manifold_grid` with the latent values on the axes; returns the written path.
+
+    For a latent space of more than 2 dimensions the two most active ones on ``data`` are
+    shown (dims 0 and 1 without data). Image models only.
+    """
+    require_image_model(model, "the manifold plot")
+    check_label(model, label)
+    if model.latent_dim == 1:
+        dims = [0]
+    elif model.latent_dim > 2 and data is not None:
+        dims = active_dimensions(model, data, 2)
+    else:
+        dims = [0, 1]
+    images = manifold_grid(model, n, span, dims, label)
+    c, h, w = images.shape[1:]
+    grid = image_grid(images, nrow=n, pad_value=1.0)
+    v = grid_values(n, span).tolist()
+
+    cell_in = max(h, w, 28) / 100  # at least ~28 px per cell at the figure's dpi
+    fig, ax = new_figure(n * cell_in + 1.4, (n if len(dims) == 2 else 1) * cell_in + 1.3)
+    ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ticks = sorted(set(np.linspace(0, n - 1, min(n, 5)).round().astype(int).tolist()))
+    ax.set_xticks([t * (w + 1) + (w - 1) / 2 for t in ticks], [f"{v[t]:.2g}" for t in ticks])
+    ax.set_xlabel(f"z[{dims[0]}]")
+    if len(dims) == 2:
+        ax.set_yticks([t * (h + 1) + (h - 1) / 2 for t in ticks], [f"{v[n - 1 - t]:.2g}" for t in ticks])
+        ax.set_ylabel(f"z[{dims[1]}]")
+    else:
+        ax.set_yticks([])
+    title = "decoder means"
+    if label is not None:
+        names = class_names(model)
+        title += f", class {names[label] if names and label < len(names) else label}"
+    if model.latent_dim > len(dims):
+        title += f"; other {model.latent_dim - len(dims)} dims at 0"
+    ax.set_title(title, fontsize="medium")
+    return save_figure(fig, path)

@@ -1,0 +1,48 @@
+"""Plots of a run directory, written into RUN/plots/ by default."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+from . import run as runs
+from .errors import VaekitError
+from .train import checkpoint as ckpt
+
+
+def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", split: str = "test", n: int = 15,
+             label: Optional[int] = None, model=None) -> Path:
+    """Write one plot of ``run``: "latent", "manifold", "curves", "samples" or "reconstructions"."""
+    from . import plots
+    from .workflows import run_data
+
+    run = Path(run)
+    path = Path(out) if out else run / ckpt.PLOTS / f"{kind}.png"
+    if kind == "curves":
+        runs.require_run(run)
+        return plots.plot_curves(run / ckpt.METRICS, path)
+    if method not in ("pca", "tsne"):
+        raise VaekitError(f"--method must be pca or tsne, got {method!r}")
+    model = model or runs.load(run)
+    if kind == "latent":
+        data = run_data(model, None, split)
+        return plots.plot_latent(model, data, path, method=method, class_names=model.info.class_names)
+    if model.info.kind != "image":
+        raise VaekitError(f"the {kind} plot draws images, and {model.config.data.source!r} is a table; "
+                          f"use `vaekit plot {run} latent` or `vaekit sample {run} --npy out.npy`")
+    if kind == "manifold":
+        if model.num_classes and label is None:
+            label = 0
+        return plots.plot_manifold(model, path, data=run_data(model, None, split), n=n, label=label)
+    if kind == "samples":
+        return plots.plot_samples(model, path, n=64, label=0 if model.num_classes else None)
+    if kind == "reconstructions":
+        return plots.plot_reconstructions(model, run_data(model, None, split), path, n=16)
+    raise VaekitError(f"unknown plot {kind!r}; choose latent, manifold or curves")
+
+
+def write_all_plots(model) -> List[Path]:
+    """Every plot that fits the run's data: latent map, curves, and for images manifold, samples, reconstructions."""
+    kinds = ["latent", "curves"]
+    if model.info.kind == "image":
+        kinds += ["manifold", "samples", "reconstructions"]
+    return [plot_run(model.run_dir, kind, model=model) for kind in kinds]

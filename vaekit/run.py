@@ -1,0 +1,86 @@
+"""A run directory: create one, recognise one, and load its model back."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .data.types import DataInfo
+from .errors import VaekitError
+from .models import VAE, build_model
+from .train import checkpoint as ckpt
+from .train import resolve_device
+
+
+def is_run(path) -> bool:
+    return (Path(path) / ckpt.CONFIG).is_file()
+
+
+def require_run(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise VaekitError(f"run directory {path} does not exist; train one with `vaekit train --out {path}`")
+    if not path.is_dir() or not is_run(path):
+        raise VaekitError(f"{path} is not a vaekit run (no {ckpt.CONFIG}); "
+                          "pass the --out directory of `vaekit train`")
+    return path
+
+
+def read_config(path) -> RunConfig:
+    path = require_run(path)
+    return RunConfig.from_dict(ckpt.read_json(path / ckpt.CONFIG, "run config"), where=str(path / ckpt.CONFIG))
+
+
+def data_info(cfg: RunConfig) -> DataInfo:
+    if not cfg.data_info:
+        raise VaekitError("the run config has no data_info; re-create the run with `vaekit train`")
+    return DataInfo.from_dict(cfg.data_info)
+
+
+def new_run_dir(base: str) -> Path:
+    """``base``, or ``base-2``, ``base-3``... whichever does not exist yet."""
+    path, i = Path(base), 2
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[nn.Module] = None,
+         decoder: Optional[nn.Module] = None) -> VAE:
+    """Rebuild a trained model from its run directory alone.
+
+    ``checkpoint``: "last" (model.safetensors, the last completed epoch) or "best"
+    (best.safetensors, the lowest validation -ELBO). Runs trained with a custom
+    encoder/decoder need the same modules passed again.
+    """
+    path = require_run(path)
+    cfg = read_config(path)
+    files = {"last": ckpt.WEIGHTS, "best": ckpt.BEST}
+    if checkpoint not in files:
+        raise VaekitError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+    if cfg.model.network == "custom" and (encoder is None or decoder is None):
+        raise VaekitError(f"run {path} was trained with a custom encoder/decoder; "
+                          "pass the same modules: vaekit.load(path, encoder=..., decoder=...)")
+    model = build_model(cfg.model, encoder=encoder, decoder=decoder).to(resolve_device(device))
+    weights = path / files[checkpoint]
+    if _has_lazy(model):
+        _materialize(model)
+    ckpt.load_weights(weights, model)
+    model.eval()
+    model.config, model.run_dir = cfg, path
+    model.info = data_info(cfg)
+    return model
+
+
+def _has_lazy(model: nn.Module) -> bool:
+    return any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters())
+
+
+def _materialize(model: VAE) -> None:
+    x = torch.zeros(1, *model.data_shape, device=model.device)
+    y = torch.zeros(1, dtype=torch.long) if model.num_classes else None
+    with torch.no_grad():
+        model(x, y)

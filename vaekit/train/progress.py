@@ -1,0 +1,45 @@
+"""A progress bar with the live loss (rich), and per-epoch summary lines."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class EpochProgress:
+    """Shows one bar per epoch; silent when ``enabled`` is False."""
+
+    def __init__(self, enabled: bool = True, console: Console | None = None):
+        self.enabled = enabled
+        self.console = console or Console(stderr=True)
+        self._progress = None
+        self._task = None
+
+    @contextmanager
+    def epoch(self, epoch: int, epochs: int, steps: int):
+        if not self.enabled:
+            yield self
+            return
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+            console=self.console, transient=True, disable=not self.console.is_terminal,
+        )
+        with self._progress:
+            self._task = self._progress.add_task("train", total=steps, loss="-")
+            yield self
+        self._progress = None
+
+    def advance(self, loss: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, loss=f"{loss:.3f}")
+
+    def log(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(message, highlight=False)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,113 @@
+"""What the commands do, as plain functions on a run directory (the CLI is a thin layer)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from . import run as runs
+from .data import load_data
+from .data.types import TensorData
+from .errors import VaekitError
+from .evaluate import evaluate_elbo
+from .train import checkpoint as ckpt
+
+SPLITS = ("test", "val", "train")
+
+
+def run_data(model, source: Optional[str] = None, split: str = "test") -> TensorData:
+    """A split of the run's own dataset, or of ``source`` normalized like the training data."""
+    if split not in SPLITS:
+        raise VaekitError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    cfg = model.config
+    splits = load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
+                       label_column=cfg.data.label_column, val_fraction=cfg.data.val_fraction,
+                       seed=cfg.train.seed, info=model.info)
+    data = getattr(splits, split)
+    if len(data) == 0:
+        raise VaekitError(f"the {split} split of {source or cfg.data.source!r} is empty; choose another --split")
+    name = f"{split} split of {source or cfg.data.source!r}"
+    model.likelihood.check_data(data.x, name)
+    if model.num_classes and data.y is None:
+        raise VaekitError(f"this is a conditional VAE: the {name} needs labels")
+    return data
+
+
+def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
+                 checkpoint: str = "last") -> dict:
+    model = runs.load(path, checkpoint=checkpoint)
+    data = run_data(model, source, split)
+    torch.manual_seed(seed)
+    result = evaluate_elbo(model, data)
+    result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
+                   "checkpoint": checkpoint})
+    return result
+
+
+def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:
+    """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written."""
+    model = runs.load(path)
+    data = run_data(model, source, split)
+    means, variances = [], []
+    with torch.no_grad():
+        for start in range(0, len(data), 1024):
+            x = data.x[start:start + 1024]
+            y = None if data.y is None else data.y[start:start + 1024]
+            q = model.encode(x, y)
+            means.append(q.mean)
+            variances.append(q.variance)
+    mu, var = torch.cat(means).numpy(), torch.cat(variances).numpy()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        written = [_save_npy(out, mu)]
+        if variance:
+            written.append(_save_npy(out.with_name(out.stem + "_var.npy"), var))
+        return written
+    if out.suffix == ".csv":
+        d = mu.shape[1]
+        cols = [f"mu_{i}" for i in range(d)] + ([f"var_{i}" for i in range(d)] if variance else [])
+        table = np.concatenate([mu, var], axis=1) if variance else mu
+        if data.y is not None:
+            cols.append("label")
+            table = np.concatenate([table, data.y.numpy()[:, None]], axis=1)
+        text = ",".join(cols) + "\n" + "\n".join(",".join(_fmt(v) for v in row) for row in table) + "\n"
+        return [ckpt.write_text(out, text)]
+    raise VaekitError(f"--out {out} must end in .npy or .csv")
+
+
+def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, png: Optional[str] = None,
+               npy: Optional[str] = None) -> list:
+    from .plots import save_image_grid
+
+    if n < 1:
+        raise VaekitError(f"--n must be at least 1, got {n}")
+    model = runs.load(path)
+    if label is not None and not model.num_classes:
+        raise VaekitError("--label needs a conditional VAE (train with --recipe cvae or --conditional)")
+    torch.manual_seed(seed)
+    x = model.info.denormalize(model.sample(n, y=label))
+    written = []
+    if png is None and npy is None:
+        png = str(Path(path) / ckpt.PLOTS / "samples.png") if model.info.kind == "image" else None
+        npy = None if png else str(Path(path) / "samples.npy")
+    if png:
+        if model.info.kind != "image":
+            raise VaekitError("a PNG grid needs image data; write the samples with --npy instead")
+        written.append(save_image_grid(x, png, nrow=int(np.ceil(np.sqrt(n)))))
+    if npy:
+        written.append(_save_npy(Path(npy), x.numpy()))
+    return written
+
+
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+    return ckpt.atomic_write(path, write)
+
+
+def _fmt(v) -> str:
+    return repr(float(v)) if not float(v).is_integer() else str(int(v))
