@@ -32,9 +32,13 @@ class EpochProgress:
             yield self
         self._progress = None
 
-    def advance(self, loss: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=f"{loss:.3f}")
+    def advance(self, loss) -> None:
+        """One step done; the shown loss is refreshed every 10 steps (reading it syncs a GPU)."""
+        if self._progress is None:
+            return
+        self._steps = getattr(self, "_steps", 0) + 1
+        fields = {"loss": f"{float(loss):.3f}"} if self._steps % 10 == 1 else {}
+        self._progress.update(self._task, advance=1, **fields)
 
     def log(self, message: str) -> None:
         if self.enabled:

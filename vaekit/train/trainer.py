@@ -14,6 +14,7 @@ from ..data.batching import iterate_batches
 from ..data.types import DataSplits
 from ..errors import VaekitError
 from ..evaluate.elbo import evaluate_elbo
+from .. import objectives as _objectives  # noqa: F401  (registers objectives)
 from ..registry import OBJECTIVES
 from . import checkpoint as ckpt
 from .optimizers import make_optimizer
@@ -158,11 +159,12 @@ class Trainer:
                 self.step += 1
                 b = x.shape[0]
                 n += b
-                sums["loss"] = sums.get("loss", 0.0) + float(out.loss) * b
-                for k, v in out.terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * b
-                bar.advance(float(out.loss))
-        return {k: v / n for k, v in sums.items()}
+                # sums stay tensors on the device: no GPU sync per step
+                terms = dict(out.terms, loss=out.loss)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach() * b
+                bar.advance(out.loss)
+        return {k: float(v) / n for k, v in sums.items()}
 
     def _early_stopping(self, val_terms: dict) -> bool:
         """Track the best validation -ELBO; returns True when this epoch is the best so far."""

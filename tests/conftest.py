@@ -1,0 +1,46 @@
+"""Shared fixtures: small runs trained once per test session on scikit-learn's digits."""
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def run_cli(args, capsys=None):
+    """Run ``vaekit ARGS`` in-process through the real entry point; returns (exit code, stdout, stderr)."""
+    from vaekit.cli import main
+
+    old = sys.argv
+    sys.argv = ["vaekit", *[str(a) for a in args]]
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = old
+    if capsys is None:
+        return code, "", ""
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="session")
+def mlp_run(tmp_path_factory):
+    """A 2-epoch MLP VAE on digits, trained through the CLI."""
+    out = tmp_path_factory.mktemp("runs") / "mlp"
+    code, _, _ = run_cli(["train", "--recipe", "mlp", "--data", "digits", "--epochs", "2", "--hidden", "64",
+                          "--out", out, "--no-progress", "--no-plots"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def cvae_run(tmp_path_factory):
+    """A 1-epoch conditional conv VAE on digits with 3 latent dimensions."""
+    out = tmp_path_factory.mktemp("runs") / "cvae"
+    code, _, _ = run_cli(["train", "--recipe", "cvae", "--data", "digits", "--epochs", "1", "--channels", "8,16",
+                          "--latent-dim", "3", "--out", out, "--no-progress", "--no-plots"])
+    assert code == 0
+    return out

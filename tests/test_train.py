@@ -1,0 +1,151 @@
+"""The trainer: exact resume, crash safety, warm-up, early stopping, determinism."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit.errors import VaekitError
+from vaekit.objectives import elbo as elbo_module
+
+SMALL = dict(hidden=[32], batch_size=256, progress=False)
+
+
+def rows(run):
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+
+def weights(run, name="model.safetensors"):
+    return load_file(str(run / name))
+
+
+def test_metrics_are_written_per_epoch_in_nats(tmp_path):
+    model = vaekit.train("digits", out=tmp_path / "r", epochs=2, **SMALL)
+    r = rows(tmp_path / "r")
+    assert [row["epoch"] for row in r] == [1, 2]
+    for row in r:
+        for split in ("train", "val"):
+            assert row[f"{split}_elbo"] == pytest.approx(-(row[f"{split}_recon"] + row[f"{split}_kl"]), rel=1e-6)
+            assert row[f"{split}_kl"] > 0
+    # a Bernoulli over 64 pixels starts near 64 ln 2 = 44 nats and must improve
+    assert r[0]["train_recon"] < 64 * 0.7 and r[1]["val_elbo"] > r[0]["val_elbo"] - 1.0
+    assert isinstance(model, vaekit.VAE) and model.run_dir == tmp_path / "r"
+    assert (tmp_path / "r" / "config.json").exists() and (tmp_path / "r" / "state.pt").exists()
+
+
+def test_resume_continues_exactly(tmp_path):
+    vaekit.train("digits", out=tmp_path / "straight", epochs=3, seed=7, **SMALL)
+    vaekit.train("digits", out=tmp_path / "split", epochs=2, seed=7, **SMALL)
+    vaekit.train(out=tmp_path / "split", resume=True, epochs=3, progress=False)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert rows(tmp_path / "straight") == rows(tmp_path / "split")
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        vaekit.train("digits", out=tmp_path / name, epochs=1, seed=seed, **SMALL)
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
+    assert rows(tmp_path / "a") != rows(tmp_path / "c")
+
+
+def test_kl_warmup_is_linear_in_steps(tmp_path):
+    vaekit.train("digits", out=tmp_path / "r", epochs=3, warmup_epochs=2, **SMALL)
+    assert [row["kl_weight"] for row in rows(tmp_path / "r")] == [0.5, 1.0, 1.0]
+
+
+def test_failure_mid_training_keeps_last_checkpoint_and_resume_finishes(tmp_path, monkeypatch):
+    run = tmp_path / "r"
+    vaekit.train("digits", out=run, epochs=1, seed=3, **SMALL)
+    saved = weights(run)
+    real_call = elbo_module.ELBO.__call__
+    calls = {"n": 0}
+
+    def nan_after_two_steps(self, model, x, y=None, kl_weight=1.0):
+        out = real_call(self, model, x, y, kl_weight)
+        calls["n"] += 1
+        if calls["n"] > 2:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(elbo_module.ELBO, "__call__", nan_after_two_steps)
+    with pytest.raises(VaekitError, match=r"loss became nan.*last good checkpoint \(epoch 1\)"):
+        vaekit.train(out=run, resume=True, epochs=3, progress=False)
+    monkeypatch.setattr(elbo_module.ELBO, "__call__", real_call)
+    after = weights(run)
+    assert all(torch.equal(saved[k], after[k]) for k in saved)
+    assert [row["epoch"] for row in rows(run)] == [1]
+    model = vaekit.load(run)
+    assert torch.isfinite(model.sample(4)).all()
+    vaekit.train(out=run, resume=True, epochs=2, progress=False)
+    assert [row["epoch"] for row in rows(run)] == [1, 2]
+
+
+def test_resume_drops_metric_rows_written_after_the_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    vaekit.train("digits", out=run, epochs=1, **SMALL)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"epoch": 2, "train_elbo": 0.0}) + "\n" + '{"epoch": 3, "tra')
+    vaekit.train(out=run, resume=True, epochs=2, progress=False)
+    r = rows(run)
+    assert [row["epoch"] for row in r] == [1, 2] and r[1]["train_elbo"] != 0.0
+
+
+def test_early_stopping_stops_after_patience_and_keeps_best(tmp_path):
+    run = tmp_path / "r"
+    # a learning rate this small barely moves the model, so validation stalls quickly
+    vaekit.train("digits", out=run, epochs=40, patience=2, optimizer="sgd", lr=1e-9, **SMALL)
+    r = rows(run)
+    best = max(r, key=lambda row: row["val_elbo"])
+    assert len(r) < 40
+    assert len(r) == best["epoch"] + 2
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert state["stopped_early"] and state["best_epoch"] == best["epoch"]
+    best_model = vaekit.load(run, checkpoint="best")
+    assert best_model is not None
+
+
+def test_grad_clip_bounds_the_update(tmp_path):
+    # with SGD and lr 1, one clipped step moves the parameters by at most the clip norm
+    run = tmp_path / "r"
+    model0 = vaekit.train("digits", out=run, epochs=1, optimizer="sgd", lr=1e-12, **SMALL)
+    before = torch.cat([p.detach().flatten() for p in model0.parameters()])
+    vaekit.train("digits", out=tmp_path / "c", epochs=1, optimizer="sgd", lr=1.0, grad_clip=0.01,
+                 batch_size=2000, hidden=[32], progress=False)
+    after = torch.cat([p.detach().flatten() for p in vaekit.load(tmp_path / "c").parameters()])
+    assert (after - before).norm() <= 0.01 + 1e-4
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(epochs=0), "--epochs must be at least 1"),
+    (dict(lr=-1.0), "--lr must be positive"),
+    (dict(patience=2, val_fraction=0.0), "--patience needs a validation split"),
+    (dict(recipe="nope"), "unknown recipe 'nope'"),
+    (dict(optimizer="lbfgs2"), "unknown optimizer"),
+    (dict(device="tpu"), "--device must be"),
+])
+def test_bad_training_options(tmp_path, kwargs, needle):
+    with pytest.raises(VaekitError, match=needle):
+        vaekit.train("digits", out=tmp_path / "r", epochs=kwargs.pop("epochs", 1), progress=False, **kwargs)
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)
+    before = (tmp_path / "r" / "model.safetensors").read_bytes()
+    with pytest.raises(VaekitError, match="already holds a run"):
+        vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)
+    assert (tmp_path / "r" / "model.safetensors").read_bytes() == before
+
+
+def test_bernoulli_rejects_data_outside_unit_interval(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "t.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(200, 4)).astype("float32"))
+    with pytest.raises(VaekitError, match=r"values in \[.*bernoulli likelihood needs values in \[0, 1\]"):
+        vaekit.train(str(path), out=tmp_path / "r", epochs=1, progress=False)
+    assert not (tmp_path / "r" / "model.safetensors").exists()

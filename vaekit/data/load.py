@@ -1,0 +1,140 @@
+"""``load_data``: any supported source -> train/val/test tensors plus a :class:`DataInfo`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import torch
+
+from ..errors import VaekitError, require
+from .arrays import RawData
+from .builtin import DATASET_NAMES, canonical_name, load_named
+from .files import SUPPORTED, read_path
+from .splits import TEST_FRACTION, TEST_SEED, split_indices, split_sizes
+from .types import DataInfo, DataSplits, TensorData
+
+
+def load_data(
+    source: str,
+    *,
+    data_dir: Union[str, os.PathLike, None] = None,
+    label_column: Optional[str] = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    info: Optional[DataInfo] = None,
+    download: bool = True,
+    mirrors: Union[str, Sequence[str], None] = None,
+) -> DataSplits:
+    """Load a named dataset or a data path and split it into train / validation / test.
+
+    source: a name in :data:`DATASET_NAMES` or a path (.npy, .npz, .csv/.tsv, IDX file, or a
+        folder of images or IDX files).
+    data_dir: where to look first for mnist / fashion-mnist IDX files.
+    label_column: CSV column holding the labels (class names are its sorted unique values).
+    val_fraction: share of the training data held out for validation, chosen with ``seed``.
+        The test split is the dataset's own, or a fixed 20% (seed 0) when it has none.
+    info: the :class:`DataInfo` of a trained run: its normalization is applied (not
+        recomputed) and the examples must have its shape.
+    download / mirrors: whether to download missing mnist / fashion-mnist files, and from
+        which base URLs (default ``$VAEKIT_<NAME>_MIRRORS`` or the official mirrors).
+
+    Images come out float32 (N, C, H, W) in [0, 1]; tables float32 (N, D) standardized with
+    the training split's per-column mean and std; labels int64 (N,).
+    """
+    require(isinstance(val_fraction, (int, float)) and 0 <= val_fraction < 1,
+            f"val_fraction must be at least 0 and below 1, got {val_fraction!r}; "
+            "use e.g. 0.1, or 0 for no validation split")
+    raw = _read_source(str(source), data_dir, label_column, download, mirrors)
+    if info is not None:
+        _check_matches(raw, info)
+    n_official = None if raw.x_test is None else len(raw.x_test)
+    _check_sizes(raw, n_official, val_fraction)
+
+    data = TensorData(torch.from_numpy(raw.x), _labels(raw.y))
+    if raw.x_test is not None:
+        trainval, test = data, TensorData(torch.from_numpy(raw.x_test), _labels(raw.y_test))
+        test_split = "official"
+    else:
+        keep, held = split_indices(len(data), TEST_FRACTION, TEST_SEED, data.y)
+        trainval, test = data.subset(keep), data.subset(held)
+        test_split = f"random {TEST_FRACTION:.0%} (seed {TEST_SEED}, stratified by label)"
+    keep, held = split_indices(len(trainval), val_fraction, seed, trainval.y)
+    train, val = trainval.subset(keep), trainval.subset(held)
+
+    mean = std = None
+    if info is not None:
+        mean, std = info.mean, info.std
+    elif raw.kind == "table":
+        stats = train.x.double()
+        mean = stats.mean(dim=0)
+        std = stats.std(dim=0, correction=0)
+        std[std == 0] = 1.0  # constant columns: centre only
+        mean, std = mean.tolist(), std.tolist()
+    out_info = DataInfo(
+        name=canonical_name(str(source)) or str(source),
+        kind=raw.kind,
+        shape=tuple(int(s) for s in raw.x.shape[1:]),
+        num_classes=raw.num_classes,
+        class_names=raw.class_names,
+        columns=raw.columns,
+        mean=mean,
+        std=std,
+        extra={**raw.extra, "test_split": test_split},
+    )
+    train, val, test = (TensorData(out_info.normalize(d.x), d.y) for d in (train, val, test))
+    return DataSplits(train, val, test, out_info)
+
+
+def _read_source(source: str, data_dir, label_column, download: bool, mirrors) -> RawData:
+    name = canonical_name(source)
+    if name is not None:
+        require(label_column is None,
+                f"label_column only applies to CSV tables; dataset '{name}' already has its labels")
+        return load_named(name, data_dir=data_dir, download=download, mirrors=mirrors)
+    path = Path(source).expanduser()
+    if path.exists():
+        return read_path(path, source, label_column)
+    looks_like_path = os.sep in source or "/" in source or bool(Path(source).suffix)
+    if looks_like_path:
+        raise VaekitError(f"data path '{source}' does not exist (working directory: {os.getcwd()}); "
+                          "check the path")
+    raise VaekitError(f"unknown dataset '{source}': it is not a dataset name ({', '.join(DATASET_NAMES)}) "
+                      f"nor an existing file or folder. Pass one of those names, or a path to {SUPPORTED}")
+
+
+def _check_matches(raw: RawData, info: DataInfo) -> None:
+    """New data must look like the data the run in ``info`` was trained on."""
+    shape = tuple(raw.x.shape[1:])
+    require(shape == tuple(info.shape),
+            f"data {raw.name} has examples of shape {shape} but the run was trained on {tuple(info.shape)}; "
+            "encode data of the same shape as the training data")
+    if raw.columns is not None and info.columns is not None:
+        require(list(raw.columns) == list(info.columns),
+                f"data {raw.name} has columns {raw.columns} but the run was trained on columns {info.columns}; "
+                "use a table with the same columns in the same order")
+
+
+def _check_sizes(raw: RawData, n_official: Optional[int], val_fraction: float) -> None:
+    """Every split must get at least one example (validation only when asked for)."""
+    def enough(m: int) -> bool:
+        train, val, test = split_sizes(m, n_official, val_fraction)
+        return train >= 1 and test >= 1 and (val >= 1 or val_fraction == 0)
+
+    n = len(raw.x)
+    require(n_official != 0, f"data {raw.name} has an empty test split; add test examples or remove x_test")
+    if enough(n):
+        return
+    train, val, test = split_sizes(n, n_official, val_fraction)
+    needed = next(m for m in range(n + 1, 10**6) if enough(m))
+    parts = [] if n_official is not None else [f"a {TEST_FRACTION:.0%} test split"]
+    parts += [f"a {val_fraction:.0%} validation split"] if val_fraction else []
+    raise VaekitError(
+        f"data {raw.name} has only {n} training example(s), too few for {' and '.join(parts + ['a training split'])} "
+        f"(that would leave train={train}, val={val}, test={test}); use at least {needed} examples"
+        + (", or val_fraction=0 to skip validation" if val_fraction else "")
+    )
+
+
+def _labels(y) -> Optional[torch.Tensor]:
+    return None if y is None else torch.from_numpy(y).long()
