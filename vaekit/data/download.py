@@ -102,7 +102,7 @@ def download_dataset(
                 _fetch_verified(url, target, checksums[filename], timeout)
                 break
             except _Failure as e:
-                log.warning("download of %s failed: %s", url, e)
+                log.info("download of %s failed: %s", url, e)
                 failures.append(f"{url}: {e}")
         else:
             raise DownloadError(f"could not download {filename} for dataset '{name}'", failures)

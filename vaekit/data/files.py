@@ -50,11 +50,17 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None) -> Ra
 
 
 def _load_npy(path: Path, name: str) -> np.ndarray:
+    fix = "save a numeric array with numpy.save and check that the file is complete"
     try:
+        with open(path, "rb") as f:
+            is_npy = f.read(6) == b"\x93NUMPY"
+        require(is_npy, f"could not read {name}: it is not a .npy file (no numpy header); {fix}")
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise VaekitError(f"could not read {name} as a .npy array ({e}); check that the file is complete "
-                          "and was written with numpy.save from a numeric array") from None
+    except ValueError as e:  # pickled objects, or a broken header
+        reason = "it holds Python objects, which vaekit does not load" if "pickle" in str(e) else str(e)
+        raise VaekitError(f"could not read {name} as a .npy array ({reason}); {fix}") from None
+    except (OSError, EOFError) as e:
+        raise VaekitError(f"could not read {name} as a .npy array ({e}); {fix}") from None
 
 
 def _read_npz(path: Path, name: str) -> RawData:

@@ -73,4 +73,4 @@ def write_idx(path: Path, arr: np.ndarray, *, compress: bool = False) -> None:
     arr = np.ascontiguousarray(arr)
     big = arr.astype(arr.dtype.newbyteorder(">"), copy=False) if arr.dtype.itemsize > 1 else arr
     payload = struct.pack(">I", magic_of(arr)) + struct.pack(f">{arr.ndim}I", *arr.shape) + big.tobytes()
-    Path(path).write_bytes(gzip.compress(payload) if compress else payload)
+    Path(path).write_bytes(gzip.compress(payload, mtime=0) if compress else payload)

@@ -49,7 +49,7 @@ def read_image_folder(folder: Path, name: str) -> RawData:
         img = _read_image(path)
         if img.shape != first.shape:
             raise VaekitError(
-                f"images in {name} differ in size: '{path}' is {_describe(img.shape)} but "
+                f"images in {name} differ in size or color mode: '{path}' is {_describe(img.shape)} but "
                 f"'{files[0]}' is {_describe(first.shape)}; all images must have the same size and "
                 "color mode (resize them, and convert all to grayscale or all to RGB)"
             )

@@ -129,8 +129,9 @@ def _check_sizes(raw: RawData, n_official: Optional[int], val_fraction: float) -
     needed = next(m for m in range(n + 1, 10**6) if enough(m))
     parts = [] if n_official is not None else [f"a {TEST_FRACTION:.0%} test split"]
     parts += [f"a {val_fraction:.0%} validation split"] if val_fraction else []
+    what = "example(s)" if n_official is None else "training example(s) besides its test split"
     raise VaekitError(
-        f"data {raw.name} has only {n} training example(s), too few for {' and '.join(parts + ['a training split'])} "
+        f"data {raw.name} has only {n} {what}, too few for {', '.join(parts)} and a training split "
         f"(that would leave train={train}, val={val}, test={test}); use at least {needed} examples"
         + (", or val_fraction=0 to skip validation" if val_fraction else "")
     )

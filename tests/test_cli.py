@@ -1,0 +1,133 @@
+"""End-to-end: the `vaekit` command on digits — train, evaluate, sample, reconstruct, encode, plot, resume."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+
+
+def test_help_of_every_command_has_an_example(capsys):
+    for command in ["train", "evaluate", "sample", "reconstruct", "encode", "plot", "demo"]:
+        code, out, _ = run_cli([command, "--help"], capsys)
+        assert code == 0 and "Example: vaekit " + command in " ".join(out.split()), command
+
+
+def test_evaluate_json_and_table(mlp_run, capsys):
+    code, out, _ = run_cli(["evaluate", mlp_run, "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["n"] == 359 and result["split"] == "test"
+    assert result["elbo"] == pytest.approx(-(result["recon"] + result["kl"]), rel=1e-6)
+    assert 0 < result["kl"] < 20 and 0 < result["mse"] < 0.2
+    assert result["bits_per_dim"] == pytest.approx(-result["elbo"] / (64 * np.log(2)))
+    # same seed: same numbers; the table prints the same ELBO
+    code, out2, _ = run_cli(["evaluate", mlp_run, "--json"], capsys)
+    assert json.loads(out2)["elbo"] == result["elbo"]
+    code, table, _ = run_cli(["evaluate", mlp_run], capsys)
+    assert code == 0 and f"{result['elbo']:.4f}" in table
+
+
+def test_sample_png_and_npy(mlp_run, tmp_path, capsys):
+    png, npy = tmp_path / "s.png", tmp_path / "s.npy"
+    code, _, err = run_cli(["sample", mlp_run, "--n", "9", "--out", png, "--npy", npy], capsys)
+    assert code == 0, err
+    x = np.load(npy)
+    assert x.shape == (9, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
+    w, h = Image.open(png).size
+    assert w == h and w >= 3 * 8
+
+
+def test_reconstruct_and_encode(mlp_run, tmp_path, capsys):
+    code, _, err = run_cli(["reconstruct", mlp_run, "--n", "8", "--out", tmp_path / "r.png"], capsys)
+    assert code == 0, err and (tmp_path / "r.png").exists()
+    code, _, err = run_cli(["encode", mlp_run, "--out", tmp_path / "z.npy", "--variance"], capsys)
+    assert code == 0, err
+    mu, var = np.load(tmp_path / "z.npy"), np.load(tmp_path / "z_var.npy")
+    assert mu.shape == (359, 2) and var.shape == (359, 2) and (var > 0).all()
+    code, _, err = run_cli(["encode", mlp_run, "--out", tmp_path / "z.csv", "--split", "test"], capsys)
+    lines = (tmp_path / "z.csv").read_text().splitlines()
+    assert lines[0] == "mu_0,mu_1,label" and len(lines) == 360
+    first = [float(v) for v in lines[1].split(",")]
+    assert first[:2] == pytest.approx(mu[0].tolist(), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["latent", "manifold", "curves"])
+def test_plots(mlp_run, kind, capsys):
+    code, _, err = run_cli(["plot", mlp_run, kind], capsys)
+    assert code == 0, err
+    image = Image.open(mlp_run / "plots" / f"{kind}.png")
+    assert image.size[0] > 200 and image.size[1] > 200
+
+
+def test_cvae_sample_chosen_label_and_tsne_map(cvae_run, tmp_path, capsys):
+    code, _, err = run_cli(["sample", cvae_run, "--label", "3", "--n", "4", "--npy", tmp_path / "t.npy"], capsys)
+    assert code == 0, err and np.load(tmp_path / "t.npy").shape == (4, 1, 8, 8)
+    code, _, err = run_cli(["sample", cvae_run, "--n", "4"], capsys)
+    assert code == 2 and "conditional VAE" in err and "--label" in err
+    code, _, err = run_cli(["plot", cvae_run, "latent", "--method", "tsne", "--out", tmp_path / "t.png"], capsys)
+    assert code == 0, err and (tmp_path / "t.png").exists()
+    code, _, err = run_cli(["plot", cvae_run, "manifold", "--label", "7", "--out", tmp_path / "m.png"], capsys)
+    assert code == 0, err
+
+
+def test_resume_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "r"
+    base = ["train", "--data", "digits", "--hidden", "16", "--out", out, "--no-progress", "--no-plots"]
+    assert run_cli(base + ["--epochs", "1"], capsys)[0] == 0
+    code, _, err = run_cli(["train", "--out", out, "--resume", "--epochs", "2", "--no-progress", "--no-plots"], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    code, _, err = run_cli(["train", "--out", out, "--resume", "--lr", "0.1", "--no-plots"], capsys)
+    assert code == 2 and "only --epochs" in err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--data", "nosuchset", "--epochs", "1"], "nosuchset"),
+    (["train", "--recipe", "nosuch", "--epochs", "1"], "unknown recipe 'nosuch'"),
+    (["train", "--data", "/no/such/file.npy", "--epochs", "1"], "/no/such/file.npy"),
+    (["train", "--hidden", "a,b", "--epochs", "1"], "--hidden takes comma-separated integers"),
+    (["evaluate", "/no/such/run"], "does not exist"),
+    (["plot", ".", "curves"], "is not a vaekit run"),
+])
+def test_user_mistakes_are_one_line_errors(args, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(args + (["--no-progress"] if args[0] == "train" else []), capsys)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_data_of_the_wrong_shape_for_a_run(mlp_run, tmp_path, capsys):
+    np.save(tmp_path / "wrong.npy", np.random.default_rng(0).random((20, 1, 5, 5)).astype("float32"))
+    code, _, err = run_cli(["encode", mlp_run, "--data", tmp_path / "wrong.npy", "--out", tmp_path / "z.npy"], capsys)
+    assert code == 2 and "wrong.npy" in err and "(1, 8, 8)" in err
+
+
+def test_nan_in_data_is_refused(tmp_path, capsys):
+    x = np.random.default_rng(0).random((50, 4)).astype("float32")
+    x[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    code, _, err = run_cli(["train", "--data", tmp_path / "nan.npy", "--likelihood", "gaussian", "--epochs", "1",
+                            "--out", tmp_path / "r", "--no-progress"], capsys)
+    assert code == 2 and "nan.npy" in err and "NaN" in err
+    assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run_cli(["train", "--hidden", "16", "--epochs", "1", "--out", out, "--no-progress", "--no-plots"],
+                   capsys)[0] == 0
+    (out / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    code, _, err = run_cli(["evaluate", out], capsys)
+    assert code == 2 and "corrupted" in err and "model.safetensors" in err
+    (out / "state.pt").write_bytes(b"not a zip")
+    code, _, err = run_cli(["train", "--out", out, "--resume", "--epochs", "2", "--no-progress"], capsys)
+    assert code == 2 and "state.pt" in err and "corrupted" in err
+
+
+def test_console_entry_point_prints_no_traceback(tmp_path):
+    exe = [sys.executable, "-m", "vaekit.cli"]
+    proc = subprocess.run(exe + ["evaluate", str(tmp_path / "missing")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
