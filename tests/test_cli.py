@@ -131,3 +131,30 @@ def test_console_entry_point_prints_no_traceback(tmp_path):
     exe = [sys.executable, "-m", "vaekit.cli"]
     proc = subprocess.run(exe + ["evaluate", str(tmp_path / "missing")], capture_output=True, text=True)
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_table_round_trip_in_original_units(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n = 400
+    label = rng.integers(0, 2, n)
+    a = 100 + 10 * rng.standard_normal(n) + 20 * label
+    b = -5 + 0.1 * rng.standard_normal(n)
+    rows = ["height,offset,kind"] + [f"{x:.4f},{y:.4f},{'cat' if k else 'dog'}" for x, y, k in zip(a, b, label)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--data", tmp_path / "t.csv", "--label-column", "kind", "--likelihood",
+                            "gaussian", "--hidden", "16", "--epochs", "30", "--lr", "0.01", "--out", out,
+                            "--no-progress"], capsys)
+    assert code == 0, err
+    assert (out / "plots" / "latent.png").exists() and not (out / "plots" / "manifold.png").exists()
+    code, _, err = run_cli(["sample", out, "--n", "500", "--npy", tmp_path / "s.npy"], capsys)
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (500, 2)
+    assert abs(s[:, 0].mean() - a.mean()) < 10 and abs(s[:, 1].mean() + 5) < 0.1  # original units
+    code, _, err = run_cli(["reconstruct", out, "--n", "50", "--npy", tmp_path / "r.npy"], capsys)
+    assert code == 0, err
+    r, o = np.load(tmp_path / "r.npy"), np.load(tmp_path / "r_original.npy")
+    assert r.shape == o.shape == (50, 2) and abs(o[:, 1].mean() + 5) < 0.1
+    assert np.abs(r[:, 0] - o[:, 0]).mean() < np.abs(o[:, 0] - o[:, 0].mean()).mean()  # beats the mean
+    code, _, err = run_cli(["plot", out, "manifold"], capsys)
+    assert code == 2 and "table" in err

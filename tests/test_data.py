@@ -305,10 +305,17 @@ def corrupt_idx(kind):
 
 # ---------------------------------------------------------------- errors
 
-def npy(arr, name="a.npy"):
+def npy(arr, name="a.npy", **kwargs):
     def build(tmp_path):
         np.save(tmp_path / name, arr)
-        return str(tmp_path / name), {}
+        return str(tmp_path / name), kwargs
+    return build
+
+
+def npz(**arrays):
+    def build(tmp_path):
+        np.savez(tmp_path / "d.npz", **arrays)
+        return str(tmp_path / "d.npz"), {}
     return build
 
 
@@ -321,6 +328,15 @@ def file_bytes(name, content, **kwargs):
 
 def csv_file(text, **kwargs):
     return file_bytes("t.csv", text.encode(), **kwargs)
+
+
+def truncated(build):
+    def wrapped(tmp_path):
+        source, kwargs = build(tmp_path)
+        with open(source, "r+b") as f:
+            f.truncate(f.seek(0, 2) - 7)
+        return source, kwargs
+    return wrapped
 
 
 def nan_table():
@@ -336,6 +352,7 @@ def image_tree(files, dirs=()):
             save_png(tmp_path / "imgs" / rel, np.zeros(shape, np.uint8))
         for d in dirs:
             (tmp_path / "imgs" / d).mkdir(parents=True)
+        (tmp_path / "imgs").mkdir(exist_ok=True)
         return str(tmp_path / "imgs"), {}
     return build
 
@@ -349,8 +366,7 @@ ERROR_CASES = [
     ("missing-path", named("missing/x.npy"), ["data path 'missing/x.npy' does not exist"]),
     ("corrupt-npy", file_bytes("bad.npy", b"not numpy"), ["could not read", "bad.npy", "not a .npy file"]),
     ("pickled-npy", npy(np.array([{"a": 1}], dtype=object)), ["holds Python objects"]),
-    ("truncated-npy", lambda p: (np.save(p / "t.npy", np.ones((50, 4))), (p / "t.npy").write_bytes((p / "t.npy").read_bytes()[:-7]),
-                                 (str(p / "t.npy"), {}))[-1], ["could not read", "t.npy"]),
+    ("truncated-npy", truncated(npy(np.ones((50, 4)), "t.npy")), ["could not read", "t.npy"]),
     ("corrupt-npz", file_bytes("bad.npz", b"PK\x03\x04junk"), ["could not read", "bad.npz", ".npz archive"]),
     ("unsupported", file_bytes("a.txt", b"1 2 3"), ["unsupported file type '.txt'", ".csv"]),
     ("nan", npy(nan_table()), ["2 NaN/missing and 0 infinite", "2 example(s) (indices 3, 7)", "clean the data"]),
@@ -364,33 +380,37 @@ ERROR_CASES = [
     ("non-numeric-column", csv_file("a,color\n1,red\n2,blue\n"),
      ["column 'color' is not numeric", "'red' on line 2", "label_column='color'"]),
     ("ragged-csv", csv_file("a,b\n1,2\n3\n"), ["line 3 has 1 fields", "2 columns"]),
-    ("too-few", npy(np.ones((3, 4), np.float32)), ["has only 3 example(s), too few for a 20% test split, a 10% validation split and a training split",
+    ("too-few", npy(np.ones((3, 4), np.float32)),
+     ["has only 3 example(s), too few for a 20% test split, a 10% validation split and a training split",
       "train=2, val=0, test=1", "at least 6 examples", "val_fraction=0"]),
     ("float-images-out-of-range", npy(np.full((10, 8, 8), 3.0)), ["values lie in [3, 3]", "[0, 1]", "(N, D)"]),
     ("int-images-out-of-range", npy(np.full((10, 8, 8), 1000)), ["[1000, 1000]", "scale it"]),
     ("ambiguous-4d", npy(np.zeros((5, 7, 7, 7), np.float32)), ["(5, 7, 7, 7)", "not a layout"]),
     ("1d", npy(np.zeros(5, np.float32)), ["1-D array", "reshape it to (N, 1)"]),
     ("strings", npy(np.array([["a", "b"]])), ["not numbers"]),
-    ("image-size-mismatch", image_tree({"0.png": (8, 8), "1.png": (9, 8)}), ["differ in size", "1.png' is 8x9 with 1 channel",
-                                                          "8x8"]),
-    ("image-mode-mismatch", image_tree({"0.png": (8, 8), "1.png": (8, 8, 3)}), ["differ in size", "3 channels", "grayscale"]),
+    ("image-size-mismatch", image_tree({"0.png": (8, 8), "1.png": (9, 8)}),
+     ["differ in size", "1.png' is 8x9 with 1 channel", "0.png' is 8x8"]),
+    ("image-mode-mismatch", image_tree({"0.png": (8, 8), "1.png": (8, 8, 3)}),
+     ["color mode", "3 channels", "grayscale"]),
     ("images-and-folders", image_tree({"c/0.png": (8, 8), "top.png": (8, 8)}), ["mixes images", "class sub-folders"]),
     ("empty-class-folder", image_tree({"full/a.png": (8, 8)}, dirs=["empty"]), ["class folder", "empty' holds no"]),
-    ("no-images", lambda p: ((p / "e").mkdir(), (str(p / "e"), {}))[1], ["holds no .png/.jpg/.jpeg images"]),
-    ("label-column-on-npy", lambda p: (npy(np.ones((9, 2)))(p)[0], {"label_column": "y"}), ["only applies to CSV"]),
+    ("no-images", image_tree({}), ["holds no .png/.jpg/.jpeg images"]),
+    ("label-column-on-npy", npy(np.ones((9, 2)), label_column="y"), ["only applies to CSV"]),
     ("label-column-on-named", named("digits", label_column="y"), ["already has its labels"]),
     ("val-fraction", named("digits", val_fraction=1.0), ["val_fraction must be", "got 1.0"]),
-    ("label-count", lambda p: (np.savez(p / "d.npz", x=np.ones((5, 2)), y=np.arange(4)) or str(p / "d.npz"), {}),
-     ["5 examples but 4 labels"]),
-    ("negative-labels", lambda p: (np.savez(p / "d.npz", x=np.ones((5, 2)), y=-np.arange(5)) or str(p / "d.npz"), {}),
-     ["include -4", ">= 0"]),
+    ("label-count", npz(x=np.ones((5, 2)), y=np.arange(4)), ["5 examples but 4 labels"]),
+    ("negative-labels", npz(x=np.ones((5, 2)), y=-np.arange(5)), ["include -4", ">= 0"]),
+    ("test-labels-only", npz(x=np.ones((9, 2)), y=np.arange(9) % 2, x_test=np.ones((3, 2))),
+     ["labels for only one of the train and test arrays"]),
+    ("test-shape", npz(x=np.ones((9, 2)), x_test=np.ones((3, 5))), ["x_test has examples of shape (5,)"]),
     ("mnist-not-found", named("mnist", download=False),
      ["dataset 'mnist' was not found", "download is off", "xdg/vaekit/mnist", "system/mnist", "--data-dir",
       "VAEKIT_DATA_DIR", "train-images-idx3-ubyte[.gz]"]),
     ("fashion-not-found", named("fashion-mnist", download=False), ["apt-get install dataset-fashion-mnist"]),
     ("fashion-download-fails", named("fashion-mnist"),
      ["dataset 'fashion-mnist' was not found and downloading it failed", "http://127.0.0.1:9/", "--data-dir"]),
-    ("data-dir-missing", lambda p: ("mnist", {"data_dir": p / "nope"}), ["data directory", "nope' (--data-dir) does not exist"]),
+    ("data-dir-missing", lambda p: ("mnist", {"data_dir": p / "nope"}),
+     ["data directory", "nope' (--data-dir) does not exist"]),
     ("idx-bad-magic", corrupt_idx("magic"), ["is not an IDX file", "12345678"]),
     ("idx-truncated", corrupt_idx("truncated"), ["truncated or corrupt", "(50, 28, 28)", "39200 bytes", "39195"]),
     ("idx-count-mismatch", corrupt_idx("count"), ["has 50 images but", "has 49 labels"]),

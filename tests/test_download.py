@@ -94,7 +94,8 @@ def test_official_checksums_and_mirrors():
     assert CHECKSUMS["mnist"]["t10k-labels-idx1-ubyte.gz"] == "ec29112dd5afa0611ce80d1b7f02629c"
     assert CHECKSUMS["fashion-mnist"]["train-images-idx3-ubyte.gz"] == "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
     assert CHECKSUMS["fashion-mnist"]["t10k-labels-idx1-ubyte.gz"] == "bb300cfdad3c16e7a12a480ee83cd310"
-    assert all(sorted(t) == sorted(IDX_GZ_FILES) and all(len(v) == 32 for v in t.values()) for t in CHECKSUMS.values())
+    for table in CHECKSUMS.values():
+        assert sorted(table) == sorted(IDX_GZ_FILES) and all(len(v) == 32 for v in table.values())
     assert mirror_urls("mnist")[0] == "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
 

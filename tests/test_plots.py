@@ -305,16 +305,17 @@ def test_samples_and_reconstructions_need_images(trained, digits, tmp_path):
 def test_plot_reconstructions_puts_originals_above_reconstructions(trained, digits, tmp_path):
     data = digits.subset(torch.arange(16))
     mode, size, px = png(plot_reconstructions(trained, data, tmp_path / "r.png", n=16))
-    assert size == (8 * 33 - 1, 4 * 33 - 1)      # 2 rows of originals, 2 of reconstructions
+    block = 2 * 33 - 1 + 3                       # 2 rows of originals, a 3-px band, then 2 of reconstructions
+    assert size == (8 * 33 - 1, 2 * block - 3)
+    assert (px[block - 3:block] == 128).all()
     recon = trained.reconstruct(data.x)
     for i in (0, 9):
         r, c = divmod(i, 8)
         cell = px[r * 33:r * 33 + 32:4, c * 33:c * 33 + 32:4]
         assert np.array_equal(cell, np.round(data.x[i, 0].numpy() * 255))
-        r += 2
-        cell = px[r * 33:r * 33 + 32:4, c * 33:c * 33 + 32:4]
+        cell = px[block + r * 33:block + r * 33 + 32:4, c * 33:c * 33 + 32:4]
         assert np.abs(cell - np.round(recon[i, 0].numpy() * 255)).max() <= 1
     # with more data than n, a seeded subset is shown: the same one every time
     a = plot_reconstructions(trained, digits, tmp_path / "a.png", n=10)
     b = plot_reconstructions(trained, digits, tmp_path / "b.png", n=10)
-    assert np.array_equal(png(a)[2], png(b)[2]) and png(a)[1] == (8 * 33 - 1, 4 * 33 - 1)
+    assert np.array_equal(png(a)[2], png(b)[2]) and png(a)[1] == (8 * 33 - 1, 2 * block - 3)

@@ -150,15 +150,14 @@ def reconstruct(
     split: str = typer.Option("test", "--split", help="test, val or train."),
     n: int = typer.Option(16, "--n", "-n", help="How many examples."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="PNG (default RUN/plots/reconstructions.png)."),
+    npy: Optional[str] = typer.Option(None, "--npy", help="Write originals and reconstructions (original units) "
+                                      "to .npy files (the originals to <stem>_original.npy)."),
 ):
     """Originals above their reconstructions (decoded posterior means)."""
-    from . import run as runs
-    from .plots import plot_reconstructions
-    from .workflows import run_data
+    from .workflows import reconstruct_run
 
-    model = runs.load(run)
-    path = plot_reconstructions(model, run_data(model, data, split), out or run / "plots" / "reconstructions.png", n=n)
-    err_console.print(f"wrote {path}", highlight=False)
+    for path in reconstruct_run(run, data, split, n=n, png=out, npy=npy):
+        err_console.print(f"wrote {path}", highlight=False)
 
 
 @app.command(epilog="Example: vaekit encode runs/mlp-digits --data digits --out latents.csv --variance")

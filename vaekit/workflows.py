@@ -102,6 +102,36 @@ def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, pn
     return written
 
 
+def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: int = 16,
+                    png: Optional[str] = None, npy: Optional[str] = None) -> list:
+    """A PNG of originals above reconstructions (images), and/or reconstructions as .npy (original units).
+
+    With ``npy`` the reconstructions of the first ``n`` examples go to that file and the
+    originals to ``<stem>_original.npy``, both denormalized for tables.
+    """
+    from .plots import plot_reconstructions
+
+    if n < 1:
+        raise VaekitError(f"--n must be at least 1, got {n}")
+    model = runs.load(path)
+    data = run_data(model, source, split)
+    written = []
+    if png is None and npy is None:
+        if model.info.kind != "image":
+            raise VaekitError("reconstructions of a table cannot be drawn; write them with --npy out.npy")
+        png = str(Path(path) / ckpt.PLOTS / "reconstructions.png")
+    if png:
+        written.append(plot_reconstructions(model, data, png, n=n))
+    if npy:
+        x = data.x[:n]
+        y = None if data.y is None else data.y[:n]
+        x_hat = model.reconstruct(x, y)
+        npy = Path(npy)
+        written.append(_save_npy(npy, model.info.denormalize(x_hat).numpy()))
+        written.append(_save_npy(npy.with_name(npy.stem + "_original.npy"), model.info.denormalize(x).numpy()))
+    return written
+
+
 def _save_npy(path: Path, array: np.ndarray) -> Path:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:

@@ -38,7 +38,8 @@ def to_examples(arr: np.ndarray, name: str) -> tuple:
     """
     arr = np.asarray(arr)
     _require_numeric(arr, name)
-    require(arr.ndim >= 1 and arr.size > 0, f"{name} is empty (array shape {arr.shape}); it needs at least one example")
+    require(arr.ndim >= 1 and arr.size > 0,
+            f"{name} is empty (array shape {arr.shape}); it needs at least one example")
     if arr.ndim == 1:
         raise VaekitError(
             f"{name} is a 1-D array of shape {arr.shape}; examples need at least one feature: "

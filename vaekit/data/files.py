@@ -53,9 +53,10 @@ def _load_npy(path: Path, name: str) -> np.ndarray:
     fix = "save a numeric array with numpy.save and check that the file is complete"
     try:
         with open(path, "rb") as f:
-            is_npy = f.read(6) == b"\x93NUMPY"
-        require(is_npy, f"could not read {name}: it is not a .npy file (no numpy header); {fix}")
-        return np.load(path, allow_pickle=False)
+            require(f.read(6) == b"\x93NUMPY",
+                    f"could not read {name}: it is not a .npy file (no numpy header); {fix}")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
     except ValueError as e:  # pickled objects, or a broken header
         reason = "it holds Python objects, which vaekit does not load" if "pickle" in str(e) else str(e)
         raise VaekitError(f"could not read {name} as a .npy array ({reason}); {fix}") from None
@@ -65,7 +66,8 @@ def _load_npy(path: Path, name: str) -> np.ndarray:
 
 def _read_npz(path: Path, name: str) -> RawData:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # open the file ourselves: np.load(path) leaks the handle when the archive is broken
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise VaekitError(f"could not read {name} as an .npz archive ({e}); check that the file is complete "

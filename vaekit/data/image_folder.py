@@ -25,7 +25,8 @@ def read_image_folder(folder: Path, name: str) -> RawData:
     class_dirs = [p for p in entries if p.is_dir()]
     if class_dirs and top_images:
         raise VaekitError(
-            f"folder {name} mixes images ('{top_images[0].name}', ...) with sub-folders ('{class_dirs[0].name}', ...); "
+            f"folder {name} mixes images ('{top_images[0].name}', ...) with sub-folders "
+            f"('{class_dirs[0].name}', ...); "
             "put all images in class sub-folders (labelled) or all directly in the folder (unlabelled)"
         )
     if not class_dirs:

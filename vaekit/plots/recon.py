@@ -5,13 +5,15 @@ import math
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 
 from ..errors import VaekitError
 from .common import PathLike, as_data, check_label, evaluating, require_image_model
-from .grid import save_image_grid
+from .grid import image_grid, save_image_grid, upscale_factor, write_png
 
 SEED = 0
+BAND = 3  # px of grey between the originals and the reconstructions
 
 
 def plot_samples(model, path: PathLike, n: int = 64, label: Optional[int] = None, seed: int = SEED) -> Path:
@@ -55,12 +57,14 @@ def reconstruction_pairs(model, data, n: int = 16, seed: int = SEED):
 def plot_reconstructions(model, data, path: PathLike, n: int = 16, nrow: int = 8) -> Path:
     """Originals in the top row(s), the decoder mean at their posterior mean right below.
 
-    With ``nrow`` images per row, original i sits at (i // nrow, i % nrow) and its
-    reconstruction at (rows + i // nrow, i % nrow). Returns the written path.
+    With ``nrow`` images per row, original i sits at (i // nrow, i % nrow) of the top
+    block and its reconstruction at the same place in the bottom block; a 3-px grey band
+    separates the blocks. Returns the written path.
     """
     require_image_model(model, "the reconstructions plot")
     originals, recon = reconstruction_pairs(model, data, n)
-    k = len(originals)
-    nrow = min(nrow, k)
-    blank = torch.ones(math.ceil(k / nrow) * nrow - k, *originals.shape[1:])  # fills the last row
-    return save_image_grid(torch.cat([originals, blank, recon]), path, nrow=nrow)
+    nrow = min(nrow, len(originals))
+    scale = upscale_factor(*originals.shape[2:])
+    top, bottom = (image_grid(images, nrow, scale=scale) for images in (originals, recon))
+    band = np.full((BAND,) + top.shape[1:], 0.5, dtype=top.dtype)
+    return write_png(np.concatenate([top, band, bottom]), path)

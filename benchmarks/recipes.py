@@ -1,0 +1,61 @@
+"""Train named recipes on a dataset for their full epochs; report test ELBO and seconds per epoch.
+
+    .venv/bin/python benchmarks/recipes.py --data fashion-mnist --recipes mlp conv
+
+Results go to benchmarks/results/<recipe>-<data>.json (and the runs to runs/bench-*).
+Test ELBO is the single-sample ELBO on the dataset's official test split (seed 0),
+in nats per example; seconds per epoch is the mean training time of an epoch
+(excluding validation and checkpointing), read from the run's metrics.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import vaekit
+from vaekit.workflows import evaluate_run
+
+
+def bench(recipe: str, data: str, epochs, device: str) -> dict:
+    out = Path(f"runs/bench-{recipe}-{data}")
+    start = time.perf_counter()
+    vaekit.train(data, recipe=recipe, out=out, overwrite=True, epochs=epochs, device=device, progress=False)
+    wall = time.perf_counter() - start
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    result = evaluate_run(out)
+    return {
+        "recipe": recipe, "data": data, "epochs": len(rows), "device": device,
+        "test_elbo": result["elbo"], "test_recon": result["recon"], "test_kl": result["kl"],
+        "test_n": result["n"], "final_val_elbo": rows[-1]["val_elbo"],
+        "seconds_per_epoch_mean": statistics.mean(r["seconds"] for r in rows),
+        "seconds_per_epoch_median": statistics.median(r["seconds"] for r in rows),
+        "wall_seconds": wall, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "command": f"python benchmarks/recipes.py --data {data} --recipes {recipe}"
+                   + (f" --epochs {epochs}" if epochs else ""),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="fashion-mnist")
+    parser.add_argument("--recipes", nargs="+", default=["mlp", "conv"])
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    results_dir = Path(__file__).parent / "results"
+    results_dir.mkdir(exist_ok=True)
+    for recipe in args.recipes:
+        result = bench(recipe, args.data, args.epochs, args.device)
+        (results_dir / f"{recipe}-{args.data}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
