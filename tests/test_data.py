@@ -97,6 +97,7 @@ def test_npy_images_round_trip(tmp_path, arr, shape, expected):
     np.save(tmp_path / "a.npy", arr)
     s = load_data(str(tmp_path / "a.npy"))
     assert s.info.kind == "image" and s.info.shape == shape and s.train.y is None
+    assert s.info.extra["test_split"] == "random 20% (seed 0)"
     assert (len(s.train), len(s.val), len(s.test)) == (22, 2, 6)
     assert s.train.x.dtype == torch.float32
     match_rows(all_splits(s)[0], expected)
@@ -296,6 +297,8 @@ def corrupt_idx(kind):
             write_idx(labels, np.zeros(49, np.uint8))
         elif kind == "swapped":
             write_idx(labels, np.zeros((50, 28, 28), np.uint8))
+        elif kind == "partial":
+            (folder / "t10k-labels-idx1-ubyte").unlink()
         elif kind == "gzip":
             labels.unlink()
             (folder / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0" * 200)[:15])
@@ -407,6 +410,8 @@ ERROR_CASES = [
      ["dataset 'mnist' was not found", "download is off", "xdg/vaekit/mnist", "system/mnist", "--data-dir",
       "VAEKIT_DATA_DIR", "train-images-idx3-ubyte[.gz]"]),
     ("fashion-not-found", named("fashion-mnist", download=False), ["apt-get install dataset-fashion-mnist"]),
+    ("mnist-partial", corrupt_idx("partial"),
+     ["dataset 'mnist' was not found", "dd (has only some files; missing t10k-labels-idx1-ubyte)"]),
     ("fashion-download-fails", named("fashion-mnist"),
      ["dataset 'fashion-mnist' was not found and downloading it failed", "http://127.0.0.1:9/", "--data-dir"]),
     ("data-dir-missing", lambda p: ("mnist", {"data_dir": p / "nope"}),
@@ -416,6 +421,8 @@ ERROR_CASES = [
     ("idx-count-mismatch", corrupt_idx("count"), ["has 50 images but", "has 49 labels"]),
     ("idx-swapped", corrupt_idx("swapped"), ["should hold labels", "0x0801", "(50, 28, 28)"]),
     ("idx-corrupt-gzip", corrupt_idx("gzip"), ["corrupt or truncated gzip"]),
+    ("idx-folder-partial", lambda p: (str(corrupt_idx("partial")(p)[1]["data_dir"]), {}),
+     ["labels for only one of train and t10k"]),
 ]
 
 

@@ -22,8 +22,10 @@ def run_data(model, source: Optional[str] = None, split: str = "test") -> Tensor
     if split not in SPLITS:
         raise VaekitError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     cfg = model.config
+    own = source is None or source == cfg.data.source
+    # the training split settings (label column, validation carve) only apply to the run's own data
     splits = load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
-                       label_column=cfg.data.label_column, val_fraction=cfg.data.val_fraction,
+                       label_column=cfg.data.label_column if own else None, val_fraction=cfg.data.val_fraction,
                        seed=cfg.train.seed, info=model.info)
     data = getattr(splits, split)
     if len(data) == 0:

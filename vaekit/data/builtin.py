@@ -97,11 +97,14 @@ def load_idx_dataset(name: str, *, data_dir=None, download: bool = True,
                 f"data directory '{data_dir}' (--data-dir) does not exist; pass a folder that holds the "
                 f"{name} IDX files ({', '.join(s + '.gz' for s in IDX_STEMS.values())})")
     dirs = search_dirs(name, data_dir)
+    partial = {}  # folder -> names of the missing files
     for folder in dirs:
         files = find_idx_files(folder)
         if len(files) == len(IDX_STEMS):
             return read_idx_files(files, f"dataset '{name}'", CLASS_NAMES[name], folder)
-    hint = _how_to_fix(name, dirs)
+        if files:
+            partial[folder] = [IDX_STEMS[k] for k in IDX_STEMS if k not in files]
+    hint = _how_to_fix(name, dirs, partial)
     if not download:
         raise VaekitError(f"dataset '{name}' was not found and download is off. {hint}")
     try:
@@ -154,8 +157,9 @@ def read_idx_files(files: dict, name: str, class_names: Optional[list], folder: 
                    extra={"path": str(folder)})
 
 
-def _how_to_fix(name: str, dirs: list) -> str:
-    searched = "".join(f"\n  {d}" for d in dirs)
+def _how_to_fix(name: str, dirs: list, partial: dict) -> str:
+    searched = "".join(f"\n  {d}" + (f" (has only some files; missing {', '.join(partial[d])})"
+                                      if d in partial else "") for d in dirs)
     files = ", ".join(s + "[.gz]" for s in IDX_STEMS.values())
     text = (f"Searched for {files} in:{searched}\n"
             f"To fix: put those files in a folder and pass --data-dir FOLDER (data_dir=FOLDER) or set "

@@ -34,8 +34,11 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None) -> Ra
     if path.is_dir():
         idx_files = find_idx_files(path)
         if "x" in idx_files:
-            if not ("x_test" in idx_files and ("y" in idx_files) == ("y_test" in idx_files)):
-                idx_files = {k: v for k, v in idx_files.items() if k in ("x", "y")}
+            has = set(idx_files)
+            require("y_test" not in has or "x_test" in has,
+                    f"folder {name} has t10k-labels but no t10k-images IDX file; add it or remove the labels")
+            require("x_test" not in has or ("y" in has) == ("y_test" in has),
+                    f"folder {name} has IDX labels for only one of train and t10k; add the missing labels file")
             return read_idx_files(idx_files, name, None, path)
         return read_image_folder(path, name)
     if is_csv:

@@ -58,7 +58,8 @@ def load_data(
     else:
         keep, held = split_indices(len(data), TEST_FRACTION, TEST_SEED, data.y)
         trainval, test = data.subset(keep), data.subset(held)
-        test_split = f"random {TEST_FRACTION:.0%} (seed {TEST_SEED}, stratified by label)"
+        stratified = ", stratified by label" if data.y is not None else ""
+        test_split = f"random {TEST_FRACTION:.0%} (seed {TEST_SEED}{stratified})"
     keep, held = split_indices(len(trainval), val_fraction, seed, trainval.y)
     train, val = trainval.subset(keep), trainval.subset(held)
 

@@ -35,6 +35,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run's files are ordinary readable files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -148,7 +148,7 @@ class Trainer:
                 out = self.objective(self.model, x, y, kl_weight=linear_warmup(self.step, warmup_steps))
                 if not torch.isfinite(out.loss):
                     raise VaekitError(
-                        f"the loss became {float(out.loss)} at epoch {self.epoch + 1}, step {self.step + 1}; "
+                        f"the loss became {float(out.loss.detach())} at epoch {self.epoch + 1}, step {self.step + 1}; "
                         f"try a lower --lr or --grad-clip 1.0. The last good checkpoint (epoch {self.epoch}) "
                         "is kept in the run directory")
                 self.optimizer.zero_grad(set_to_none=True)
