@@ -149,3 +149,33 @@ def test_bernoulli_rejects_data_outside_unit_interval(tmp_path):
     with pytest.raises(VaekitError, match=r"values in \[.*bernoulli likelihood needs values in \[0, 1\]"):
         vaekit.train(str(path), out=tmp_path / "r", epochs=1, progress=False)
     assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("recipe", __import__("vaekit.recipes", fromlist=["recipe_names"]).recipe_names())
+def test_every_recipe_trains_and_reloads(tmp_path, recipe):
+    from vaekit.recipes import load_recipe
+
+    spec = load_recipe(recipe)
+    model = vaekit.train("digits", recipe=recipe, out=tmp_path / "r", epochs=1, batch_size=512, progress=False)
+    cfg = vaekit.load(tmp_path / "r").config
+    assert cfg.recipe == recipe and cfg.model.network == spec["model"]["network"]
+    assert cfg.train.optimizer == spec["train"]["optimizer"] and cfg.model.latent_dim == spec["model"]["latent_dim"]
+    assert cfg.model.conditional == spec["model"].get("conditional", False)
+    assert cfg.train.objective_args == spec["train"].get("objective_args", {})
+    assert rows(tmp_path / "r")[0]["val_elbo"] < 0
+    y = torch.tensor([3]) if cfg.model.conditional else None
+    loaded = vaekit.load(tmp_path / "r")
+    for a, b in zip(loaded.parameters(), model.parameters()):
+        assert torch.equal(a, b)
+    assert loaded.sample(2, y=y).shape == (2, 1, 8, 8)
+
+
+def test_recipe_values_match_the_classic_setups():
+    from vaekit.recipes import load_recipe
+
+    mlp, conv = load_recipe("mlp"), load_recipe("conv")
+    assert mlp["model"]["network_args"]["hidden"] == [512] and mlp["model"]["latent_dim"] == 2
+    assert (mlp["train"]["optimizer"], mlp["train"]["batch_size"], mlp["train"]["epochs"]) == ("adam", 128, 50)
+    assert conv["model"]["network_args"] == {"channels": [32, 64], "dense": 16}
+    assert (conv["train"]["optimizer"], conv["train"]["batch_size"], conv["train"]["epochs"]) == ("rmsprop", 128, 30)
+    assert load_recipe("beta-vae")["train"]["objective_args"]["beta"] > 1
