@@ -26,11 +26,12 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
         raise VaekitError("a conditional VAE needs labelled data; this dataset has no labels "
                           "(use class sub-folders, --label-column, or a .npz with 'y')")
     likelihood = LIKELIHOODS.get(cfg.likelihood)(shape, **cfg.likelihood_args)
-    enc_cls, dec_cls = NETWORKS.get(cfg.network)
+    if (encoder is None) != (decoder is None):
+        raise VaekitError("pass both encoder= and decoder= (your own modules), or neither")
     try:
         if encoder is None:
+            enc_cls, dec_cls = NETWORKS.get(cfg.network)
             encoder = enc_cls(shape, cond_dim=cond or 0, **cfg.network_args)
-        if decoder is None:
             decoder = dec_cls(cfg.latent_dim, shape, likelihood.params_per_value, cond_dim=cond or 0,
                               **cfg.network_args)
     except TypeError as e:
