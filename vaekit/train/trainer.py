@@ -163,7 +163,7 @@ class Trainer:
                 terms = dict(out.terms, loss=out.loss)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v.detach() * b
-                bar.advance(out.loss)
+                bar.advance(out.loss.detach())
         return {k: float(v) / n for k, v in sums.items()}
 
     def _early_stopping(self, val_terms: dict) -> bool:
