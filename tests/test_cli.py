@@ -43,12 +43,14 @@ def test_sample_png_and_npy(mlp_run, tmp_path, capsys):
 
 def test_reconstruct_and_encode(mlp_run, tmp_path, capsys):
     code, _, err = run_cli(["reconstruct", mlp_run, "--n", "8", "--out", tmp_path / "r.png"], capsys)
-    assert code == 0, err and (tmp_path / "r.png").exists()
+    assert code == 0, err
+    assert (tmp_path / "r.png").exists()
     code, _, err = run_cli(["encode", mlp_run, "--out", tmp_path / "z.npy", "--variance"], capsys)
     assert code == 0, err
     mu, var = np.load(tmp_path / "z.npy"), np.load(tmp_path / "z_var.npy")
     assert mu.shape == (359, 2) and var.shape == (359, 2) and (var > 0).all()
     code, _, err = run_cli(["encode", mlp_run, "--out", tmp_path / "z.csv", "--split", "test"], capsys)
+    assert code == 0, err
     lines = (tmp_path / "z.csv").read_text().splitlines()
     assert lines[0] == "mu_0,mu_1,label" and len(lines) == 360
     first = [float(v) for v in lines[1].split(",")]
@@ -65,11 +67,13 @@ def test_plots(mlp_run, kind, capsys):
 
 def test_cvae_sample_chosen_label_and_tsne_map(cvae_run, tmp_path, capsys):
     code, _, err = run_cli(["sample", cvae_run, "--label", "3", "--n", "4", "--npy", tmp_path / "t.npy"], capsys)
-    assert code == 0, err and np.load(tmp_path / "t.npy").shape == (4, 1, 8, 8)
+    assert code == 0, err
+    assert np.load(tmp_path / "t.npy").shape == (4, 1, 8, 8)
     code, _, err = run_cli(["sample", cvae_run, "--n", "4"], capsys)
     assert code == 2 and "conditional VAE" in err and "--label" in err
     code, _, err = run_cli(["plot", cvae_run, "latent", "--method", "tsne", "--out", tmp_path / "t.png"], capsys)
-    assert code == 0, err and (tmp_path / "t.png").exists()
+    assert code == 0, err
+    assert (tmp_path / "t.png").exists()
     code, _, err = run_cli(["plot", cvae_run, "manifold", "--label", "7", "--out", tmp_path / "m.png"], capsys)
     assert code == 0, err
 
@@ -158,3 +162,34 @@ def test_table_round_trip_in_original_units(tmp_path, capsys):
     assert np.abs(r[:, 0] - o[:, 0]).mean() < np.abs(o[:, 0] - o[:, 0].mean()).mean()  # beats the mean
     code, _, err = run_cli(["plot", out, "manifold"], capsys)
     assert code == 2 and "table" in err
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    from vaekit.objectives import elbo as elbo_module
+
+    out = tmp_path / "r"
+    base = ["--hidden", "16", "--out", out, "--no-progress", "--no-plots"]
+    assert run_cli(["train", "--epochs", "1", *base], capsys)[0] == 0
+    real_call = elbo_module.ELBO.__call__
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_two(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(elbo_module.ELBO, "__call__", interrupt_in_epoch_two)
+    code, _, err = run_cli(["train", "--out", out, "--resume", "--epochs", "2", "--no-progress", "--no-plots"],
+                           capsys)
+    assert code == 130 and f"vaekit train --out {out} --resume" in err and "Traceback" not in err
+    monkeypatch.setattr(elbo_module.ELBO, "__call__", real_call)
+    code, _, err = run_cli(["train", "--out", out, "--resume", "--epochs", "2", "--no-progress", "--no-plots"],
+                           capsys)
+    assert code == 0, err
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_resume_refuses_a_different_dataset(mlp_run, capsys):
+    code, _, err = run_cli(["train", "--out", mlp_run, "--resume", "--data", "mnist", "--no-plots"], capsys)
+    assert code == 2 and "not data" in err

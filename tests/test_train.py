@@ -55,7 +55,11 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
 
 def test_kl_warmup_is_linear_in_steps(tmp_path):
     vaekit.train("digits", out=tmp_path / "r", epochs=3, warmup_epochs=2, **SMALL)
-    assert [row["kl_weight"] for row in rows(tmp_path / "r")] == [0.5, 1.0, 1.0]
+    r = rows(tmp_path / "r")
+    assert [row["kl_weight"] for row in r] == [0.5, 1.0, 1.0]
+    # the weight really scales the KL in the loss: below the ELBO while warming up, equal after
+    assert r[0]["train_loss"] < r[0]["train_recon"] + r[0]["train_kl"] - 0.1 * r[0]["train_kl"]
+    assert r[2]["train_loss"] == pytest.approx(r[2]["train_recon"] + r[2]["train_kl"], rel=1e-6)
 
 
 def test_failure_mid_training_keeps_last_checkpoint_and_resume_finishes(tmp_path, monkeypatch):
@@ -141,14 +145,90 @@ def test_existing_run_is_not_overwritten(tmp_path):
     assert (tmp_path / "r" / "model.safetensors").read_bytes() == before
 
 
-def test_bernoulli_rejects_data_outside_unit_interval(tmp_path):
+def test_tables_default_to_gaussian_and_refuse_bernoulli(tmp_path):
     import numpy as np
 
     path = tmp_path / "t.npy"
-    np.save(path, np.random.default_rng(0).normal(size=(200, 4)).astype("float32"))
-    with pytest.raises(VaekitError, match=r"values in \[.*bernoulli likelihood needs values in \[0, 1\]"):
-        vaekit.train(str(path), out=tmp_path / "r", epochs=1, progress=False)
-    assert not (tmp_path / "r" / "model.safetensors").exists()
+    np.save(path, np.random.default_rng(0).random((200, 4)).astype("float32"))
+    model = vaekit.train(str(path), out=tmp_path / "ok", epochs=1, **SMALL)
+    assert model.config.model.likelihood == "gaussian"
+    assert vaekit.load(tmp_path / "ok").config.model.likelihood == "gaussian"
+    with pytest.raises(VaekitError, match=r"is a table.*use --likelihood gaussian"):
+        vaekit.train(str(path), out=tmp_path / "r", epochs=1, likelihood="bernoulli", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_options_apply_in_any_order():
+    from vaekit.options import apply_options, base_config
+
+    a = apply_options(base_config(), dict(sigma="learned", likelihood="gaussian", channels=[8], model="conv"))
+    b = apply_options(base_config(), dict(model="conv", channels=[8], likelihood="gaussian", sigma="learned"))
+    assert a == b
+    assert a.model.likelihood_args == {"sigma": "learned"} and a.model.network_args == {"channels": [8]}
+
+
+def test_sigma_needs_the_gaussian_likelihood(tmp_path):
+    with pytest.raises(VaekitError, match="--sigma applies to the gaussian likelihood"):
+        vaekit.train("digits", recipe="mlp", sigma="learned", out=tmp_path / "r", epochs=1, progress=False)
+
+
+def test_nan_weights_at_the_end_of_an_epoch_are_never_saved(tmp_path, monkeypatch):
+    run = tmp_path / "r"
+    vaekit.train("digits", out=run, epochs=1, **SMALL)
+    saved = weights(run)
+    real_call = elbo_module.ELBO.__call__
+    calls = {"n": 0}
+    steps_per_epoch = 6  # 1294 training digits / batch 256
+
+    def poison_last_step(self, model, x, y=None, kl_weight=1.0):
+        out = real_call(self, model, x, y, kl_weight)
+        calls["n"] += 1
+        if calls["n"] == steps_per_epoch:  # the loss stays finite, but its gradient is infinite
+            p = next(model.parameters())
+            out.loss = out.loss + torch.sqrt(p - p.detach()).sum()  # sqrt(0) = 0, d sqrt/dx at 0 = inf
+        return out
+
+    monkeypatch.setattr(elbo_module.ELBO, "__call__", poison_last_step)
+    with pytest.raises(VaekitError, match=r"diverged in epoch 2.*last good checkpoint \(epoch 1\)"):
+        vaekit.train(out=run, resume=True, epochs=2, progress=False)
+    after = weights(run)
+    assert all(torch.equal(saved[k], after[k]) for k in saved)
+    assert torch.load(run / "state.pt", weights_only=True)["epoch"] == 1
+
+
+def test_resume_is_exact_with_warmup_and_free_bits(tmp_path):
+    opts = dict(warmup_epochs=2, free_bits=0.5, beta=2.0, seed=4, **SMALL)
+    vaekit.train("digits", out=tmp_path / "a", epochs=3, **opts)
+    vaekit.train("digits", out=tmp_path / "b", epochs=1, **opts)
+    vaekit.train(out=tmp_path / "b", resume=True, epochs=3, progress=False)
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
+    # resume rewrote the config with the new epochs, so a plain resume has nothing left to do
+    assert vaekit.load(tmp_path / "b").config.train.epochs == 3
+
+
+def test_overwrite_with_bad_data_keeps_the_old_run(tmp_path):
+    vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)
+    before = (tmp_path / "r" / "model.safetensors").read_bytes()
+    with pytest.raises(VaekitError):
+        vaekit.train(str(tmp_path / "missing.npy"), out=tmp_path / "r", overwrite=True, epochs=1, progress=False)
+    assert (tmp_path / "r" / "model.safetensors").read_bytes() == before
+    assert vaekit.load(tmp_path / "r").config.data.source == "digits"
+
+
+@pytest.mark.parametrize("damage", [
+    lambda cfg: cfg["model"].update(latent_dim="two"),
+    lambda cfg: cfg["data_info"].pop("shape"),
+    lambda cfg: cfg.update(model=[]),
+])
+def test_damaged_config_is_a_clear_error(tmp_path, damage):
+    vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    damage(cfg)
+    (tmp_path / "r" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(VaekitError, match="config|data_info"):
+        vaekit.load(tmp_path / "r")
 
 
 @pytest.mark.parametrize("recipe", __import__("vaekit.recipes", fromlist=["recipe_names"]).recipe_names())

@@ -10,6 +10,8 @@ from torch import nn
 from . import run as runs
 from .config import RunConfig
 from .data import load_data
+from .data.types import DataInfo
+from .distributions import default_likelihood
 from .errors import VaekitError
 from .models import VAE, build_model
 from .options import apply_options, base_config
@@ -17,59 +19,81 @@ from .train import Trainer
 from .train import checkpoint as ckpt
 
 load = runs.load
+RESUME_OPTIONS = ("epochs", "patience", "device")  # what may change when a run continues
 
 
-def train(data: str = "digits", *, recipe: Optional[str] = None, out=None, resume: bool = False,
+def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None, resume: bool = False,
           overwrite: bool = False, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None,
           progress: bool = False, **options) -> VAE:
     """Train a VAE and return it; everything is saved in the run directory ``out``.
 
-    ``options`` are the CLI's option names in snake case (``latent_dim=8``, ``beta=4``,
+    ``data``: a dataset name or path (default ``"digits"``). ``options`` are the CLI's option names in snake case (``latent_dim=8``, ``beta=4``,
     ``epochs=10``, ``likelihood="gaussian"``...). With ``resume=True`` the run in ``out``
-    continues where it stopped (its saved config is used; ``epochs`` may be raised).
-    ``encoder``/``decoder``: your own modules, ``encoder(x, c) -> (B, F)`` and
-    ``decoder(z, c) -> likelihood parameters`` (``c`` is the one-hot label or None).
+    continues where it stopped (its saved config is used; ``epochs``, ``patience`` and
+    ``device`` may change). ``encoder``/``decoder``: your own modules,
+    ``encoder(x, c) -> (B, F)`` and ``decoder(z, c) -> likelihood parameters`` (``c`` is
+    the one-hot label or None).
 
     >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
     """
     if resume:
-        if out is None:
-            raise VaekitError("resume needs the run directory: pass out=... (CLI: --out RUN --resume)")
-        cfg = runs.read_config(out)
-        cfg = apply_options(cfg, {k: v for k, v in options.items() if k in ("epochs", "patience", "device")})
-        ignored = sorted(k for k, v in options.items() if v is not None and k not in ("epochs", "patience", "device"))
-        if ignored:
-            raise VaekitError(f"--resume continues the saved config; only epochs, patience and device can change, "
-                              f"not {', '.join(ignored)}")
-        run_dir = Path(out)
+        cfg, run_dir = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data))
     else:
-        cfg = apply_options(base_config(recipe), dict(options, data=data))
+        cfg = apply_options(base_config(recipe), dict(options, data=data or "digits"))
         if encoder is not None or decoder is not None:
             cfg.model.network, cfg.model.network_args = "custom", {}
-        run_dir = _prepare_out(out, cfg, overwrite)
+        run_dir = _check_out(out, cfg, overwrite)
     splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
                        info=runs.data_info(cfg) if resume else None)
-    info = splits.info
     if not resume:
-        cfg.model.data_shape = list(info.shape)
-        cfg.model.num_classes = info.num_classes
-        cfg.data_info = info.to_dict()
+        _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, encoder=encoder, decoder=decoder)
     for name, split in (("training data", splits.train), ("validation data", splits.val)):
         if len(split):
             model.likelihood.check_data(split.x, f"{name} {cfg.data.source!r}")
-    if not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.write_text(run_dir / ckpt.CONFIG, cfg.to_json())
-    model.config, model.run_dir, model.info = cfg, run_dir, info
+    # everything is validated: only now touch the run directory
+    if not resume and overwrite and runs.is_run(run_dir):
+        for name in (ckpt.WEIGHTS, ckpt.BEST, ckpt.STATE, ckpt.METRICS):
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.write_text(run_dir / ckpt.CONFIG, cfg.to_json())
+    model.config, model.run_dir, model.info = cfg, run_dir, splits.info
     Trainer(model, splits, cfg, run_dir, progress=progress).fit(resume=resume)
     model.eval()
     return model
 
 
-def _prepare_out(out, cfg: RunConfig, overwrite: bool) -> Path:
+def _resume_config(out, recipe, overwrite, encoder, options):
+    if out is None:
+        raise VaekitError("resume needs the run directory: pass out=... (CLI: --out RUN --resume)")
+    ignored = sorted(k for k, v in options.items() if v is not None and k not in RESUME_OPTIONS)
+    if recipe or overwrite or ignored:
+        given = ignored + (["recipe"] if recipe else []) + (["overwrite"] if overwrite else [])
+        raise VaekitError("--resume continues the run's saved config: only --epochs, --patience and --device "
+                          f"may be given, not {', '.join(given)}")
+    cfg = runs.read_config(out)
+    if cfg.model.network == "custom" and encoder is None:
+        raise VaekitError(f"run {out} was trained with your own encoder/decoder; pass the same modules "
+                          "again: vaekit.train(out=..., resume=True, encoder=..., decoder=...)")
+    cfg = apply_options(cfg, {k: v for k, v in options.items() if k in RESUME_OPTIONS})
+    return cfg, Path(out)
+
+
+def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
+    """What the model learns from the data: its shape, classes, and the default likelihood."""
+    if cfg.model.likelihood == "auto":
+        cfg.model.likelihood = default_likelihood(info.kind, cfg.model.likelihood_args)
+    if info.kind == "table" and cfg.model.likelihood == "bernoulli":
+        raise VaekitError(f"{cfg.data.source!r} is a table, and tables are standardized (mean 0, std 1 per "
+                          "column), which a bernoulli likelihood cannot model; use --likelihood gaussian")
+    cfg.model.data_shape = list(info.shape)
+    cfg.model.num_classes = info.num_classes
+    cfg.data_info = info.to_dict()
+
+
+def _check_out(out, cfg: RunConfig, overwrite: bool) -> Path:
     if out is None:
         stem = Path(cfg.data.source).stem or "data"
         return runs.new_run_dir(f"runs/{cfg.recipe or cfg.model.network}-{stem}")
@@ -81,9 +105,4 @@ def _prepare_out(out, cfg: RunConfig, overwrite: bool) -> Path:
                           "--overwrite to replace it, or choose another --out")
     if path.is_dir() and any(path.iterdir()) and not runs.is_run(path):
         raise VaekitError(f"--out {path} is a non-empty directory that is not a run; choose another --out")
-    if overwrite and runs.is_run(path):
-        for name in (ckpt.WEIGHTS, ckpt.BEST, ckpt.STATE, ckpt.METRICS):
-            (path / name).unlink(missing_ok=True)
     return path
-
-

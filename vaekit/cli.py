@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import VaekitError
+from .errors import Interrupted, VaekitError
 
 app = typer.Typer(
     help="Train, evaluate, sample and inspect variational autoencoders.\n\n"
@@ -37,8 +38,8 @@ def _ints(text: Optional[str], option: str) -> Optional[List[int]]:
 
 @app.command(epilog="Example: vaekit train --recipe mlp --data digits --epochs 20 --out runs/mlp-digits")
 def train(
-    data: str = typer.Option("digits", "--data", "-d", help="Dataset name (digits, mnist, fashion-mnist) or path "
-                             "(.npy/.npz, image folder, .csv)."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name (digits, mnist, fashion-mnist) "
+                                       "or path (.npy/.npz, image folder, .csv). Default: digits."),
     recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Named setup: mlp, conv, cvae, beta-vae."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<recipe>-<data>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
@@ -82,21 +83,28 @@ def train(
                    grad_clip=grad_clip, patience=patience, val_fraction=val_fraction, data_dir=data_dir,
                    label_column=label_column, device=device)
     start = time.perf_counter()
-    if resume:
-        if out is None:
-            raise VaekitError("--resume needs --out RUN, the run directory to continue")
-        kept = {"epochs": epochs, "patience": patience, "device": device}
-        changed = sorted(k for k, v in options.items() if v is not None and k not in kept)
-        if changed or recipe:
-            raise VaekitError("--resume continues the run's saved config: only --epochs, --patience and --device "
-                              f"may be given, not {', '.join(changed + (['recipe'] if recipe else []))}")
-        vae = api.train(out=out, resume=True, progress=progress, **kept)
-    else:
-        vae = api.train(data, recipe=recipe, out=out, overwrite=overwrite, progress=progress, **options)
+    with _interruptible(out):
+        if resume:
+            if out is None:
+                raise VaekitError("--resume needs --out RUN, the run directory to continue")
+            vae = api.train(data, out=out, resume=True, recipe=recipe, overwrite=overwrite, progress=progress, **options)
+        else:
+            vae = api.train(data, recipe=recipe, out=out, overwrite=overwrite, progress=progress,
+                            **options)
     err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
     if plots:
         for path in write_all_plots(vae):
             err_console.print(f"wrote {path}", highlight=False)
+
+
+@contextmanager
+def _interruptible(out):
+    """Ctrl-C during training: say how to continue instead of printing a traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; the last completed epoch is saved: continue with "
+                          f"`vaekit train --out {out or 'RUN'} --resume`") from None
 
 
 @app.command(epilog="Example: vaekit evaluate runs/mlp-digits --json")
@@ -106,12 +114,13 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="test, val or train."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last or best."),
     seed: int = typer.Option(0, "--seed", help="Seed for the posterior samples."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
     """Test-set ELBO, reconstruction term and KL, in nats per example."""
     from .workflows import evaluate_run
 
-    result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint)
+    result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device)
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -210,7 +219,8 @@ def demo(
     from .workflows import evaluate_run
 
     start = time.perf_counter()
-    vae = api.train("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
+    with _interruptible(out):
+        vae = api.train("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
     for path in write_all_plots(vae):
         err_console.print(f"wrote {path}", highlight=False)
     result = evaluate_run(out)
@@ -224,11 +234,7 @@ def main() -> None:
         app()
     except VaekitError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; the last completed epoch is saved: continue with "
-                          "`vaekit train --out RUN --resume`", highlight=False)
-        sys.exit(130)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ class ModelConfig:
     latent_dim: int = 2
     posterior: str = "gaussian"              # POSTERIORS name
     prior: str = "normal"                    # PRIORS name
-    likelihood: str = "bernoulli"            # LIKELIHOODS name
+    likelihood: str = "auto"                 # LIKELIHOODS name; auto: bernoulli for images, gaussian for tables
     likelihood_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"sigma": "learned"}
     conditional: bool = False                # CVAE: feed the one-hot label to encoder and decoder
     num_classes: Optional[int] = None        # filled in from the data

@@ -61,7 +61,9 @@ def apply_options(cfg: RunConfig, options: Dict[str, Any]) -> RunConfig:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise VaekitError(f"unknown option(s) {unknown}; known options: {', '.join(sorted(OPTIONS))}")
-    for name, value in options.items():
+    # whole-field options (--model, --likelihood) first: they may reset the sub-options
+    ordered = sorted(options.items(), key=lambda item: OPTIONS.get(item[0], (0, 0, None))[2] is not None)
+    for name, value in ordered:
         if value is None:
             continue
         section, field, key = OPTIONS[name]
@@ -94,5 +96,9 @@ def _validate(cfg: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise VaekitError(message)
+    m = cfg.model
+    if "sigma" in m.likelihood_args and m.likelihood not in ("gaussian", "auto"):
+        raise VaekitError(f"--sigma applies to the gaussian likelihood, not {m.likelihood!r}; "
+                          "add --likelihood gaussian or drop --sigma")
     if t.patience is not None and d.val_fraction == 0:
         raise VaekitError("--patience needs a validation split; set --val-fraction above 0")

@@ -37,7 +37,11 @@ def read_config(path) -> RunConfig:
 def data_info(cfg: RunConfig) -> DataInfo:
     if not cfg.data_info:
         raise VaekitError("the run config has no data_info; re-create the run with `vaekit train`")
-    return DataInfo.from_dict(cfg.data_info)
+    try:
+        return DataInfo.from_dict(cfg.data_info)
+    except (KeyError, TypeError, ValueError) as e:
+        raise VaekitError(f"the run config's data_info is damaged ({type(e).__name__}: {e}); "
+                          "re-create the run with `vaekit train`") from None
 
 
 def new_run_dir(base: str) -> Path:
@@ -64,8 +68,15 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
     if cfg.model.network == "custom" and (encoder is None or decoder is None):
         raise VaekitError(f"run {path} was trained with a custom encoder/decoder; "
                           "pass the same modules: vaekit.load(path, encoder=..., decoder=...)")
-    model = build_model(cfg.model, encoder=encoder, decoder=decoder).to(resolve_device(device))
+    try:
+        model = build_model(cfg.model, encoder=encoder, decoder=decoder).to(resolve_device(device))
+    except (KeyError, TypeError, ValueError) as e:
+        raise VaekitError(f"{path / ckpt.CONFIG} is damaged: it does not describe a model "
+                          f"({type(e).__name__}: {e}); re-create the run with `vaekit train`") from None
     weights = path / files[checkpoint]
+    if checkpoint == "best" and not weights.is_file() and (path / ckpt.WEIGHTS).is_file():
+        raise VaekitError(f"run {path} has no {ckpt.BEST}: it has no validation split (--val-fraction 0), "
+                          "so there is no best epoch; use checkpoint='last'")
     if _has_lazy(model):
         _materialize(model)
     ckpt.load_weights(weights, model)

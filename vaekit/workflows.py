@@ -38,8 +38,8 @@ def run_data(model, source: Optional[str] = None, split: str = "test") -> Tensor
 
 
 def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
-                 checkpoint: str = "last") -> dict:
-    model = runs.load(path, checkpoint=checkpoint)
+                 checkpoint: str = "last", device: str = "cpu") -> dict:
+    model = runs.load(path, checkpoint=checkpoint, device=device)
     data = run_data(model, source, split)
     torch.manual_seed(seed)
     result = evaluate_elbo(model, data)

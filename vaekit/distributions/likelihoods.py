@@ -17,6 +17,12 @@ from ..errors import VaekitError
 from ..registry import LIKELIHOODS
 
 
+def default_likelihood(kind: str, args: dict) -> str:
+    """What ``likelihood="auto"`` means: bernoulli for images in [0, 1], gaussian for
+    standardized tables or when a sigma is given."""
+    return "gaussian" if kind == "table" or "sigma" in args else "bernoulli"
+
+
 class Likelihood(nn.Module):
     params_per_value = 1
 

@@ -8,6 +8,7 @@ from torch import nn
 from .. import distributions as _distributions  # noqa: F401  (registers parts)
 from .. import nn as _networks  # noqa: F401  (registers networks)
 from ..config import ModelConfig
+from ..distributions import default_likelihood
 from ..errors import VaekitError
 from ..registry import LIKELIHOODS, NETWORKS, POSTERIORS, PRIORS
 from .vae import VAE
@@ -25,7 +26,13 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
     if cfg.conditional and not cfg.num_classes:
         raise VaekitError("a conditional VAE needs labelled data; this dataset has no labels "
                           "(use class sub-folders, --label-column, or a .npz with 'y')")
-    likelihood = LIKELIHOODS.get(cfg.likelihood)(shape, **cfg.likelihood_args)
+    name = cfg.likelihood
+    if name == "auto":
+        name = default_likelihood("image" if len(shape) == 3 else "table", cfg.likelihood_args)
+    try:
+        likelihood = LIKELIHOODS.get(name)(shape, **cfg.likelihood_args)
+    except TypeError as e:
+        raise VaekitError(f"bad options for the {cfg.likelihood!r} likelihood: {e}") from None
     if (encoder is None) != (decoder is None):
         raise VaekitError("pass both encoder= and decoder= (your own modules), or neither")
     try:

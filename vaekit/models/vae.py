@@ -76,13 +76,16 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> Distribution:
         """q(z|x): a Distribution with batch (B,) and event (latent_dim,)."""
         self._check_shape(x)
+        x = x.to(self.device)
         return self.posterior(self.encoder(x, self.condition(y, x.shape[0])))
 
     def decode(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> Distribution:
         """p(x|z): a Distribution with batch (B,) and event = data shape."""
+        z = z.to(self.device)
         return self.likelihood(self.decoder(z, self.condition(y, z.shape[0])))
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> ModelOutput:
+        x = x.to(self.device)
         q = self.encode(x, y)
         z = q.rsample()  # z = mu + sigma * eps
         return ModelOutput(q=q, z=z, px=self.decode(z, y), prior=self.prior())

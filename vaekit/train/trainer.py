@@ -100,10 +100,15 @@ class Trainer:
         train = self._on_device(self.splits.train)
         val = self._on_device(self.splits.val)
         self.optimizer = make_optimizer(self.tc.optimizer, self._materialized_parameters(train), self.tc.lr)
+        if self.device.type == "cuda":
+            # same seed, same numbers on a GPU too (at some speed cost)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         if resume:
             self._restore()
+            # a raised --patience lets an early-stopped run go on
+            self.stopped_early = self.tc.patience is not None and self.bad_epochs >= self.tc.patience
             if self.stopped_early:
-                self.progress.log(f"run stopped early at epoch {self.epoch}; nothing to resume")
+                self.progress.log(f"run stopped early at epoch {self.epoch}; raise --patience to go on")
                 return self.model
         else:
             torch.manual_seed(self.tc.seed)
@@ -112,12 +117,14 @@ class Trainer:
         while self.epoch < self.tc.epochs:
             start = time.perf_counter()
             train_terms = self._train_epoch(train, steps_per_epoch, warmup_steps)
+            self._check_finite({})
             val_terms = evaluate_elbo(self.model, val) if len(val) else {}
             self.epoch += 1
             row = {"epoch": self.epoch, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
             row.update({f"train_{k}": v for k, v in train_terms.items()})
             row.update({f"val_{k}": v for k, v in val_terms.items() if k != "n"})
             row["seconds"] = time.perf_counter() - start
+            self._check_finite(row)
             improved = self._early_stopping(val_terms)
             self._save(row, improved)
             self.progress.log(_summary(row))
@@ -165,6 +172,16 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v.detach() * b
                 bar.advance(out.loss.detach())
         return {k: float(v) / n for k, v in sums.items()}
+
+    def _check_finite(self, row: dict) -> None:
+        """Never save a broken model as a checkpoint: the last step may have produced NaN weights."""
+        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        bad += [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            epoch = row.get("epoch", self.epoch + 1)
+            raise VaekitError(
+                f"training diverged in epoch {epoch} (non-finite {', '.join(bad[:3])}); try a lower --lr or "
+                f"--grad-clip 1.0. The last good checkpoint (epoch {epoch - 1}) is kept in the run directory")
 
     def _early_stopping(self, val_terms: dict) -> bool:
         """Track the best validation -ELBO; returns True when this epoch is the best so far."""
