@@ -193,3 +193,14 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(tmp_path, capsys, mo
 def test_resume_refuses_a_different_dataset(mlp_run, capsys):
     code, _, err = run_cli(["train", "--out", mlp_run, "--resume", "--data", "mnist", "--no-plots"], capsys)
     assert code == 2 and "not data" in err
+
+
+def test_evaluate_importance_sampled_log_likelihood(mlp_run, capsys):
+    code, out, err = run_cli(["evaluate", mlp_run, "--json", "--iw-samples", "50"], capsys)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["iw_samples"] == 50 and r["log_likelihood_se"] > 0
+    # the importance-weighted bound is tighter than the ELBO (Burda et al. 2016, theorem 1)
+    assert r["elbo"] < r["log_likelihood"] < 0
+    code, table, _ = run_cli(["evaluate", mlp_run, "--iw-samples", "5"], capsys)
+    assert code == 0 and "importance-sampled" in table

@@ -115,12 +115,14 @@ def evaluate(
     checkpoint: str = typer.Option("last", "--checkpoint", help="last or best."),
     seed: int = typer.Option(0, "--seed", help="Seed for the posterior samples."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    iw_samples: int = typer.Option(0, "--iw-samples", help="Also estimate log p(x) by importance sampling "
+                                   "with K samples per example (e.g. 1000; 0: off)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
-    """Test-set ELBO, reconstruction term and KL, in nats per example."""
+    """Test-set ELBO, reconstruction term and KL (and importance-sampled log p(x)), in nats per example."""
     from .workflows import evaluate_run
 
-    result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device)
+    result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=iw_samples)
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -131,6 +133,9 @@ def evaluate(
     meaning = {"elbo": "evidence lower bound, nats/example (higher is better)",
                "recon": "-E_q[log p(x|z)], nats/example", "kl": "KL(q(z|x) || p(z)), nats/example",
                "mse": "squared error of the mean reconstruction, per value", "bits_per_dim": "-elbo / (D ln 2)"}
+    if "log_likelihood" in result:
+        meaning["log_likelihood"] = f"log p(x), importance-sampled, K={result['iw_samples']} " \
+                                    f"(standard error {result['log_likelihood_se']:.3f})"
     for key, text in meaning.items():
         table.add_row(key, f"{result[key]:.4f}", text)
     out_console.print(table)

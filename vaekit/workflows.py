@@ -11,7 +11,7 @@ from . import run as runs
 from .data import load_data
 from .data.types import TensorData
 from .errors import VaekitError
-from .evaluate import evaluate_elbo
+from .evaluate import evaluate_elbo, evaluate_log_likelihood
 from .train import checkpoint as ckpt
 
 SPLITS = ("test", "val", "train")
@@ -38,11 +38,16 @@ def run_data(model, source: Optional[str] = None, split: str = "test") -> Tensor
 
 
 def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
-                 checkpoint: str = "last", device: str = "cpu") -> dict:
+                 checkpoint: str = "last", device: str = "cpu", iw_samples: int = 0) -> dict:
+    """ELBO terms over a split; with ``iw_samples`` K > 0 also the importance-sampled log p(x)."""
+    if iw_samples < 0:
+        raise VaekitError(f"--iw-samples must be 0 (off) or more, got {iw_samples}")
     model = runs.load(path, checkpoint=checkpoint, device=device)
     data = run_data(model, source, split)
     torch.manual_seed(seed)
     result = evaluate_elbo(model, data)
+    if iw_samples:
+        result.update(evaluate_log_likelihood(model, data, k=iw_samples))
     result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
                    "checkpoint": checkpoint})
     return result
