@@ -34,7 +34,7 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
             label = 0
         return plots.plot_manifold(model, path, data=run_data(model, None, split), n=n, label=label)
     if kind == "samples":
-        return plots.plot_samples(model, path, n=64, label=0 if model.num_classes else None)
+        return plots.plot_samples(model, path, n=64)  # a CVAE gets one row per class
     if kind == "reconstructions":
         return plots.plot_reconstructions(model, run_data(model, None, split), path, n=16)
     raise VaekitError(f"unknown plot {kind!r}; choose latent, manifold or curves")
