@@ -2,10 +2,10 @@
 
     .venv/bin/python benchmarks/recipes.py --data fashion-mnist --recipes mlp conv
 
-Results go to benchmarks/results/<recipe>-<data>.json (and the runs to runs/bench-*).
+Results go to benchmarks/results/<recipe>-<data>[-<N>ep].json (and the runs to runs/bench-*).
 Test ELBO is the single-sample ELBO on the dataset's official test split (seed 0),
 in nats per example; seconds per epoch is the mean training time of an epoch
-(excluding validation and checkpointing), read from the run's metrics.jsonl.
+(training plus the validation pass, excluding checkpointing), read from the run's metrics.jsonl.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from vaekit.workflows import evaluate_run
 
 
 def bench(recipe: str, data: str, epochs, device: str) -> dict:
-    out = Path(f"runs/bench-{recipe}-{data}")
+    out = Path(f"runs/bench-{recipe}-{data}" + (f"-{epochs}ep" if epochs else ""))
     start = time.perf_counter()
     vaekit.train(data, recipe=recipe, out=out, overwrite=True, epochs=epochs, device=device, progress=False)
     wall = time.perf_counter() - start
@@ -53,7 +53,8 @@ def main() -> None:
     results_dir.mkdir(exist_ok=True)
     for recipe in args.recipes:
         result = bench(recipe, args.data, args.epochs, args.device)
-        (results_dir / f"{recipe}-{args.data}.json").write_text(json.dumps(result, indent=2) + "\n")
+        suffix = f"-{args.epochs}ep" if args.epochs else ""  # short timing runs don't replace full runs
+        (results_dir / f"{recipe}-{args.data}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
 
 
