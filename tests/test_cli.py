@@ -204,3 +204,10 @@ def test_evaluate_importance_sampled_log_likelihood(mlp_run, capsys):
     assert r["elbo"] < r["log_likelihood"] < 0
     code, table, _ = run_cli(["evaluate", mlp_run, "--iw-samples", "5"], capsys)
     assert code == 0 and "importance-sampled" in table
+
+
+def test_version(capsys):
+    import vaekit
+
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"vaekit {vaekit.__version__}"

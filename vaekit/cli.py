@@ -24,6 +24,20 @@ out_console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # never wrap paths in messages
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"vaekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """Train, evaluate, sample and inspect variational autoencoders."""
+
+
 def _ints(text: Optional[str], option: str) -> Optional[List[int]]:
     if text is None:
         return None
