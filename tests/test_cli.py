@@ -93,7 +93,7 @@ def test_resume_through_the_cli(tmp_path, capsys):
     (["train", "--data", "nosuchset", "--epochs", "1"], "nosuchset"),
     (["train", "--recipe", "nosuch", "--epochs", "1"], "unknown recipe 'nosuch'"),
     (["train", "--data", "/no/such/file.npy", "--epochs", "1"], "/no/such/file.npy"),
-    (["train", "--hidden", "a,b", "--epochs", "1"], "--hidden takes comma-separated integers"),
+    (["train", "--hidden", "a,b", "--epochs", "1"], "--hidden takes positive comma-separated integers"),
     (["evaluate", "/no/such/run"], "does not exist"),
     (["plot", ".", "curves"], "is not a vaekit run"),
 ])
@@ -211,3 +211,22 @@ def test_version(capsys):
 
     code, out, _ = run_cli(["--version"], capsys)
     assert code == 0 and out.strip() == f"vaekit {vaekit.__version__}"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["sample", "{run}", "--out", "s.jpg"], "--out s.jpg must end in .png"),
+    (["sample", "{run}", "--npy", "s.txt"], "--npy s.txt must end in .npy"),
+    (["plot", "{run}", "curves", "--out", "c.pdf"], "must end in .png"),
+    (["plot", "{run}", "manifold", "--n", "1"], "at least 2"),
+    (["evaluate", "{run}", "--split", "dev"], "--split must be one of"),
+])
+def test_output_names_and_values_are_checked(mlp_run, args, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli([a.format(run=mlp_run) for a in args], capsys)
+    assert code == 2 and needle in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_evaluate_table_keeps_brackets(mlp_run, capsys):
+    code, out, _ = run_cli(["evaluate", mlp_run], capsys)
+    assert code == 0 and "-E_q[log p(x|z)]" in " ".join(out.split())

@@ -95,16 +95,16 @@ def test_image_grid_rejects_bad_shapes():
 def test_save_image_grid_upscales_digits_to_a_legible_png(digits, tmp_path):
     path = save_image_grid(digits.x[:64], tmp_path / "grid.png", nrow=8)
     mode, size, px = png(path)
-    assert mode == "L" and size == (8 * 33 - 1, 8 * 33 - 1)   # 8x8 digits become 32x32 cells
+    assert mode == "L" and size == (8 * 65 - 1, 8 * 65 - 1)   # 8x8 digits become 64x64 cells (x8)
     expected = np.round(digits.x[1, 0].numpy() * 255)
-    assert np.array_equal(px[0:32:4, 33:65:4], expected)      # image 1, sampled once per source pixel
-    assert np.array_equal(px[0:32, 33:65], np.kron(expected, np.ones((4, 4))))
-    assert (px[32, :] == 255).all() and (px[:, 32] == 255).all()
+    assert np.array_equal(px[0:64:8, 65:129:8], expected)      # image 1, sampled once per source pixel
+    assert np.array_equal(px[0:64, 65:129], np.kron(expected, np.ones((8, 8))))
+    assert (px[64, :] == 255).all() and (px[:, 64] == 255).all()
     assert os.listdir(tmp_path) == ["grid.png"]                # no temp file left behind
 
-    rgb = save_image_grid(torch.rand(3, 3, 30, 30), tmp_path / "rgb.png", nrow=3)
+    rgb = save_image_grid(torch.rand(3, 3, 64, 64), tmp_path / "rgb.png", nrow=3)
     mode, size, _ = png(rgb)
-    assert mode == "RGB" and size == (3 * 31 - 1, 30)          # 30 px is legible: no upscaling
+    assert mode == "RGB" and size == (3 * 65 - 1, 64)          # 64 px is legible: no upscaling
 
 
 # -- latent map ------------------------------------------------------------------
@@ -277,19 +277,19 @@ def test_plot_samples_is_seeded_and_leaves_the_global_rng_alone(trained, tmp_pat
     assert torch.equal(state, torch.get_rng_state())
     b = plot_samples(trained, tmp_path / "b.png", n=64)
     mode, size, px = png(a)
-    assert mode == "L" and size == (263, 263)
+    assert mode == "L" and size == (519, 519)
     assert np.array_equal(px, png(b)[2])
     torch.manual_seed(0)
     first = trained.sample(64)[0, 0].numpy()
-    assert np.array_equal(px[0:32:4, 0:32:4], np.round(first * 255))
+    assert np.array_equal(px[0:64:8, 0:64:8], np.round(first * 255))
 
 
 def test_plot_samples_of_a_cvae_draws_a_row_per_class(tmp_path):
     model = make_model(2, conditional=True, num_classes=10)
     _, size, _ = png(plot_samples(model, tmp_path / "s.png", n=64))
-    assert size == (6 * 33 - 1, 10 * 33 - 1)     # 10 rows (classes) of 6
+    assert size == (6 * 65 - 1, 10 * 65 - 1)     # 10 rows (classes) of 6
     _, size, _ = png(plot_samples(model, tmp_path / "s3.png", n=9, label=3))
-    assert size == (3 * 33 - 1, 3 * 33 - 1)
+    assert size == (3 * 65 - 1, 3 * 65 - 1)
 
 
 def test_samples_and_reconstructions_need_images(trained, digits, tmp_path):
@@ -305,17 +305,17 @@ def test_samples_and_reconstructions_need_images(trained, digits, tmp_path):
 def test_plot_reconstructions_puts_originals_above_reconstructions(trained, digits, tmp_path):
     data = digits.subset(torch.arange(16))
     mode, size, px = png(plot_reconstructions(trained, data, tmp_path / "r.png", n=16))
-    block = 2 * 33 - 1 + 3                       # 2 rows of originals, a 3-px band, then 2 of reconstructions
-    assert size == (8 * 33 - 1, 2 * block - 3)
+    block = 2 * 65 - 1 + 3                       # 2 rows of originals, a 3-px band, then 2 of reconstructions
+    assert size == (8 * 65 - 1, 2 * block - 3)
     assert (px[block - 3:block] == 128).all()
     recon = trained.reconstruct(data.x)
     for i in (0, 9):
         r, c = divmod(i, 8)
-        cell = px[r * 33:r * 33 + 32:4, c * 33:c * 33 + 32:4]
+        cell = px[r * 65:r * 65 + 64:8, c * 65:c * 65 + 64:8]
         assert np.array_equal(cell, np.round(data.x[i, 0].numpy() * 255))
-        cell = px[block + r * 33:block + r * 33 + 32:4, c * 33:c * 33 + 32:4]
+        cell = px[block + r * 65:block + r * 65 + 64:8, c * 65:c * 65 + 64:8]
         assert np.abs(cell - np.round(recon[i, 0].numpy() * 255)).max() <= 1
     # with more data than n, a seeded subset is shown: the same one every time
     a = plot_reconstructions(trained, digits, tmp_path / "a.png", n=10)
     b = plot_reconstructions(trained, digits, tmp_path / "b.png", n=10)
-    assert np.array_equal(png(a)[2], png(b)[2]) and png(a)[1] == (8 * 33 - 1, 2 * block - 3)
+    assert np.array_equal(png(a)[2], png(b)[2]) and png(a)[1] == (8 * 65 - 1, 2 * block - 3)

@@ -54,7 +54,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
 
 
 def test_kl_warmup_is_linear_in_steps(tmp_path):
-    vaekit.train("digits", out=tmp_path / "r", epochs=3, warmup_epochs=2, **SMALL)
+    vaekit.train("digits", out=tmp_path / "r", epochs=3, warmup=2, **SMALL)
     r = rows(tmp_path / "r")
     assert [row["kl_weight"] for row in r] == [0.5, 1.0, 1.0]
     # the weight really scales the KL in the loss: below the ELBO while warming up, equal after
@@ -131,10 +131,13 @@ def test_grad_clip_bounds_the_update(tmp_path):
     (dict(recipe="nope"), "unknown recipe 'nope'"),
     (dict(optimizer="lbfgs2"), "unknown optimizer"),
     (dict(device="tpu"), "--device must be"),
+    (dict(hidden="64,x"), "--hidden takes positive comma-separated integers"),
+    (dict(objective_args=1), "unknown option"),
 ])
 def test_bad_training_options(tmp_path, kwargs, needle):
     with pytest.raises(VaekitError, match=needle):
         vaekit.train("digits", out=tmp_path / "r", epochs=kwargs.pop("epochs", 1), progress=False, **kwargs)
+    assert not (tmp_path / "r").exists()  # nothing is written before every option is checked
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
@@ -197,7 +200,7 @@ def test_nan_weights_at_the_end_of_an_epoch_are_never_saved(tmp_path, monkeypatc
 
 
 def test_resume_is_exact_with_warmup_and_free_bits(tmp_path):
-    opts = dict(warmup_epochs=2, free_bits=0.5, beta=2.0, seed=4, **SMALL)
+    opts = dict(warmup=2, free_bits=0.5, beta=2.0, seed=4, **SMALL)
     vaekit.train("digits", out=tmp_path / "a", epochs=3, **opts)
     vaekit.train("digits", out=tmp_path / "b", epochs=1, **opts)
     vaekit.train(out=tmp_path / "b", resume=True, epochs=3, progress=False)
@@ -259,3 +262,50 @@ def test_recipe_values_match_the_classic_setups():
     assert conv["model"]["network_args"] == {"channels": [32, 64], "dense": 16}
     assert (conv["train"]["optimizer"], conv["train"]["batch_size"], conv["train"]["epochs"]) == ("rmsprop", 128, 30)
     assert load_recipe("beta-vae")["train"]["objective_args"]["beta"] > 1
+
+
+def test_layer_sizes_as_text_or_list(tmp_path):
+    a = vaekit.train("digits", out=tmp_path / "a", epochs=1, hidden="32,16", progress=False)
+    assert a.config.model.network_args["hidden"] == [32, 16]
+
+
+def test_a_failed_attempt_does_not_block_the_next(tmp_path, monkeypatch):
+    run = tmp_path / "r"
+    real_call = elbo_module.ELBO.__call__
+
+    def fail(self, *args, **kwargs):
+        raise VaekitError("simulated failure in the first epoch")
+
+    monkeypatch.setattr(elbo_module.ELBO, "__call__", fail)
+    with pytest.raises(VaekitError, match="simulated"):
+        vaekit.train("digits", out=run, epochs=1, **SMALL)
+    monkeypatch.setattr(elbo_module.ELBO, "__call__", real_call)
+    assert (run / "config.json").exists() and not (run / "model.safetensors").exists()
+    vaekit.train("digits", out=run, epochs=1, **SMALL)  # nothing was saved, so no --overwrite is needed
+    assert (run / "model.safetensors").exists()
+
+
+def test_resume_needs_epochs_left(tmp_path):
+    vaekit.train("digits", out=tmp_path / "r", epochs=2, **SMALL)
+    with pytest.raises(VaekitError, match="already trained 2 epochs; pass --epochs above 2"):
+        vaekit.train(out=tmp_path / "r", resume=True, epochs=2, progress=False)
+    assert vaekit.load(tmp_path / "r").config.train.epochs == 2
+
+
+def test_file_runs_work_from_any_directory(tmp_path, monkeypatch):
+    import numpy as np
+
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "x.npy", np.random.default_rng(0).random((120, 1, 6, 6)).astype("float32"))
+    monkeypatch.chdir(tmp_path)
+    vaekit.train("data/x.npy", out="runs/a", epochs=1, **SMALL)
+    monkeypatch.chdir(tmp_path / "data")
+    from vaekit.workflows import evaluate_run
+
+    assert evaluate_run(tmp_path / "runs" / "a")["n"] == 24  # the saved source is absolute
+
+
+def test_a_foreign_config_json_is_not_a_run(tmp_path):
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    with pytest.raises(VaekitError, match="is not a vaekit run config"):
+        vaekit.load(tmp_path)

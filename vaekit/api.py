@@ -40,6 +40,7 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
         cfg, run_dir = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data))
     else:
         cfg = apply_options(base_config(recipe), dict(options, data=data or "digits"))
+        _absolute_paths(cfg)
         if encoder is not None or decoder is not None:
             cfg.model.network, cfg.model.network_args = "custom", {}
         run_dir = _check_out(out, cfg, overwrite)
@@ -53,14 +54,15 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     for name, split in (("training data", splits.train), ("validation data", splits.val)):
         if len(split):
             model.likelihood.check_data(split.x, f"{name} {cfg.data.source!r}")
+    trainer = Trainer(model, splits, cfg, run_dir, progress=progress)  # checks optimizer, objective, device
     # everything is validated: only now touch the run directory
-    if not resume and overwrite and runs.is_run(run_dir):
+    if not resume and runs.is_run(run_dir):
         for name in (ckpt.WEIGHTS, ckpt.BEST, ckpt.STATE, ckpt.METRICS):
             (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_text(run_dir / ckpt.CONFIG, cfg.to_json())
     model.config, model.run_dir, model.info = cfg, run_dir, splits.info
-    Trainer(model, splits, cfg, run_dir, progress=progress).fit(resume=resume)
+    trainer.fit(resume=resume)
     model.eval()
     return model
 
@@ -78,7 +80,23 @@ def _resume_config(out, recipe, overwrite, encoder, options):
         raise VaekitError(f"run {out} was trained with your own encoder/decoder; pass the same modules "
                           "again: vaekit.train(out=..., resume=True, encoder=..., decoder=...)")
     cfg = apply_options(cfg, {k: v for k, v in options.items() if k in RESUME_OPTIONS})
+    state = ckpt.load_state(Path(out) / ckpt.STATE)
+    done = int(state.get("epoch", 0))
+    if cfg.train.epochs <= done and not state.get("stopped_early"):
+        raise VaekitError(f"run {out} has already trained {done} epochs; pass --epochs above {done} "
+                          f"(epochs={done + 10}, say) to train on")
     return cfg, Path(out)
+
+
+def _absolute_paths(cfg: RunConfig) -> None:
+    """Save file sources as absolute paths, so the run works from any working directory."""
+    from .data import DATASET_NAMES
+
+    source = cfg.data.source
+    if source.strip().lower().replace("_", "-") not in DATASET_NAMES and Path(source).expanduser().exists():
+        cfg.data.source = str(Path(source).expanduser().resolve())
+    if cfg.data.data_dir and Path(cfg.data.data_dir).expanduser().exists():
+        cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
 
 
 def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
@@ -100,9 +118,10 @@ def _check_out(out, cfg: RunConfig, overwrite: bool) -> Path:
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise VaekitError(f"--out {path} is a file; choose a directory for the run")
-    if runs.is_run(path) and not overwrite:
+    if runs.is_run(path) and runs.has_checkpoint(path) and not overwrite:
         raise VaekitError(f"--out {path} already holds a run; pass --resume to continue it, "
-                          "--overwrite to replace it, or choose another --out")
+                          "--overwrite to replace it, or choose another --out "
+                          "(in Python: resume=True, overwrite=True, out=...)")
     if path.is_dir() and any(path.iterdir()) and not runs.is_run(path):
         raise VaekitError(f"--out {path} is a non-empty directory that is not a run; choose another --out")
     return path

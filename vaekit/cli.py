@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import Interrupted, VaekitError
@@ -36,18 +37,6 @@ def _show_version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
                                        help="Print the version and exit.")):
     """Train, evaluate, sample and inspect variational autoencoders."""
-
-
-def _ints(text: Optional[str], option: str) -> Optional[List[int]]:
-    if text is None:
-        return None
-    try:
-        values = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise VaekitError(f"{option} takes comma-separated integers like 512,256; got {text!r}") from None
-    if not values or min(values) < 1:
-        raise VaekitError(f"{option} takes positive comma-separated integers like 512,256; got {text!r}")
-    return values
 
 
 @app.command(epilog="Example: vaekit train --recipe mlp --data digits --epochs 20 --out runs/mlp-digits")
@@ -90,9 +79,9 @@ def train(
     from . import api
     from .plots_for_run import write_all_plots
 
-    options = dict(model=model, latent_dim=latent_dim, hidden=_ints(hidden, "--hidden"),
-                   channels=_ints(channels, "--channels"), dense=dense, likelihood=likelihood, sigma=sigma,
-                   conditional=conditional, beta=beta, free_bits=free_bits, warmup_epochs=warmup,
+    options = dict(model=model, latent_dim=latent_dim, hidden=hidden,
+                   channels=channels, dense=dense, likelihood=likelihood, sigma=sigma,
+                   conditional=conditional, beta=beta, free_bits=free_bits, warmup=warmup,
                    optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed,
                    grad_clip=grad_clip, patience=patience, val_fraction=val_fraction, data_dir=data_dir,
                    label_column=label_column, device=device)
@@ -140,7 +129,7 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    table = Table(title=f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)")
+    table = Table(title=escape(f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("meaning")
@@ -151,7 +140,7 @@ def evaluate(
         meaning["log_likelihood"] = f"log p(x), importance-sampled, K={result['iw_samples']} " \
                                     f"(standard error {result['log_likelihood_se']:.3f})"
     for key, text in meaning.items():
-        table.add_row(key, f"{result[key]:.4f}", text)
+        table.add_row(key, f"{result[key]:.4f}", escape(text))
     out_console.print(table)
 
 

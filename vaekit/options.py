@@ -33,7 +33,7 @@ OPTIONS = {
     "batch_size": ("train", "batch_size", None),
     "epochs": ("train", "epochs", None),
     "seed": ("train", "seed", None),
-    "warmup_epochs": ("train", "warmup_epochs", None),
+    "warmup": ("train", "warmup_epochs", None),
     "grad_clip": ("train", "grad_clip", None),
     "patience": ("train", "patience", None),
     "device": ("train", "device", None),
@@ -66,6 +66,8 @@ def apply_options(cfg: RunConfig, options: Dict[str, Any]) -> RunConfig:
     for name, value in ordered:
         if value is None:
             continue
+        if name in ("hidden", "channels"):
+            value = parse_sizes(value, f"--{name}")
         section, field, key = OPTIONS[name]
         target = getattr(cfg, section)
         if key is None:
@@ -77,6 +79,19 @@ def apply_options(cfg: RunConfig, options: Dict[str, Any]) -> RunConfig:
             getattr(target, field)[key] = value
     _validate(cfg)
     return cfg
+
+
+def parse_sizes(value, option: str) -> list:
+    """Layer sizes from "512,256", [512, 256] or 512 -> [512, 256]."""
+    items = value.replace(" ", "").split(",") if isinstance(value, str) else (
+        value if isinstance(value, (list, tuple)) else [value])
+    try:
+        sizes = [int(v) for v in items if v != ""]
+    except (TypeError, ValueError):
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise VaekitError(f"{option} takes positive comma-separated integers like 512,256; got {value!r}")
+    return sizes
 
 
 def _validate(cfg: RunConfig) -> None:

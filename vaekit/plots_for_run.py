@@ -13,8 +13,9 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
              label: Optional[int] = None, model=None) -> Path:
     """Write one plot of ``run``: "latent", "manifold", "curves", "samples" or "reconstructions"."""
     from . import plots
-    from .workflows import run_data
+    from .workflows import require_suffix, run_data
 
+    require_suffix(out, ".png", "--out")
     run = Path(run)
     path = Path(out) if out else run / ckpt.PLOTS / f"{kind}.png"
     if kind == "curves":
@@ -30,6 +31,8 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
         raise VaekitError(f"the {kind} plot draws images, and {model.config.data.source!r} is a table; "
                           f"use `vaekit plot {run} latent` or `vaekit sample {run} --npy out.npy`")
     if kind == "manifold":
+        if n < 2:
+            raise VaekitError(f"--n must be at least 2 for a manifold grid, got {n}")
         if model.num_classes and label is None:
             label = 0
         return plots.plot_manifold(model, path, data=run_data(model, None, split), n=n, label=label)

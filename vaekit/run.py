@@ -19,6 +19,11 @@ def is_run(path) -> bool:
     return (Path(path) / ckpt.CONFIG).is_file()
 
 
+def has_checkpoint(path) -> bool:
+    """True once an epoch has been saved; a run dir with only config.json holds nothing to lose."""
+    return (Path(path) / ckpt.WEIGHTS).is_file() or (Path(path) / ckpt.STATE).is_file()
+
+
 def require_run(path) -> Path:
     path = Path(path)
     if not path.exists():
@@ -31,7 +36,12 @@ def require_run(path) -> Path:
 
 def read_config(path) -> RunConfig:
     path = require_run(path)
-    return RunConfig.from_dict(ckpt.read_json(path / ckpt.CONFIG, "run config"), where=str(path / ckpt.CONFIG))
+    raw = ckpt.read_json(path / ckpt.CONFIG, "run config")
+    missing = [key for key in ("model", "train", "data", "data_info") if not isinstance(raw, dict) or key not in raw]
+    if missing:
+        raise VaekitError(f"{path / ckpt.CONFIG} is not a vaekit run config (it lacks {', '.join(missing)}); "
+                          "pass a run directory made by `vaekit train`")
+    return RunConfig.from_dict(raw, where=str(path / ckpt.CONFIG))
 
 
 def data_info(cfg: RunConfig) -> DataInfo:

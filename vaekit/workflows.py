@@ -94,6 +94,8 @@ def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, pn
     model = runs.load(path)
     if label is not None and not model.num_classes:
         raise VaekitError("--label needs a conditional VAE (train with --recipe cvae or --conditional)")
+    require_suffix(png, ".png", "--out")
+    require_suffix(npy, ".npy", "--npy")
     torch.manual_seed(seed)
     x = model.info.denormalize(model.sample(n, y=label))
     written = []
@@ -120,6 +122,8 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
 
     if n < 1:
         raise VaekitError(f"--n must be at least 1, got {n}")
+    require_suffix(png, ".png", "--out")
+    require_suffix(npy, ".npy", "--npy")
     model = runs.load(path)
     data = run_data(model, source, split)
     written = []
@@ -137,6 +141,12 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
         written.append(_save_npy(npy, model.info.denormalize(x_hat).numpy()))
         written.append(_save_npy(npy.with_name(npy.stem + "_original.npy"), model.info.denormalize(x).numpy()))
     return written
+
+
+def require_suffix(path, suffix: str, option: str) -> None:
+    """PNG plots must be named .png and arrays .npy, so a file's name says what it holds."""
+    if path is not None and Path(path).suffix.lower() != suffix:
+        raise VaekitError(f"{option} {path} must end in {suffix} (it is written as {suffix[1:].upper()})")
 
 
 def _save_npy(path: Path, array: np.ndarray) -> Path:

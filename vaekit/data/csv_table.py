@@ -60,7 +60,7 @@ def read_csv(path: Path, name: str, label_column: Optional[str] = None) -> RawDa
                 raise VaekitError(
                     f"CSV {name} column '{columns[i]}' is not numeric (value {cell!r} on line {line}); "
                     f"only numeric feature columns are supported: drop or encode that column, or pass "
-                    f"label_column='{columns[i]}' if it holds the labels"
+                    f"--label-column {columns[i]} (label_column='{columns[i]}' in Python) if it holds the labels"
                 ) from None
     feature_names = [columns[i] for i in features]
     x = to_table(x, f"CSV {name}", columns=feature_names, row_numbers=lines)

@@ -29,7 +29,7 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None) -> Ra
     suffix = path.suffix.lower()
     is_csv = path.is_file() and suffix in (".csv", ".tsv")
     require(label_column is None or is_csv,
-            f"label_column='{label_column}' only applies to CSV/TSV tables, but {name} is not one; "
+            f"--label-column {label_column} only applies to CSV/TSV tables, but {name} is not one; "
             "arrays give labels as 'y' in an .npz, image folders as class sub-folders")
     if path.is_dir():
         idx_files = find_idx_files(path)

@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import List
 
+from matplotlib.ticker import MaxNLocator
+
 from ..errors import VaekitError
 from .common import PathLike, new_figure, save_figure
 
@@ -68,6 +70,7 @@ def plot_curves(metrics_path: PathLike, path: PathLike) -> Path:
             if not all(math.isnan(v) for v in values):
                 ax.plot(epochs, values, style, marker=marker, markersize=3, label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no 1.5-epoch ticks on short runs
         ax.set_ylabel(ylabel, fontsize="small")
         ax.grid(alpha=0.3)
         if ax.has_data():

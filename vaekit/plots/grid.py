@@ -52,7 +52,7 @@ def image_grid(images, nrow: int = 8, pad_value: float = 1.0, scale: int = 1) ->
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
 
 
-def upscale_factor(height: int, width: int, min_cell: int = 28) -> int:
+def upscale_factor(height: int, width: int, min_cell: int = 64) -> int:
     """Smallest integer factor that makes the longer side of a cell at least ``min_cell`` pixels."""
     return max(1, math.ceil(min_cell / max(height, width)))
 
@@ -64,7 +64,7 @@ def write_png(grid: np.ndarray, path: PathLike) -> Path:
     return atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
 
 
-def save_image_grid(images, path: PathLike, nrow: int = 8, min_cell: int = 28, pad_value: float = 1.0) -> Path:
+def save_image_grid(images, path: PathLike, nrow: int = 8, min_cell: int = 64, pad_value: float = 1.0) -> Path:
     """Save ``image_grid(images, nrow)`` as a PNG, small images enlarged to >= ``min_cell`` px per cell.
 
     An 8x8 digit becomes a 32x32 cell, so 64 digits with nrow=8 make a 263x263 PNG.

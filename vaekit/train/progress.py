@@ -40,6 +40,10 @@ class EpochProgress:
         fields = {"loss": f"{float(loss):.3f}"} if self._steps % 10 == 1 else {}
         self._progress.update(self._task, advance=1, **fields)
 
+    def notice(self, message: str) -> None:
+        """Something the user must know even without a progress display (early stopping)."""
+        self.console.print(message, highlight=False)
+
     def log(self, message: str) -> None:
         if self.enabled:
             self.console.print(message, highlight=False)

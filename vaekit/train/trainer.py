@@ -15,7 +15,7 @@ from ..data.types import DataSplits
 from ..errors import VaekitError
 from ..evaluate.elbo import evaluate_elbo
 from .. import objectives as _objectives  # noqa: F401  (registers objectives)
-from ..registry import OBJECTIVES
+from ..registry import OBJECTIVES, OPTIMIZERS
 from . import checkpoint as ckpt
 from .optimizers import make_optimizer
 from .progress import EpochProgress
@@ -39,7 +39,11 @@ class Trainer:
         self.model, self.splits, self.config = model, splits, config
         self.run_dir = Path(run_dir)
         self.tc = config.train
-        self.objective = OBJECTIVES.get(self.tc.objective)(**self.tc.objective_args)
+        try:
+            self.objective = OBJECTIVES.get(self.tc.objective)(**self.tc.objective_args)
+        except TypeError as e:
+            raise VaekitError(f"bad options for the {self.tc.objective!r} objective: {e}") from None
+        OPTIMIZERS.get(self.tc.optimizer)  # an unknown name fails now, before anything is written
         self.progress = EpochProgress(progress)
         self.device = resolve_device(self.tc.device)
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
@@ -108,7 +112,7 @@ class Trainer:
             # a raised --patience lets an early-stopped run go on
             self.stopped_early = self.tc.patience is not None and self.bad_epochs >= self.tc.patience
             if self.stopped_early:
-                self.progress.log(f"run stopped early at epoch {self.epoch}; raise --patience to go on")
+                self.progress.notice(f"run stopped early at epoch {self.epoch}; raise --patience to go on")
                 return self.model
         else:
             torch.manual_seed(self.tc.seed)
@@ -129,7 +133,7 @@ class Trainer:
             self._save(row, improved)
             self.progress.log(_summary(row))
             if self.stopped_early:
-                self.progress.log(f"early stopping: no validation improvement for {self.tc.patience} epochs "
+                self.progress.notice(f"early stopping: no validation improvement for {self.tc.patience} epochs "
                                   f"(best epoch {self.best_epoch})")
                 break
         return self.model
