@@ -27,8 +27,9 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
           progress: bool = False, **options) -> VAE:
     """Train a VAE and return it; everything is saved in the run directory ``out``.
 
-    ``data``: a dataset name or path (default ``"digits"``). ``options`` are the CLI's option names in snake case (``latent_dim=8``, ``beta=4``,
-    ``epochs=10``, ``likelihood="gaussian"``...). With ``resume=True`` the run in ``out``
+    ``data``: a dataset name or path (default ``"digits"``). ``options`` are the CLI's
+    option names in snake case (``latent_dim=8``, ``beta=4``, ``epochs=10``,
+    ``likelihood="gaussian"``, ``warmup=5``...). With ``resume=True`` the run in ``out``
     continues where it stopped (its saved config is used; ``epochs``, ``patience`` and
     ``device`` may change). ``encoder``/``decoder``: your own modules,
     ``encoder(x, c) -> (B, F)`` and ``decoder(z, c) -> likelihood parameters`` (``c`` is

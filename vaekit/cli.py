@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -90,7 +90,8 @@ def train(
         if resume:
             if out is None:
                 raise VaekitError("--resume needs --out RUN, the run directory to continue")
-            vae = api.train(data, out=out, resume=True, recipe=recipe, overwrite=overwrite, progress=progress, **options)
+            vae = api.train(data, out=out, resume=True, recipe=recipe, overwrite=overwrite, progress=progress,
+                            **options)
         else:
             vae = api.train(data, recipe=recipe, out=out, overwrite=overwrite, progress=progress,
                             **options)
@@ -129,7 +130,8 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    table = Table(title=escape(f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"))
+    title = f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"
+    table = Table(title=escape(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("meaning")

@@ -4,5 +4,5 @@ from .likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood, de
 from .posteriors import DiagonalGaussian
 from .priors import StandardNormal
 
-__all__ = ["kl_term", "kl_per_dimension", "BernoulliLikelihood", "GaussianLikelihood", "Likelihood", "default_likelihood",
-           "DiagonalGaussian", "StandardNormal"]
+__all__ = ["kl_term", "kl_per_dimension", "BernoulliLikelihood", "GaussianLikelihood", "Likelihood",
+           "default_likelihood", "DiagonalGaussian", "StandardNormal"]
