@@ -20,5 +20,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# full recipe runs on Fashion-MNIST (apt-get install dataset-fashion-mnist); about 25 minutes on 2 cores
+bench: $(STAMP)
+	$(BIN)/python benchmarks/recipes.py --data fashion-mnist --recipes mlp conv
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
