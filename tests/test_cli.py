@@ -37,7 +37,8 @@ def test_sample_png_and_npy(mlp_run, tmp_path, capsys):
     assert code == 0, err
     x = np.load(npy)
     assert x.shape == (9, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
-    w, h = Image.open(png).size
+    with Image.open(png) as image:
+        w, h = image.size
     assert w == h and w >= 3 * 8
 
 
@@ -61,8 +62,8 @@ def test_reconstruct_and_encode(mlp_run, tmp_path, capsys):
 def test_plots(mlp_run, kind, capsys):
     code, _, err = run_cli(["plot", mlp_run, kind], capsys)
     assert code == 0, err
-    image = Image.open(mlp_run / "plots" / f"{kind}.png")
-    assert image.size[0] > 200 and image.size[1] > 200
+    with Image.open(mlp_run / "plots" / f"{kind}.png") as image:
+        assert image.size[0] > 200 and image.size[1] > 200
 
 
 def test_cvae_sample_chosen_label_and_tsne_map(cvae_run, tmp_path, capsys):
