@@ -91,10 +91,10 @@ def _resume_config(out, recipe, overwrite, encoder, options):
 
 def _absolute_paths(cfg: RunConfig) -> None:
     """Save file sources as absolute paths, so the run works from any working directory."""
-    from .data import DATASET_NAMES
+    from .data.builtin import canonical_name
 
     source = cfg.data.source
-    if source.strip().lower().replace("_", "-") not in DATASET_NAMES and Path(source).expanduser().exists():
+    if canonical_name(source) is None and Path(source).expanduser().exists():
         cfg.data.source = str(Path(source).expanduser().resolve())
     if cfg.data.data_dir and Path(cfg.data.data_dir).expanduser().exists():
         cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())

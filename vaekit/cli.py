@@ -86,15 +86,12 @@ def train(
                    grad_clip=grad_clip, patience=patience, val_fraction=val_fraction, data_dir=data_dir,
                    label_column=label_column, device=device)
     start = time.perf_counter()
+    if resume and out is None:
+        raise VaekitError("--resume needs --out RUN, the run directory to continue")
     with _interruptible(out):
-        if resume:
-            if out is None:
-                raise VaekitError("--resume needs --out RUN, the run directory to continue")
-            vae = api.train(data, out=out, resume=True, recipe=recipe, overwrite=overwrite, progress=progress,
-                            **options)
-        else:
-            vae = api.train(data, recipe=recipe, out=out, overwrite=overwrite, progress=progress,
-                            **options)
+        # on --resume, api.train refuses every option but --epochs, --patience and --device
+        vae = api.train(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
+                        **options)
     err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
     if plots:
         for path in write_all_plots(vae):

@@ -87,7 +87,3 @@ def _build(cls, values: dict, where: str):
         raise VaekitError(f"{where} has unknown keys {unknown}; known keys: {sorted(names)}")
     return cls(**values)
 
-
-def replace(cfg, **changes):
-    """dataclasses.replace that ignores None values (unset CLI options)."""
-    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})

@@ -10,8 +10,11 @@ from .train import checkpoint as ckpt
 
 
 def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", split: str = "test", n: int = 15,
-             label: Optional[int] = None, model=None) -> Path:
-    """Write one plot of ``run``: "latent", "manifold", "curves", "samples" or "reconstructions"."""
+             label: Optional[int] = None, model=None, data=None) -> Path:
+    """Write one plot of ``run``: "latent", "manifold", "curves", "samples" or "reconstructions".
+
+    ``model`` and ``data`` (the ``split`` of the run's data) may be passed in when already loaded.
+    """
     from . import plots
     from .workflows import require_suffix, run_data
 
@@ -24,8 +27,9 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
     if method not in ("pca", "tsne"):
         raise VaekitError(f"--method must be pca or tsne, got {method!r}")
     model = model or runs.load(run)
-    if kind == "latent":
+    if data is None and kind in ("latent", "manifold", "reconstructions"):
         data = run_data(model, None, split)
+    if kind == "latent":
         return plots.plot_latent(model, data, path, method=method, class_names=model.info.class_names)
     if model.info.kind != "image":
         raise VaekitError(f"the {kind} plot draws images, and {model.config.data.source!r} is a table; "
@@ -35,17 +39,20 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
             raise VaekitError(f"--n must be at least 2 for a manifold grid, got {n}")
         if model.num_classes and label is None:
             label = 0
-        return plots.plot_manifold(model, path, data=run_data(model, None, split), n=n, label=label)
+        return plots.plot_manifold(model, path, data=data, n=n, label=label)
     if kind == "samples":
         return plots.plot_samples(model, path, n=64)  # a CVAE gets one row per class
     if kind == "reconstructions":
-        return plots.plot_reconstructions(model, run_data(model, None, split), path, n=16)
+        return plots.plot_reconstructions(model, data, path, n=16)
     raise VaekitError(f"unknown plot {kind!r}; choose latent, manifold or curves")
 
 
 def write_all_plots(model) -> List[Path]:
     """Every plot that fits the run's data: latent map, curves, and for images manifold, samples, reconstructions."""
+    from .workflows import run_data
+
     kinds = ["latent", "curves"]
     if model.info.kind == "image":
         kinds += ["manifold", "samples", "reconstructions"]
-    return [plot_run(model.run_dir, kind, model=model) for kind in kinds]
+    data = run_data(model, None, "test")  # loaded once for every plot
+    return [plot_run(model.run_dir, kind, model=model, data=data) for kind in kinds]

@@ -36,9 +36,6 @@ class Registry:
     def names(self) -> list:
         return sorted(self._items)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._items
-
 
 NETWORKS = Registry("network")  # name -> (Encoder class, Decoder class)
 POSTERIORS = Registry("posterior")

@@ -11,6 +11,7 @@ from .config import RunConfig
 from .data.types import DataInfo
 from .errors import VaekitError
 from .models import VAE, build_model
+from .models.helpers import has_lazy
 from .train import checkpoint as ckpt
 from .train import resolve_device
 
@@ -70,8 +71,8 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
     (best.safetensors, the lowest validation -ELBO). Runs trained with a custom
     encoder/decoder need the same modules passed again.
     """
-    path = require_run(path)
-    cfg = read_config(path)
+    path = Path(path)
+    cfg = read_config(path)  # checks that path is a run
     files = {"last": ckpt.WEIGHTS, "best": ckpt.BEST}
     if checkpoint not in files:
         raise VaekitError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
@@ -87,17 +88,13 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
     if checkpoint == "best" and not weights.is_file() and (path / ckpt.WEIGHTS).is_file():
         raise VaekitError(f"run {path} has no {ckpt.BEST}: it has no validation split (--val-fraction 0), "
                           "so there is no best epoch; use checkpoint='last'")
-    if _has_lazy(model):
+    if has_lazy(model):
         _materialize(model)
     ckpt.load_weights(weights, model)
     model.eval()
     model.config, model.run_dir = cfg, path
     model.info = data_info(cfg)
     return model
-
-
-def _has_lazy(model: nn.Module) -> bool:
-    return any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters())
 
 
 def _materialize(model: VAE) -> None:

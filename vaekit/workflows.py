@@ -12,6 +12,7 @@ from .data import load_data
 from .data.types import TensorData
 from .errors import VaekitError
 from .evaluate import evaluate_elbo, evaluate_log_likelihood
+from .models.helpers import posterior_moments
 from .train import checkpoint as ckpt
 
 SPLITS = ("test", "val", "train")
@@ -57,15 +58,7 @@ def encode_run(path, out, source: Optional[str] = None, split: str = "test", var
     """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written."""
     model = runs.load(path)
     data = run_data(model, source, split)
-    means, variances = [], []
-    with torch.no_grad():
-        for start in range(0, len(data), 1024):
-            x = data.x[start:start + 1024]
-            y = None if data.y is None else data.y[start:start + 1024]
-            q = model.encode(x, y)
-            means.append(q.mean)
-            variances.append(q.variance)
-    mu, var = torch.cat(means).numpy(), torch.cat(variances).numpy()
+    mu, var = (t.numpy() for t in posterior_moments(model, data, variance=True))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":

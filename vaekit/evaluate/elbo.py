@@ -4,14 +4,12 @@ from __future__ import annotations
 import math
 from typing import Dict
 
-import torch
-
 from ..data.batching import iterate_batches
 from ..data.types import TensorData
 from ..distributions import kl_term
+from ..models.helpers import evaluating
 
 
-@torch.no_grad()
 def evaluate_elbo(model, data: TensorData, batch_size: int = 512) -> Dict[str, float]:
     """Single-sample ELBO over ``data`` (Kingma & Welling 2014, eq. 3).
 
@@ -20,21 +18,19 @@ def evaluate_elbo(model, data: TensorData, batch_size: int = 512) -> Dict[str, f
     per value between x and the decoded posterior mean, ``bits_per_dim`` = -elbo / (D ln 2),
     and ``n`` examples. Evaluation draws z from the global torch RNG; seed it to repeat.
     """
-    was_training = model.training
-    model.eval()
     sums = {"elbo": 0.0, "recon": 0.0, "kl": 0.0, "mse": 0.0}
     n = 0
-    for x, y in iterate_batches(data, batch_size, device=model.device):
-        out = model(x, y)
-        recon = -out.px.log_prob(x)
-        kl = kl_term(out.q, out.prior, out.z)
-        x_hat = model.decode(out.q.mean, y).mean
-        sums["recon"] += float(recon.sum())
-        sums["kl"] += float(kl.sum())
-        sums["elbo"] += float((-(recon + kl)).sum())
-        sums["mse"] += float((x_hat - x).pow(2).flatten(1).mean(1).sum())
-        n += x.shape[0]
-    model.train(was_training)
+    with evaluating(model):
+        for x, y in iterate_batches(data, batch_size, device=model.device):
+            out = model(x, y)
+            recon = -out.px.log_prob(x)
+            kl = kl_term(out.q, out.prior, out.z)
+            x_hat = model.decode(out.q.mean, y).mean
+            sums["recon"] += float(recon.sum())
+            sums["kl"] += float(kl.sum())
+            sums["elbo"] += float((-(recon + kl)).sum())
+            sums["mse"] += float((x_hat - x).pow(2).flatten(1).mean(1).sum())
+            n += x.shape[0]
     if n == 0:
         return {"n": 0}
     result = {k: v / n for k, v in sums.items()}

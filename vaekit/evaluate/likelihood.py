@@ -8,6 +8,7 @@ import torch
 
 from ..data.batching import iterate_batches
 from ..data.types import TensorData
+from ..models.helpers import evaluating
 
 
 @torch.no_grad()
@@ -29,15 +30,12 @@ def log_likelihood(model, x: torch.Tensor, y=None, k: int = 100) -> torch.Tensor
     return torch.logsumexp(log_w, dim=0) - math.log(k)
 
 
-@torch.no_grad()
 def evaluate_log_likelihood(model, data: TensorData, k: int = 100, batch_size: int = 64) -> Dict[str, float]:
     """Mean importance-sampled log p(x) over ``data`` in nats per example, with its standard error."""
-    was_training = model.training
-    model.eval()
     values = []
-    for x, y in iterate_batches(data, batch_size, device=model.device):
-        values.append(log_likelihood(model, x, y, k).cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for x, y in iterate_batches(data, batch_size, device=model.device):
+            values.append(log_likelihood(model, x, y, k).cpu())
     v = torch.cat(values).double()
     return {"log_likelihood": float(v.mean()), "log_likelihood_se": float(v.std() / math.sqrt(len(v))),
             "iw_samples": k}

@@ -5,7 +5,6 @@ y fed to encoder and decoder) is Sohn et al. 2015.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -107,6 +106,3 @@ class VAE(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-
-def data_dimension(shape: Sequence[int]) -> int:
-    return math.prod(shape)

@@ -7,15 +7,15 @@ notebook or GUI session the user is in.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 import torch
 from matplotlib.figure import Figure
 
 from ..data.types import TensorData
 from ..errors import VaekitError
+from ..models.helpers import evaluating, posterior_moments  # noqa: F401  (evaluating: used by plots)
 from ..train.checkpoint import atomic_write
 
 DPI = 120
@@ -44,26 +44,6 @@ def as_data(data) -> TensorData:
     return TensorData(torch.as_tensor(data, dtype=torch.float32))
 
 
-@contextmanager
-def evaluating(model: torch.nn.Module) -> Iterator[None]:
-    """Eval mode and no gradients for the block; the model's training flag is restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
-def distribution_mean(q, samples: int = 64) -> torch.Tensor:
-    """E[z] of a posterior; a Monte Carlo average where the mean has no closed form (flows)."""
-    try:
-        return q.mean
-    except NotImplementedError:
-        return q.sample((samples,)).mean(0)
-
-
 def posterior_means(model, data, batch_size: int = 1024) -> torch.Tensor:
     """E_q[z | x] for every example, (N, latent_dim) on the CPU; a CVAE is given the labels."""
     data = as_data(data)
@@ -72,13 +52,7 @@ def posterior_means(model, data, batch_size: int = 1024) -> torch.Tensor:
     if model.num_classes and data.y is None:
         raise VaekitError(f"this is a conditional VAE over {model.num_classes} classes: the data needs "
                           "labels y to be encoded")
-    out = []
-    with evaluating(model):
-        for start in range(0, len(data), batch_size):
-            x = data.x[start:start + batch_size].to(model.device)
-            y = data.y[start:start + batch_size] if model.num_classes else None
-            out.append(distribution_mean(model.encode(x, y)).float().cpu())
-    return torch.cat(out)  # (N, D)
+    return posterior_moments(model, data, batch_size)[0]  # (N, D)
 
 
 def data_info(model) -> Optional[dict]:

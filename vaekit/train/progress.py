@@ -1,7 +1,6 @@
 """A progress bar with the live loss (rich), and per-epoch summary lines."""
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -16,6 +15,7 @@ class EpochProgress:
         self.console = console or Console(stderr=True)
         self._progress = None
         self._task = None
+        self._steps = 0
 
     @contextmanager
     def epoch(self, epoch: int, epochs: int, steps: int):
@@ -36,7 +36,7 @@ class EpochProgress:
         """One step done; the shown loss is refreshed every 10 steps (reading it syncs a GPU)."""
         if self._progress is None:
             return
-        self._steps = getattr(self, "_steps", 0) + 1
+        self._steps += 1
         fields = {"loss": f"{float(loss):.3f}"} if self._steps % 10 == 1 else {}
         self._progress.update(self._task, advance=1, **fields)
 
@@ -48,6 +48,3 @@ class EpochProgress:
         if self.enabled:
             self.console.print(message, highlight=False)
 
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

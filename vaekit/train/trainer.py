@@ -15,6 +15,7 @@ from ..data.types import DataSplits
 from ..errors import VaekitError
 from ..evaluate.elbo import evaluate_elbo
 from .. import objectives as _objectives  # noqa: F401  (registers objectives)
+from ..models.helpers import has_lazy
 from ..registry import OBJECTIVES, OPTIMIZERS
 from . import checkpoint as ckpt
 from .optimizers import make_optimizer
@@ -121,14 +122,14 @@ class Trainer:
         while self.epoch < self.tc.epochs:
             start = time.perf_counter()
             train_terms = self._train_epoch(train, steps_per_epoch, warmup_steps)
-            self._check_finite({})
+            self._check_weights(self.epoch + 1)
             val_terms = evaluate_elbo(self.model, val) if len(val) else {}
             self.epoch += 1
             row = {"epoch": self.epoch, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
             row.update({f"train_{k}": v for k, v in train_terms.items()})
             row.update({f"val_{k}": v for k, v in val_terms.items() if k != "n"})
             row["seconds"] = time.perf_counter() - start
-            self._check_finite(row)
+            self._check_row(row)
             improved = self._early_stopping(val_terms)
             self._save(row, improved)
             self.progress.log(_summary(row))
@@ -140,7 +141,7 @@ class Trainer:
 
     def _materialized_parameters(self, train):
         # A user's encoder may hold lazy layers: run one batch so every parameter has a shape.
-        if any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in self.model.parameters()):
+        if has_lazy(self.model):
             x, y = next(iterate_batches(train, 2))
             with torch.no_grad():
                 self.model(x, y)
@@ -177,15 +178,12 @@ class Trainer:
                 bar.advance(out.loss.detach())
         return {k: float(v) / n for k, v in sums.items()}
 
-    def _check_finite(self, row: dict) -> None:
-        """Never save a broken model as a checkpoint: the last step may have produced NaN weights."""
-        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
-        bad += [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-        if bad:
-            epoch = row.get("epoch", self.epoch + 1)
-            raise VaekitError(
-                f"training diverged in epoch {epoch} (non-finite {', '.join(bad[:3])}); try a lower --lr or "
-                f"--grad-clip 1.0. The last good checkpoint (epoch {epoch - 1}) is kept in the run directory")
+    def _check_weights(self, epoch: int) -> None:
+        """Never validate or save a broken model: the epoch's last step may have produced NaN weights."""
+        _diverged([name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()], epoch)
+
+    def _check_row(self, row: dict) -> None:
+        _diverged([k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)], row["epoch"])
 
     def _early_stopping(self, val_terms: dict) -> bool:
         """Track the best validation -ELBO; returns True when this epoch is the best so far."""
@@ -210,6 +208,13 @@ class Trainer:
         if improved:
             ckpt.save_weights(self.run_dir / ckpt.BEST, self.model, meta)
         ckpt.save_state(self.run_dir / ckpt.STATE, self._state())
+
+
+def _diverged(bad: list, epoch: int) -> None:
+    if bad:
+        raise VaekitError(
+            f"training diverged in epoch {epoch} (non-finite {', '.join(bad[:3])}); try a lower --lr or "
+            f"--grad-clip 1.0. The last good checkpoint (epoch {epoch - 1}) is kept in the run directory")
 
 
 def _summary(row: dict) -> str:
