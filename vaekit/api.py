@@ -38,13 +38,13 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
     """
     if resume:
-        cfg, run_dir = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data))
+        cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data))
     else:
         cfg = apply_options(base_config(recipe), dict(options, data=data or "digits"))
         _absolute_paths(cfg)
         if encoder is not None or decoder is not None:
             cfg.model.network, cfg.model.network_args = "custom", {}
-        run_dir = _check_out(out, cfg, overwrite)
+        run_dir, state = _check_out(out, cfg, overwrite), None
     splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
                        info=runs.data_info(cfg) if resume else None)
@@ -63,7 +63,7 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_text(run_dir / ckpt.CONFIG, cfg.to_json())
     model.config, model.run_dir, model.info = cfg, run_dir, splits.info
-    trainer.fit(resume=resume)
+    trainer.fit(resume=resume, state=state)
     model.eval()
     return model
 
@@ -86,7 +86,7 @@ def _resume_config(out, recipe, overwrite, encoder, options):
     if cfg.train.epochs <= done and not state.get("stopped_early"):
         raise VaekitError(f"run {out} has already trained {done} epochs; pass --epochs above {done} "
                           f"(epochs={done + 10}, say) to train on")
-    return cfg, Path(out)
+    return cfg, Path(out), state
 
 
 def _absolute_paths(cfg: RunConfig) -> None:

@@ -67,8 +67,9 @@ class Trainer:
             "stopped_early": self.stopped_early,
         }
 
-    def _restore(self) -> None:
-        state = ckpt.load_state(self.run_dir / ckpt.STATE)
+    def _restore(self, state: Optional[dict]) -> None:
+        if state is None:
+            state = ckpt.load_state(self.run_dir / ckpt.STATE)
         try:
             self.model.load_state_dict({k: v.to(self.device) for k, v in state["model"].items()})
             self.optimizer.load_state_dict(state["optimizer"])
@@ -100,7 +101,8 @@ class Trainer:
         ckpt.write_text(path, "".join(r + "\n" for r in rows))
 
     # -- loop ----------------------------------------------------------------
-    def fit(self, resume: bool = False):
+    def fit(self, resume: bool = False, state: Optional[dict] = None):
+        """Train until ``epochs``; with ``resume``, first restore ``state`` (default: read state.pt)."""
         self.model.to(self.device)
         train = self._on_device(self.splits.train)
         val = self._on_device(self.splits.val)
@@ -109,7 +111,7 @@ class Trainer:
             # same seed, same numbers on a GPU too (at some speed cost)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         if resume:
-            self._restore()
+            self._restore(state)
             # a raised --patience lets an early-stopped run go on
             self.stopped_early = self.tc.patience is not None and self.bad_epochs >= self.tc.patience
             if self.stopped_early:
