@@ -67,7 +67,7 @@ def write_png(grid: np.ndarray, path: PathLike) -> Path:
 def save_image_grid(images, path: PathLike, nrow: int = 8, min_cell: int = 64, pad_value: float = 1.0) -> Path:
     """Save ``image_grid(images, nrow)`` as a PNG, small images enlarged to >= ``min_cell`` px per cell.
 
-    An 8x8 digit becomes a 32x32 cell, so 64 digits with nrow=8 make a 263x263 PNG.
+    An 8x8 digit becomes a 64x64 cell, so 64 digits with nrow=8 make a 519x519 PNG.
     """
     arr = _as_images(images)
     scale = upscale_factor(arr.shape[2], arr.shape[3], min_cell)

@@ -64,7 +64,7 @@ def plot_reconstructions(model, data, path: PathLike, n: int = 16, nrow: int = 8
     require_image_model(model, "the reconstructions plot")
     originals, recon = reconstruction_pairs(model, data, n)
     nrow = min(nrow, len(originals))
-    scale = upscale_factor(*originals.shape[2:], min_cell=64)
+    scale = upscale_factor(*originals.shape[2:])
     top, bottom = (image_grid(images, nrow, scale=scale) for images in (originals, recon))
     band = np.full((BAND,) + top.shape[1:], 0.5, dtype=top.dtype)
     return write_png(np.concatenate([top, band, bottom]), path)
