@@ -1,6 +1,12 @@
-"""Dataclass configs, saved as a run's config.json and read back to rebuild it."""
+"""Dataclass configs, saved as a run's config.json and read back to rebuild it.
+
+Every part of a model is a :class:`Part`: ``{"name": <registry key>, "args": {...}}``,
+the args being the constructor's keywords. Format 2 (this one) replaced format 1's flat
+``network`` / ``network_args`` pairs; :func:`upgrade` reads format-1 runs.
+"""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -8,37 +14,49 @@ from typing import Any, Dict, Optional
 
 from .errors import VaekitError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+
+@dataclass
+class Part:
+    """A registered part: its registry name and its constructor's keyword arguments."""
+
+    name: str
+    args: Dict[str, Any] = field(default_factory=dict)
+
+
+def _part(name: str, **args) -> Any:
+    return field(default_factory=lambda: Part(name, copy.deepcopy(args)))
 
 
 @dataclass
 class ModelConfig:
     """Which registered parts make up the model, and their sizes."""
 
-    network: str = "mlp"                     # NETWORKS name: encoder/decoder pair
-    network_args: Dict[str, Any] = field(default_factory=lambda: {"hidden": [512]})
+    variant: str = "vae"                        # VARIANTS name: the zoo entry this model came from
+    structure: Part = _part("vae")              # MODELS: how the parts are wired
+    network: Part = _part("mlp", hidden=[512])  # NETWORKS: encoder/decoder family
+    posterior: Part = _part("gaussian")         # POSTERIORS
+    prior: Part = _part("normal")               # PRIORS
+    likelihood: Part = _part("auto")            # LIKELIHOODS; auto: bernoulli for images, gaussian for tables
     latent_dim: int = 2
-    posterior: str = "gaussian"              # POSTERIORS name
-    prior: str = "normal"                    # PRIORS name
-    likelihood: str = "auto"                 # LIKELIHOODS name; auto: bernoulli for images, gaussian for tables
-    likelihood_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"sigma": "learned"}
-    conditional: bool = False                # CVAE: feed the one-hot label to encoder and decoder
-    num_classes: Optional[int] = None        # filled in from the data
-    data_shape: Optional[list] = None        # filled in from the data, e.g. [1, 28, 28]
+    conditional: bool = False                   # CVAE: feed the one-hot label to encoder and decoder
+    num_classes: Optional[int] = None           # filled in from the data
+    data_shape: Optional[list] = None           # filled in from the data, e.g. [1, 28, 28]
 
 
 @dataclass
 class TrainConfig:
-    objective: str = "elbo"
-    objective_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"beta": 4.0, "free_bits": 0.5}
-    optimizer: str = "adam"
+    objective: Part = _part("elbo")             # OBJECTIVES
+    optimizer: Part = _part("adam")             # OPTIMIZERS, for every parameter group ...
+    group_optimizers: Dict[str, Part] = field(default_factory=dict)  # ... unless a group has its own
     lr: float = 1e-3
     batch_size: int = 128
     epochs: int = 50
     seed: int = 0
-    warmup_epochs: int = 0                   # KL weight rises linearly 0 -> 1 over these epochs
-    grad_clip: Optional[float] = None        # max gradient norm
-    patience: Optional[int] = None           # early stopping on validation loss
+    warmup_epochs: int = 0                      # KL weight rises linearly 0 -> 1 over these epochs
+    grad_clip: Optional[float] = None           # max gradient norm, per parameter group
+    patience: Optional[int] = None              # early stopping on the objective's monitored metric
     device: str = "auto"
 
 
@@ -67,23 +85,75 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> "RunConfig":
-        try:
-            return cls(
-                model=_build(ModelConfig, d.get("model", {}), f"{where}: model"),
-                train=_build(TrainConfig, d.get("train", {}), f"{where}: train"),
-                data=_build(DataConfig, d.get("data", {}), f"{where}: data"),
-                recipe=d.get("recipe"),
-                data_info=d.get("data_info"),
-                format_version=d.get("format_version", FORMAT_VERSION),
-            )
-        except (TypeError, AttributeError) as e:
-            raise VaekitError(f"{where} is not a valid vaekit config ({e}); re-create it with `vaekit train`") from None
+        if not isinstance(d, dict):
+            raise VaekitError(f"{where} is not a vaekit config (not a JSON object)")
+        d = upgrade(d, where)
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise VaekitError(f"{where} has unknown keys {unknown}")
+        return cls(model=_build(ModelConfig, d.get("model", {}), f"{where}: model"),
+                   train=_build(TrainConfig, d.get("train", {}), f"{where}: train"),
+                   data=_build(DataConfig, d.get("data", {}), f"{where}: data"),
+                   recipe=d.get("recipe"), data_info=d.get("data_info"), format_version=FORMAT_VERSION)
 
 
 def _build(cls, values: dict, where: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+    if not isinstance(values, dict):
+        raise VaekitError(f"{where} must be a JSON object, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise VaekitError(f"{where} has unknown keys {unknown}; known keys: {sorted(names)}")
-    return cls(**values)
+        raise VaekitError(f"{where} has unknown keys {unknown}; known keys: {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        if fields[name].type == "Part":
+            value = _as_part(value, f"{where}.{name}")
+        elif name == "group_optimizers":
+            if not isinstance(value, dict):
+                raise VaekitError(f"{where}.{name} must map parameter-group names to optimizers")
+            value = {k: _as_part(v, f"{where}.{name}.{k}") for k, v in value.items()}
+        kwargs[name] = value
+    return cls(**kwargs)
 
+
+def _as_part(value, where: str) -> Part:
+    if isinstance(value, Part):
+        return value
+    if isinstance(value, str):
+        return Part(value)
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str) or set(value) - {"name", "args"}:
+        raise VaekitError(f"{where} must be {{\"name\": ..., \"args\": {{...}}}}, got {value!r}")
+    args = value.get("args") or {}
+    if not isinstance(args, dict):
+        raise VaekitError(f"{where}.args must be a JSON object of option names to values, got {args!r}")
+    return Part(value["name"], dict(args))
+
+
+def upgrade(d: dict, where: str) -> dict:
+    """A config dict of any known format version, in the current format."""
+    version = d.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise VaekitError(f"{where} has format version {version!r}, but this vaekit reads versions 1 to "
+                          f"{FORMAT_VERSION}; upgrade vaekit (pip install -U vaekit) to read it")
+    d = {k: v for k, v in d.items() if k != "format_version"}
+    if version == 1:
+        d = _from_v1(d)
+    return d
+
+
+def _from_v1(d: dict) -> dict:
+    """Format 1 (vaekit 0.1): flat names with ``*_args`` dicts, ``network`` under ``model``."""
+    d = copy.deepcopy(d)
+    m, t = dict(d.get("model", {})), dict(d.get("train", {}))
+    for key in ("network", "likelihood"):
+        if key in m:
+            m[key] = {"name": m[key], "args": m.pop(f"{key}_args", {})}
+    for key in ("posterior", "prior"):
+        if key in m:
+            m[key] = {"name": m[key], "args": {}}
+    if "objective" in t:
+        t["objective"] = {"name": t["objective"], "args": t.pop("objective_args", {})}
+    if "optimizer" in t:
+        t["optimizer"] = {"name": t["optimizer"], "args": {}}
+    d["model"], d["train"] = m, t
+    return d

@@ -1,12 +1,18 @@
-"""Name -> class registries for the parts a model is composed of.
+"""Name -> class registries for the parts a model is composed of, and the zoo of variants.
 
 Configs and the command line refer to parts by name (``"conv"``, ``"bernoulli"``,
 ``"elbo"``); the name is stored in a run's config.json so loading needs no if/elif
-chains. Adding a variant is one class plus one ``@REGISTRY.register("name")`` line.
+chains. Adding a part is one class plus one ``@REGISTRY.register("name")`` line.
+
+:meth:`Registry.build` constructs a part from its config ``{name, args}``: the args are
+checked against the constructor's signature first, so a misspelt option is a clear error,
+while a bug inside a constructor still surfaces as the bug it is.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, TypeVar
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, TypeVar
 
 from .errors import VaekitError
 
@@ -36,10 +42,78 @@ class Registry:
     def names(self) -> list:
         return sorted(self._items)
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
 
-NETWORKS = Registry("network")  # name -> (Encoder class, Decoder class)
+    def build(self, name: str, args: Dict[str, Any], *context, where: str = "", **context_kw):
+        """``cls(*context, **context_kw, **args)`` after checking ``args`` against its signature.
+
+        ``context`` are what the caller supplies (shapes, sizes); of ``context_kw`` only those
+        the constructor names are passed. ``args`` are the user's.
+        """
+        cls = self.get(name)
+        check_args(cls, args, f"{where or self.kind} {name!r}", reserved=context_kw)
+        accepted = accepted_args(cls)
+        return cls(*context, **{k: v for k, v in context_kw.items() if k in accepted}, **args)
+
+
+def accepted_args(fn) -> Dict[str, inspect.Parameter]:
+    """The keyword arguments ``fn`` (a class or function) accepts, by name."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    params = list(inspect.signature(target).parameters.values())
+    if inspect.isclass(fn):
+        params = params[1:]  # self
+    return {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def check_args(fn, args: Dict[str, Any], what: str, reserved: Iterable[str] = ()) -> None:
+    """Raise a VaekitError naming the unknown keys of ``args`` and the ones ``fn`` takes."""
+    if not isinstance(args, dict):
+        raise VaekitError(f"the args of {what} must be a mapping of option names to values, got {args!r}")
+    params = accepted_args(fn)
+    if any(p.kind == p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
+        return
+    reserved = set(reserved)
+    options = sorted(n for n in params if n not in reserved and not _is_context(params[n]))
+    unknown = sorted(set(args) - set(options))
+    if unknown:
+        raise VaekitError(f"{what} has no option {', '.join(unknown)}; its options are: "
+                          f"{', '.join(options) or '(none)'}")
+
+
+def _is_context(p: inspect.Parameter) -> bool:
+    """Positional parameters without a default are supplied by vaekit (shapes, sizes), not by users."""
+    return p.default is p.empty
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An entry of the model zoo: a named composition of parts (``vaekit train --model NAME``).
+
+    ``config`` is a partial run config (``{"model": {...}, "train": {...}}``) applied on top of
+    the defaults; a recipe of the same name adds the paper's training settings.
+    """
+
+    name: str
+    description: str
+    paper: str
+    config: Dict[str, Any] = field(default_factory=dict)
+
+
+class VariantRegistry(Registry):
+    def add(self, name: str, description: str, paper: str, **config) -> Variant:
+        variant = Variant(name, description, paper, config)
+        self.register(name)(variant)
+        return variant
+
+
+MODELS = Registry("model structure")      # how the parts are wired: vae, ladder, vqvae, ...
+NETWORKS = Registry("network")            # name -> (Encoder class, Decoder class)
 POSTERIORS = Registry("posterior")
 PRIORS = Registry("prior")
 LIKELIHOODS = Registry("likelihood")
 OBJECTIVES = Registry("objective")
 OPTIMIZERS = Registry("optimizer")
+METRICS = Registry("metric")
+PLOTS = Registry("plot")
+VARIANTS = VariantRegistry("model")       # the zoo: --model NAME

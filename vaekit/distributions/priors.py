@@ -1,11 +1,14 @@
 """Priors p(z): modules whose ``forward()`` returns a Distribution over z."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
-from torch.distributions import Independent, Normal
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from ..registry import PRIORS
+from ..errors import VaekitError
+from ..registry import PRIORS, VARIANTS
 
 
 @PRIORS.register("normal")
@@ -20,3 +23,47 @@ class StandardNormal(nn.Module):
 
     def forward(self) -> Independent:
         return Independent(Normal(self.loc, self.scale), 1)
+
+
+@PRIORS.register("vamp")
+class VampPrior(nn.Module):
+    """p(z) = (1/K) sum_k q(z | u_k): the posterior at K learned pseudo-inputs u_k.
+
+    Tomczak & Welling 2018, "VAE with a VampPrior", eq. 9. The pseudo-inputs live in data
+    space and pass through the model's own encoder, so the prior learns with it; the KL has no
+    closed form and is estimated at the posterior sample (log q(z) - log p(z)). Pseudo-inputs
+    start at N(0.05, 0.01) and, for images, are kept in [0, 1] by a hard tanh, as in the
+    paper's code. ``bind(model)`` (called by the model) gives the prior the encoder.
+    """
+
+    def __init__(self, latent_dim: int, data_shape: Sequence[int], conditional: bool = False,
+                 components: int = 500):
+        super().__init__()
+        if conditional:
+            raise VaekitError("the vamp prior encodes pseudo-inputs without labels, so it does not combine "
+                              "with --conditional; drop one of them")
+        if int(components) < 1:
+            raise VaekitError(f"the vamp prior needs at least 1 component, got components={components}")
+        self.latent_dim = latent_dim
+        self.bounded = len(data_shape) == 3  # images live in [0, 1]
+        self.pseudo_inputs = nn.Parameter(torch.randn(int(components), *data_shape) * 0.01 + 0.05)
+        self.__dict__["_owner"] = None  # the model; a plain attribute, so no module cycle
+
+    def bind(self, model) -> None:
+        self.__dict__["_owner"] = model
+
+    def inputs(self) -> torch.Tensor:
+        """The pseudo-inputs u (K, *data_shape) as the encoder sees them."""
+        u = self.pseudo_inputs
+        return torch.nn.functional.hardtanh(u, 0.0, 1.0) if self.bounded else u
+
+    def forward(self) -> MixtureSameFamily:
+        if self._owner is None:
+            raise RuntimeError("VampPrior.bind(model) must be called before the prior is used")
+        q = self._owner.encode(self.inputs())                      # batch (K,), event (D,)
+        mix = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
+        return MixtureSameFamily(mix, q)                           # batch (), event (D,)
+
+
+VARIANTS.add("vamp", "VAE with a VampPrior: the prior is a mixture of the posterior at learned pseudo-inputs.",
+             "Tomczak & Welling 2018, VAE with a VampPrior", model={"prior": {"name": "vamp", "args": {}}})

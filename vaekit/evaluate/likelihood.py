@@ -2,40 +2,56 @@
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
 from ..data.batching import iterate_batches
 from ..data.types import TensorData
+from ..errors import VaekitError
+from ..models.bounds import importance_sampled_log_likelihood, log_importance_weights
 from ..models.helpers import evaluating
+from ..registry import METRICS
+from .base import Metric
+
+MAX_ROWS = 8192  # examples x samples decoded at once: bounds memory whatever k is
 
 
 @torch.no_grad()
-def log_likelihood(model, x: torch.Tensor, y=None, k: int = 100) -> torch.Tensor:
-    """log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x); shape (B,).
+def log_likelihood(model, x: torch.Tensor, c: Optional[torch.Tensor] = None, k: int = 100,
+                   max_rows: int = MAX_ROWS) -> torch.Tensor:
+    """log p(x) ~= log (1/k) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x); shape (B,).
 
     The importance-weighted bound of Burda et al. 2016 (IWAE, eq. 8), which Rezende et al.
     2014 and Kingma & Welling 2014 use to report test log-likelihoods. It is a lower bound in
-    expectation, at least the ELBO, and tightens as K grows.
+    expectation, at least the ELBO, and tightens as k grows.
     """
-    q = model.encode(x, y)
-    z = q.sample((k,))                                    # (K, B, D)
-    flat = z.reshape(-1, z.shape[-1])                     # (K*B, D)
-    yk = None if y is None else torch.as_tensor(y, device=model.device).repeat(k)
-    px = model.decode(flat, yk)
-    xk = x.to(model.device).repeat(k, *([1] * (x.dim() - 1)))
-    log_px = px.log_prob(xk).view(k, -1)                  # (K, B)
-    log_w = log_px + model.prior().log_prob(z) - q.log_prob(z)
-    return torch.logsumexp(log_w, dim=0) - math.log(k)
+    return importance_sampled_log_likelihood(log_importance_weights(model, x, c, k, max_rows))
 
 
 def evaluate_log_likelihood(model, data: TensorData, k: int = 100, batch_size: int = 64) -> Dict[str, float]:
-    """Mean importance-sampled log p(x) over ``data`` in nats per example, with its standard error."""
+    """Mean importance-sampled log p(x) over ``data`` in nats per example, with its standard error
+    (0 for a single example)."""
     values = []
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            values.append(log_likelihood(model, x, y, k).cpu())
+            values.append(log_likelihood(model, x, y if model.num_classes else None, k).cpu())
     v = torch.cat(values).double()
-    return {"log_likelihood": float(v.mean()), "log_likelihood_se": float(v.std() / math.sqrt(len(v))),
-            "iw_samples": k}
+    se = float(v.std() / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    return {"log_likelihood": float(v.mean()), "log_likelihood_se": se, "iw_samples": k}
+
+
+@METRICS.register("nll")
+class LogLikelihoodMetric(Metric):
+    """Importance-sampled log p(x) with ``k`` samples per example (see :func:`log_likelihood`)."""
+
+    requires = ("likelihood",)
+    title = "the importance-sampled log-likelihood"
+
+    def __init__(self, k: int = 1000):
+        if int(k) < 1:
+            raise VaekitError(f"--iw-samples must be at least 1, got {k}")
+        self.k = int(k)
+
+    def __call__(self, model, data: TensorData) -> Dict[str, float]:
+        return evaluate_log_likelihood(model, data, k=self.k)

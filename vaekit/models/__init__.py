@@ -1,4 +1,9 @@
+"""Model structures (registered in MODELS) and the contract they share; importing registers them."""
+from .base import Model
+from .bounds import elbo_terms, importance_weight_parts, log_importance_weights
 from .build import build_model
-from .vae import VAE, ModelOutput
+from .output import Capabilities, Latent, ModelOutput
+from .vae import VAE
 
-__all__ = ["build_model", "VAE", "ModelOutput"]
+__all__ = ["Model", "VAE", "build_model", "ModelOutput", "Latent", "Capabilities", "elbo_terms",
+           "log_importance_weights", "importance_weight_parts"]

@@ -1,4 +1,4 @@
-"""Build a VAE from a config, every part looked up in a registry by name."""
+"""Build any model from its config: the structure and every part looked up in a registry by name."""
 from __future__ import annotations
 
 from typing import Optional
@@ -10,39 +10,62 @@ from .. import nn as _networks  # noqa: F401  (registers networks)
 from ..config import ModelConfig
 from ..distributions import default_likelihood
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS, NETWORKS, POSTERIORS, PRIORS
-from .vae import VAE
+from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, check_args
+from .base import Model
+
+
+class Parts:
+    """Builds the parts a structure asks for, from the config, with their args checked."""
+
+    def __init__(self, cfg: ModelConfig, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None):
+        self.cfg = cfg
+        self.shape = tuple(cfg.data_shape)
+        self.num_classes = cfg.num_classes if cfg.conditional else None
+        self._encoder, self._decoder = encoder, decoder
+
+    def likelihood(self):
+        part = self.cfg.likelihood
+        name = part.name
+        if name == "auto":
+            name = default_likelihood("image" if len(self.shape) == 3 else "table", part.args)
+        return LIKELIHOODS.build(name, part.args, self.shape, where="the likelihood")
+
+    def networks(self, latent_dim: int, params_per_value: int):
+        """(encoder, decoder): the user's own modules, or the named network family."""
+        if self._encoder is not None:
+            return self._encoder, self._decoder
+        part = self.cfg.network
+        enc_cls, dec_cls = NETWORKS.get(part.name)
+        where = f"the network {part.name!r}"
+        check_args(enc_cls, part.args, where, reserved=("cond_dim",))
+        check_args(dec_cls, part.args, where, reserved=("cond_dim", "params_per_value"))
+        cond = self.num_classes or 0
+        return (enc_cls(self.shape, cond_dim=cond, **part.args),
+                dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args))
+
+    def posterior(self, in_features: Optional[int], latent_dim: int):
+        part = self.cfg.posterior
+        return POSTERIORS.build(part.name, part.args, in_features, latent_dim, where="the posterior")
+
+    def prior(self, latent_dim: int):
+        part = self.cfg.prior
+        return PRIORS.build(part.name, part.args, latent_dim, where="the prior", data_shape=self.shape,
+                            conditional=self.num_classes is not None)
 
 
 def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
-                decoder: Optional[nn.Module] = None) -> VAE:
+                decoder: Optional[nn.Module] = None) -> Model:
     """Compose the model ``cfg`` describes; a user's own encoder/decoder replace the named network."""
     if cfg.data_shape is None:
         raise VaekitError("the model config has no data_shape; it is filled in from the training data")
     if cfg.latent_dim < 1:
         raise VaekitError(f"--latent-dim must be at least 1, got {cfg.latent_dim}")
-    shape = tuple(cfg.data_shape)
-    cond = cfg.num_classes if cfg.conditional else None
     if cfg.conditional and not cfg.num_classes:
         raise VaekitError("a conditional VAE needs labelled data; this dataset has no labels "
                           "(use class sub-folders, --label-column, or a .npz with 'y')")
-    name = cfg.likelihood
-    if name == "auto":
-        name = default_likelihood("image" if len(shape) == 3 else "table", cfg.likelihood_args)
-    try:
-        likelihood = LIKELIHOODS.get(name)(shape, **cfg.likelihood_args)
-    except TypeError as e:
-        raise VaekitError(f"bad options for the {cfg.likelihood!r} likelihood: {e}") from None
     if (encoder is None) != (decoder is None):
         raise VaekitError("pass both encoder= and decoder= (your own modules), or neither")
-    try:
-        if encoder is None:
-            enc_cls, dec_cls = NETWORKS.get(cfg.network)
-            encoder = enc_cls(shape, cond_dim=cond or 0, **cfg.network_args)
-            decoder = dec_cls(cfg.latent_dim, shape, likelihood.params_per_value, cond_dim=cond or 0,
-                              **cfg.network_args)
-    except TypeError as e:
-        raise VaekitError(f"bad options for the {cfg.network!r} network: {e}") from None
-    posterior = POSTERIORS.get(cfg.posterior)(getattr(encoder, "out_dim", None), cfg.latent_dim)
-    prior = PRIORS.get(cfg.prior)(cfg.latent_dim)
-    return VAE(encoder, decoder, posterior, prior, likelihood, cfg.latent_dim, shape, num_classes=cond)
+    structure = MODELS.get(cfg.structure.name)
+    check_args(structure.from_config, cfg.structure.args, f"the model structure {cfg.structure.name!r}",
+               reserved=("cfg", "parts"))
+    return structure.from_config(cfg, Parts(cfg, encoder, decoder), **cfg.structure.args)

@@ -27,25 +27,17 @@ def has_lazy(model: torch.nn.Module) -> bool:
     return any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in model.parameters())
 
 
-def distribution_mean(q, samples: int = 64) -> torch.Tensor:
-    """E[z] of a posterior; a Monte Carlo average where the mean has no closed form (flows)."""
-    try:
-        return q.mean
-    except NotImplementedError:
-        return q.sample((samples,)).mean(0)
-
-
 def posterior_moments(model, data: TensorData, batch_size: int = 1024,
                       variance: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """E_q[z|x] (N, D) for every example, and Var_q[z|x] (N, D) if asked, on the CPU.
-
-    A conditional model is given the labels; a plain one ignores them.
-    """
+    """The latent point of every example (N, D) (``model.embed``: the posterior mean), and the
+    posterior variance (N, D) if asked, on the CPU. A conditional model is given the labels."""
+    if variance:
+        model.require("posterior_variance", "posterior variances")
     means, variances = [], []
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            q = model.encode(x, y if model.num_classes else None)
-            means.append(distribution_mean(q).float().cpu())
+            c = y if model.num_classes else None
+            means.append(model.embed(x, c).float().cpu())
             if variance:
-                variances.append(q.variance.float().cpu())
+                variances.append(model.encode(x, c).variance.float().cpu())
     return torch.cat(means), (torch.cat(variances) if variance else None)

@@ -1,13 +1,43 @@
-"""What every objective returns."""
+"""What every objective is and returns."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import torch
 
 
 @dataclass
 class LossOutput:
-    loss: torch.Tensor                                   # scalar to minimize (mean over the batch)
-    terms: Dict[str, torch.Tensor] = field(default_factory=dict)  # per-example means, nats
+    """``losses``: the scalar each optimizer minimises, by parameter-group name (``"main"``, ...).
+    ``terms``: per-example means in nats (``elbo``, ``recon``, ``kl``, ...), for logs and validation.
+    """
+
+    losses: Dict[str, torch.Tensor]
+    terms: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def loss(self) -> torch.Tensor:
+        """The main loss."""
+        return self.losses["main"]
+
+
+class Objective:
+    """Base of every objective: ``objective(model, x, c, kl_weight) -> LossOutput``.
+
+    ``monitor`` names the term early stopping and ``best.safetensors`` follow on the
+    validation data, and whether higher (``"max"``) or lower (``"min"``) is better.
+    """
+
+    monitor: Tuple[str, str] = ("elbo", "max")
+
+    def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,
+                 kl_weight: float = 1.0) -> LossOutput:
+        raise NotImplementedError
+
+
+def layer_terms(kls) -> Dict[str, torch.Tensor]:
+    """``kl_1``, ``kl_2``, ... (top layer first) for a model with more than one stochastic layer."""
+    if len(kls) < 2:
+        return {}
+    return {f"kl_{i + 1}": kl.mean() for i, kl in enumerate(kls)}

@@ -5,20 +5,22 @@ from typing import Optional
 
 import torch
 
-from ..distributions import kl_per_dimension, kl_term
-from ..registry import OBJECTIVES
-from .base import LossOutput
+from ..distributions import kl_per_dimension
+from ..models.bounds import elbo_terms
+from ..registry import OBJECTIVES, VARIANTS
+from .base import LossOutput, Objective, layer_terms
 
 
 @OBJECTIVES.register("elbo")
-class ELBO:
-    """loss = -E_q[log p(x|z)] + w * beta * KL(q(z|x) || p(z)).
+class ELBO(Objective):
+    """loss = -E_q[log p(x|z)] + w * beta * sum_layers KL(q || p).
 
     - beta > 1 is the beta-VAE (Higgins et al. 2017).
     - ``kl_weight`` w is the warm-up factor the trainer passes (0 -> 1 linearly;
       Bowman et al. 2016, Sonderby et al. 2016).
     - ``free_bits`` lambda (nats per latent dimension) replaces each dimension's batch-mean
-      KL by max(lambda, KL_j) (Kingma et al. 2016, IAF paper, eq. 15).
+      KL by max(lambda, KL_j) (Kingma et al. 2016, IAF paper, eq. 15); a layer without a
+      per-dimension closed form is clamped as a whole at lambda * its dimensions.
     The reported ``elbo`` term is always the true bound (beta = 1, no free bits).
     """
 
@@ -26,17 +28,25 @@ class ELBO:
         self.beta = float(beta)
         self.free_bits = float(free_bits)
 
-    def __call__(self, model, x: torch.Tensor, y: Optional[torch.Tensor] = None,
+    def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                  kl_weight: float = 1.0) -> LossOutput:
-        out = model(x, y)
-        recon = -out.px.log_prob(x)                  # (B,)
-        kl = kl_term(out.q, out.prior, out.z)        # (B,)
-        kl_penalty = kl.mean()
+        out = model(x, c)
+        t = elbo_terms(out, x)
+        penalty = t.kl.mean()
         if self.free_bits > 0:
-            per_dim = kl_per_dimension(out.q, out.prior)   # (B, D) or None
-            if per_dim is not None:
-                kl_penalty = per_dim.mean(0).clamp(min=self.free_bits).sum()
-            else:
-                kl_penalty = kl_penalty.clamp(min=self.free_bits * model.latent_dim)
-        loss = recon.mean() + kl_weight * self.beta * kl_penalty
-        return LossOutput(loss, {"elbo": -(recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean()})
+            penalty = sum(self._free_bits(layer, kl) for layer, kl in zip(out.latents, t.kls))
+        loss = t.recon.mean() + kl_weight * self.beta * penalty
+        terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), **layer_terms(t.kls)}
+        return LossOutput({"main": loss}, terms)
+
+    def _free_bits(self, layer, kl: torch.Tensor) -> torch.Tensor:
+        per_dim = kl_per_dimension(layer.q, layer.prior)                  # (B, D) or None
+        if per_dim is not None:
+            return per_dim.mean(0).clamp(min=self.free_bits).sum()
+        dims = max(1, layer.z[0].numel())
+        return kl.mean().clamp(min=self.free_bits * dims)
+
+
+VARIANTS.add("beta-vae", "beta-VAE: the ELBO's KL term weighted by beta > 1 for more disentangled latents.",
+             "Higgins et al. 2017, beta-VAE: Learning Basic Visual Concepts with a Constrained Variational "
+             "Framework", train={"objective": {"name": "elbo", "args": {"beta": 4.0}}})

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from ..data.types import TensorData
 from ..errors import VaekitError
 from ..models.helpers import evaluating, posterior_moments  # noqa: F401  (evaluating: used by plots)
-from ..train.checkpoint import atomic_write
+from ..rundir import atomic_write
 
 DPI = 120
 PathLike = Union[str, Path]

@@ -1,7 +1,6 @@
-"""Training curves from a run's metrics.jsonl: ELBO, reconstruction and KL per epoch."""
+"""Training curves from a run's metrics.jsonl: one panel per term the objective reports."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import List
@@ -9,34 +8,25 @@ from typing import List
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import VaekitError
+from ..rundir import read_metrics
 from .common import PathLike, new_figure, save_figure
 
-PANELS = (("elbo", "ELBO (nats, higher is better)"), ("recon", "reconstruction -log p(x|z) (nats)"),
-          ("kl", "KL(q(z|x) || p(z)) (nats)"))
+LABELS = {"elbo": "ELBO (nats, higher is better)", "iwae": "IWAE bound (nats, higher is better)",
+          "recon": "reconstruction -log p(x|z) (nats)", "kl": "KL(q(z|x) || p(z)) (nats)"}
+NOT_TERMS = {"epoch", "step", "kl_weight", "seconds"}
+MAX_PANELS = 4
 
 
-def read_metrics(path: PathLike) -> List[dict]:
-    """The rows of a metrics.jsonl, one JSON object per line.
-
-    A last line that does not parse (a write cut short by a crash) is skipped; a broken
-    line before it is an error. An empty file gives [].
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise VaekitError(f"{path} does not exist; a run writes metrics.jsonl as it trains (`vaekit train`)")
-    lines = [(i, line) for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
-    rows = []
-    for j, (number, line) in enumerate(lines):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if j == len(lines) - 1:
-                break  # truncated by a crash mid-write
-            raise VaekitError(f"{path}, line {number} is not valid JSON; fix or delete that line") from None
-        if not isinstance(row, dict):
-            raise VaekitError(f"{path}, line {number} is not a JSON object of metrics")
-        rows.append(row)
-    return rows
+def _terms(rows: List[dict]) -> List[str]:
+    """The terms in the rows, known ones first (elbo, iwae, recon, kl), at most MAX_PANELS."""
+    found = []
+    for row in rows:
+        for key in row:
+            split, _, term = key.partition("_")
+            if split in ("train", "val") and term and term not in found and key not in NOT_TERMS:
+                found.append(term)
+    known = [t for t in LABELS if t in found]
+    return (known + [t for t in found if t not in known and not t.startswith("loss")])[:MAX_PANELS]
 
 
 def _series(rows: List[dict], key: str) -> List[float]:
@@ -49,7 +39,7 @@ def _series(rows: List[dict], key: str) -> List[float]:
 
 
 def plot_curves(metrics_path: PathLike, path: PathLike) -> Path:
-    """Plot train and validation ELBO, reconstruction and KL against epoch; returns the written path.
+    """Plot train and validation terms (ELBO, reconstruction, KL, ...) against epoch; returns the path.
 
     If the epoch appears more than once (a resumed run), the last row for it is used.
     """
@@ -63,8 +53,11 @@ def plot_curves(metrics_path: PathLike, path: PathLike) -> Path:
     rows = [by_epoch[e] for e in epochs]
     marker = "o" if len(rows) <= 30 else None
 
-    fig, axes = new_figure(12.0, 3.6, ncols=3)
-    for ax, (term, ylabel) in zip(axes, PANELS):
+    terms = _terms(rows) or ["loss"]
+    fig, axes = new_figure(4.0 * len(terms), 3.6, ncols=len(terms), squeeze=False)
+    axes = list(axes[0])
+    for ax, term in zip(axes, terms):
+        ylabel = LABELS.get(term, f"{term} (per example)")
         for split, style in (("train", "-"), ("val", "--")):
             values = _series(rows, f"{split}_{term}")
             if not all(math.isnan(v) for v in values):
@@ -76,8 +69,8 @@ def plot_curves(metrics_path: PathLike, path: PathLike) -> Path:
         if ax.has_data():
             ax.legend(fontsize="small")
     weights = _series(rows, "kl_weight")
-    if any(w < 1 for w in weights if not math.isnan(w)):  # show the KL warm-up on the KL panel
-        twin = axes[2].twinx()
+    if "kl" in terms and any(w < 1 for w in weights if not math.isnan(w)):  # the warm-up on the KL panel
+        twin = axes[terms.index("kl")].twinx()
         twin.plot(epochs, weights, ":", color="grey")
         twin.set_ylim(0, 1.05)
         twin.set_ylabel("KL weight (dotted)", fontsize="small", color="grey")

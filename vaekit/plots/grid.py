@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from ..errors import VaekitError
-from ..train.checkpoint import atomic_write
+from ..rundir import atomic_write
 from .common import PathLike
 
 

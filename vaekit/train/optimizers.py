@@ -1,6 +1,9 @@
-"""Optimizers by name."""
+"""Optimizers by name, one per parameter group of the model."""
+from typing import Dict, List
+
 import torch
 
+from ..errors import VaekitError
 from ..registry import OPTIMIZERS
 
 OPTIMIZERS.register("adam")(torch.optim.Adam)
@@ -14,5 +17,25 @@ def rmsprop(params, lr: float = 1e-3):
     return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
 
 
-def make_optimizer(name: str, params, lr: float):
-    return OPTIMIZERS.get(name)(params, lr=lr)
+def make_optimizers(groups: Dict[str, List[torch.nn.Parameter]], tc) -> Dict[str, torch.optim.Optimizer]:
+    """One optimizer per parameter group: ``tc.group_optimizers[group]`` or else ``tc.optimizer``.
+
+    The learning rate is ``tc.lr`` unless the optimizer's args give one.
+    """
+    unknown = sorted(set(tc.group_optimizers) - set(groups))
+    if unknown:
+        raise VaekitError(f"train.group_optimizers names {', '.join(unknown)}, but this model's parameter "
+                          f"groups are {', '.join(groups)}")
+    optimizers = {}
+    for name, params in groups.items():
+        part = tc.group_optimizers.get(name, tc.optimizer)
+        args = {"lr": tc.lr, **part.args}
+        optimizers[name] = OPTIMIZERS.build(part.name, args, params, where=f"the optimizer of group {name!r}")
+    return optimizers
+
+
+def check_optimizers(tc) -> None:
+    """Unknown optimizer names or options fail before anything is written."""
+    for part in [tc.optimizer, *tc.group_optimizers.values()]:
+        OPTIMIZERS.build(part.name, {"lr": tc.lr, **part.args}, [torch.nn.Parameter(torch.zeros(1))],
+                         where="the optimizer")

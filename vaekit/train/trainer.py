@@ -1,24 +1,23 @@
-"""The generic training loop: any model, any registered objective, exact resume."""
+"""The generic training loop: any model, any registered objective, one optimizer per
+parameter group, exact resume. It contains no variant's name."""
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
+from .. import objectives as _objectives  # noqa: F401  (registers objectives)
+from .. import rundir
 from ..config import RunConfig
 from ..data.batching import iterate_batches
 from ..data.types import DataSplits
 from ..errors import VaekitError
-from ..evaluate.elbo import evaluate_elbo
-from .. import objectives as _objectives  # noqa: F401  (registers objectives)
-from ..models.helpers import has_lazy
-from ..registry import OBJECTIVES, OPTIMIZERS
-from . import checkpoint as ckpt
-from .optimizers import make_optimizer
+from ..models.helpers import evaluating, has_lazy
+from ..registry import OBJECTIVES
+from .optimizers import make_optimizers
 from .progress import EpochProgress
 from .schedules import linear_warmup
 
@@ -33,6 +32,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def build_objective(config: RunConfig):
+    part = config.train.objective
+    return OBJECTIVES.build(part.name, part.args, where="the objective")
+
+
 class Trainer:
     """Trains ``model`` on ``splits`` per ``config``, writing everything into ``run_dir``."""
 
@@ -40,26 +44,25 @@ class Trainer:
         self.model, self.splits, self.config = model, splits, config
         self.run_dir = Path(run_dir)
         self.tc = config.train
-        try:
-            self.objective = OBJECTIVES.get(self.tc.objective)(**self.tc.objective_args)
-        except TypeError as e:
-            raise VaekitError(f"bad options for the {self.tc.objective!r} objective: {e}") from None
-        OPTIMIZERS.get(self.tc.optimizer)  # an unknown name fails now, before anything is written
+        self.objective = build_objective(config)
+        self.monitor, self.mode = self.objective.monitor
         self.progress = EpochProgress(progress)
         self.device = resolve_device(self.tc.device)
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
+        self.optimizers: Dict[str, torch.optim.Optimizer] = {}
         self.epoch = 0           # completed epochs
         self.step = 0            # optimizer steps
-        self.best_val: Optional[float] = None
+        self.best_val: Optional[float] = None   # best monitored value, as a loss (lower is better)
         self.best_epoch = 0
         self.bad_epochs = 0
         self.stopped_early = False
 
-    # -- state ---------------------------------------------------------------
+    # -- state ---------------------------------------------------------------------------
     def _state(self) -> dict:
         return {
-            "epoch": self.epoch, "step": self.step, "optimizer": self.optimizer.state_dict(),
-            # the weights again, so state.pt alone is a consistent resume point
+            "epoch": self.epoch, "step": self.step,
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            # the weights (and buffers such as EMA codebooks) again, so state.pt alone is a resume point
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "torch_rng": torch.get_rng_state(), "shuffle_rng": self.shuffle_rng.get_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -69,10 +72,14 @@ class Trainer:
 
     def _restore(self, state: Optional[dict]) -> None:
         if state is None:
-            state = ckpt.load_state(self.run_dir / ckpt.STATE)
+            state = rundir.load_state(self.run_dir / rundir.STATE)
         try:
             self.model.load_state_dict({k: v.to(self.device) for k, v in state["model"].items()})
-            self.optimizer.load_state_dict(state["optimizer"])
+            saved = state["optimizers"] if "optimizers" in state else {"main": state["optimizer"]}  # vaekit 0.1
+            if set(saved) != set(self.optimizers):
+                raise KeyError(f"optimizers {sorted(saved)} saved, {sorted(self.optimizers)} expected")
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(saved[name])
             self.epoch, self.step = int(state["epoch"]), int(state["step"])
             torch.set_rng_state(state["torch_rng"])
             self.shuffle_rng.set_state(state["shuffle_rng"])
@@ -81,32 +88,18 @@ class Trainer:
             self.best_val, self.best_epoch = state["best_val"], int(state["best_epoch"])
             self.bad_epochs, self.stopped_early = int(state["bad_epochs"]), bool(state["stopped_early"])
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
-            raise VaekitError(f"training state {self.run_dir / ckpt.STATE} does not fit this run ({e}); "
+            raise VaekitError(f"training state {self.run_dir / rundir.STATE} does not fit this run ({e}); "
                               "start a new run with another --out") from None
-        self._trim_metrics()
+        rundir.trim_metrics(self.run_dir, self.epoch)
 
-    def _trim_metrics(self) -> None:
-        """Drop metric rows past the checkpoint (written just before a crash) and broken lines."""
-        path = self.run_dir / ckpt.METRICS
-        if not path.exists():
-            return
-        rows = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("epoch", 0) <= self.epoch:
-                rows.append(line)
-        ckpt.write_text(path, "".join(r + "\n" for r in rows))
-
-    # -- loop ----------------------------------------------------------------
+    # -- loop ----------------------------------------------------------------------------
     def fit(self, resume: bool = False, state: Optional[dict] = None):
         """Train until ``epochs``; with ``resume``, first restore ``state`` (default: read state.pt)."""
         self.model.to(self.device)
         train = self._on_device(self.splits.train)
         val = self._on_device(self.splits.val)
-        self.optimizer = make_optimizer(self.tc.optimizer, self._materialized_parameters(train), self.tc.lr)
+        self._materialize(train)
+        self.optimizers = make_optimizers(self.model.parameter_groups(), self.tc)
         if self.device.type == "cuda":
             # same seed, same numbers on a GPU too (at some speed cost)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
@@ -125,29 +118,30 @@ class Trainer:
             start = time.perf_counter()
             train_terms = self._train_epoch(train, steps_per_epoch, warmup_steps)
             self._check_weights(self.epoch + 1)
-            val_terms = evaluate_elbo(self.model, val) if len(val) else {}
+            with evaluating(self.model):
+                self.model.fit_prior(iterate_batches(train, max(self.tc.batch_size, 512)))
+            val_terms = self.validate(val) if len(val) else {}
             self.epoch += 1
             row = {"epoch": self.epoch, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
             row.update({f"train_{k}": v for k, v in train_terms.items()})
-            row.update({f"val_{k}": v for k, v in val_terms.items() if k != "n"})
+            row.update({f"val_{k}": v for k, v in val_terms.items()})
             row["seconds"] = time.perf_counter() - start
             self._check_row(row)
             improved = self._early_stopping(val_terms)
             self._save(row, improved)
-            self.progress.log(_summary(row))
+            self.progress.log(_summary(row, self.monitor))
             if self.stopped_early:
                 self.progress.notice(f"early stopping: no validation improvement for {self.tc.patience} epochs "
-                                  f"(best epoch {self.best_epoch})")
+                                     f"(best epoch {self.best_epoch})")
                 break
         return self.model
 
-    def _materialized_parameters(self, train):
+    def _materialize(self, train) -> None:
         # A user's encoder may hold lazy layers: run one batch so every parameter has a shape.
         if has_lazy(self.model):
             x, y = next(iterate_batches(train, 2))
             with torch.no_grad():
                 self.model(x, y)
-        return self.model.parameters()
 
     def _on_device(self, data):
         if self.device.type == "cpu":
@@ -160,25 +154,50 @@ class Trainer:
         with self.progress.epoch(self.epoch + 1, self.tc.epochs, steps) as bar:
             for x, y in iterate_batches(train, self.tc.batch_size, shuffle=True, generator=self.shuffle_rng):
                 out = self.objective(self.model, x, y, kl_weight=linear_warmup(self.step, warmup_steps))
-                if not torch.isfinite(out.loss):
-                    raise VaekitError(
-                        f"the loss became {float(out.loss.detach())} at epoch {self.epoch + 1}, step {self.step + 1}; "
-                        f"try a lower --lr or --grad-clip 1.0. The last good checkpoint (epoch {self.epoch}) "
-                        "is kept in the run directory")
-                self.optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                if self.tc.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
-                self.optimizer.step()
+                self._optimize(out.losses)
                 self.step += 1
                 b = x.shape[0]
                 n += b
                 # sums stay tensors on the device: no GPU sync per step
-                terms = dict(out.terms, loss=out.loss)
-                for k, v in terms.items():
+                for k, v in _named_terms(out).items():
                     sums[k] = sums.get(k, 0.0) + v.detach() * b
                 bar.advance(out.loss.detach())
         return {k: float(v) / n for k, v in sums.items()}
+
+    def _optimize(self, losses: Dict[str, torch.Tensor]) -> None:
+        """Each optimizer steps on its own loss; its gradients come from that loss alone."""
+        for name, loss in losses.items():
+            if not torch.isfinite(loss):
+                raise VaekitError(
+                    f"the {_loss_name(name)} became {float(loss.detach())} at epoch {self.epoch + 1}, step "
+                    f"{self.step + 1}; try a lower --lr or --grad-clip 1.0. The last good checkpoint "
+                    f"(epoch {self.epoch}) is kept in the run directory")
+        groups = list(self.optimizers.items())
+        if len(groups) == 1:
+            (name, opt), = groups
+            opt.zero_grad(set_to_none=True)
+            losses[name].backward()
+        else:  # all gradients first, from the same forward pass; then every step
+            for i, (name, opt) in enumerate(groups):
+                opt.zero_grad(set_to_none=True)
+                params = [p for g in opt.param_groups for p in g["params"]]
+                losses[name].backward(inputs=params, retain_graph=i < len(groups) - 1)
+        for name, opt in groups:
+            if self.tc.grad_clip:
+                torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                               self.tc.grad_clip)
+            opt.step()
+
+    def validate(self, data) -> Dict[str, float]:
+        """The objective's terms (and losses) on ``data`` in eval mode, per-example means."""
+        sums, n = {}, 0
+        with evaluating(self.model):
+            for x, y in iterate_batches(data, 512):
+                out = self.objective(self.model, x, y)
+                for k, v in _named_terms(out).items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
+                n += x.shape[0]
+        return {k: v / n for k, v in sums.items()}
 
     def _check_weights(self, epoch: int) -> None:
         """Never validate or save a broken model: the epoch's last step may have produced NaN weights."""
@@ -188,12 +207,13 @@ class Trainer:
         _diverged([k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)], row["epoch"])
 
     def _early_stopping(self, val_terms: dict) -> bool:
-        """Track the best validation -ELBO; returns True when this epoch is the best so far."""
+        """Track the best monitored validation value; returns True when this epoch is the best so far."""
         if not val_terms:
             return False
-        val_loss = -val_terms["elbo"]
-        if self.best_val is None or val_loss < self.best_val:
-            self.best_val, self.best_epoch, self.bad_epochs = val_loss, self.epoch, 0
+        value = val_terms[self.monitor]
+        loss = -value if self.mode == "max" else value
+        if self.best_val is None or loss < self.best_val:
+            self.best_val, self.best_epoch, self.bad_epochs = loss, self.epoch, 0
             return True
         self.bad_epochs += 1
         if self.tc.patience is not None and self.bad_epochs >= self.tc.patience:
@@ -202,14 +222,22 @@ class Trainer:
 
     def _save(self, row: dict, improved: bool) -> None:
         """metrics row first, then weights, then state: resume trims rows past the state's epoch."""
-        with open(self.run_dir / ckpt.METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
+        rundir.append_metrics(self.run_dir, row)
         meta = {"epoch": str(self.epoch)}
-        ckpt.save_weights(self.run_dir / ckpt.WEIGHTS, self.model, meta)
+        rundir.save_weights(self.run_dir / rundir.WEIGHTS, self.model, meta)
         if improved:
-            ckpt.save_weights(self.run_dir / ckpt.BEST, self.model, meta)
-        ckpt.save_state(self.run_dir / ckpt.STATE, self._state())
+            rundir.save_weights(self.run_dir / rundir.BEST, self.model, meta)
+        rundir.save_state(self.run_dir / rundir.STATE, self._state())
+
+
+def _named_terms(out) -> Dict[str, torch.Tensor]:
+    """An objective's terms plus its losses: ``loss`` for the main one, ``loss_<group>`` for others."""
+    losses = {("loss" if name == "main" else f"loss_{name}"): v for name, v in out.losses.items()}
+    return {**out.terms, **losses}
+
+
+def _loss_name(group: str) -> str:
+    return "loss" if group == "main" else f"{group} loss"
 
 
 def _diverged(bad: list, epoch: int) -> None:
@@ -219,8 +247,9 @@ def _diverged(bad: list, epoch: int) -> None:
             f"--grad-clip 1.0. The last good checkpoint (epoch {epoch - 1}) is kept in the run directory")
 
 
-def _summary(row: dict) -> str:
-    text = f"epoch {row['epoch']:>3}  train elbo {row['train_elbo']:.2f}"
-    if "val_elbo" in row:
-        text += f"  val elbo {row['val_elbo']:.2f} (recon {row['val_recon']:.2f}, kl {row['val_kl']:.2f})"
+def _summary(row: dict, monitor: str) -> str:
+    keys = [monitor] + [k for k in ("elbo", "recon", "kl") if k != monitor]
+    text = f"epoch {row['epoch']:>3}  train {monitor} {row.get(f'train_{monitor}', math.nan):.2f}"
+    if f"val_{monitor}" in row:
+        text += "  val " + ", ".join(f"{k} {row[f'val_{k}']:.2f}" for k in keys if f"val_{k}" in row)
     return text + f"  {row['seconds']:.1f}s"

@@ -7,13 +7,13 @@ from typing import Optional
 import numpy as np
 import torch
 
-from . import run as runs
-from .data import load_data
-from .data.types import TensorData
-from .errors import VaekitError
-from .evaluate import evaluate_elbo, evaluate_log_likelihood
-from .models.helpers import posterior_moments
-from .train import checkpoint as ckpt
+from .. import rundir
+from ..data import load_data
+from ..data.types import TensorData
+from ..errors import VaekitError
+from ..evaluate import compute_metrics
+from ..models.helpers import posterior_moments
+from ..models.load import load
 
 SPLITS = ("test", "val", "train")
 
@@ -32,7 +32,7 @@ def run_data(model, source: Optional[str] = None, split: str = "test") -> Tensor
     if len(data) == 0:
         raise VaekitError(f"the {split} split of {source or cfg.data.source!r} is empty; choose another --split")
     name = f"{split} split of {source or cfg.data.source!r}"
-    model.likelihood.check_data(data.x, name)
+    model.check_data(data.x, name)
     if model.num_classes and data.y is None:
         raise VaekitError(f"this is a conditional VAE: the {name} needs labels")
     return data
@@ -43,12 +43,11 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     """ELBO terms over a split; with ``iw_samples`` K > 0 also the importance-sampled log p(x)."""
     if iw_samples < 0:
         raise VaekitError(f"--iw-samples must be 0 (off) or more, got {iw_samples}")
-    model = runs.load(path, checkpoint=checkpoint, device=device)
+    model = load(path, checkpoint=checkpoint, device=device)
     data = run_data(model, source, split)
     torch.manual_seed(seed)
-    result = evaluate_elbo(model, data)
-    if iw_samples:
-        result.update(evaluate_log_likelihood(model, data, k=iw_samples))
+    names = ["elbo"] + (["nll"] if iw_samples else [])
+    result = compute_metrics(model, data, names, {"nll": {"k": iw_samples}})
     result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
                    "checkpoint": checkpoint})
     return result
@@ -56,9 +55,11 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:
     """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written."""
-    model = runs.load(path)
+    model = load(path)
+    model.require("encode", "vaekit encode")
     data = run_data(model, source, split)
-    mu, var = (t.numpy() for t in posterior_moments(model, data, variance=True))
+    mu, var = posterior_moments(model, data, variance=variance)
+    mu, var = mu.numpy(), (None if var is None else var.numpy())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
@@ -74,26 +75,26 @@ def encode_run(path, out, source: Optional[str] = None, split: str = "test", var
             cols.append("label")
             table = np.concatenate([table, data.y.numpy()[:, None]], axis=1)
         text = ",".join(cols) + "\n" + "\n".join(",".join(_fmt(v) for v in row) for row in table) + "\n"
-        return [ckpt.write_text(out, text)]
+        return [rundir.write_text(out, text)]
     raise VaekitError(f"--out {out} must end in .npy or .csv")
 
 
 def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, png: Optional[str] = None,
                npy: Optional[str] = None) -> list:
-    from .plots import save_image_grid
+    from ..plots import save_image_grid
 
     if n < 1:
         raise VaekitError(f"--n must be at least 1, got {n}")
-    model = runs.load(path)
+    model = load(path)
     if label is not None and not model.num_classes:
         raise VaekitError("--label needs a conditional VAE (train with --recipe cvae or --conditional)")
     require_suffix(png, ".png", "--out")
     require_suffix(npy, ".npy", "--npy")
     torch.manual_seed(seed)
-    x = model.info.denormalize(model.sample(n, y=label))
+    x = model.info.denormalize(model.sample(n, label))
     written = []
     if png is None and npy is None:
-        png = str(Path(path) / ckpt.PLOTS / "samples.png") if model.info.kind == "image" else None
+        png = str(Path(path) / rundir.PLOTS / "samples.png") if model.info.kind == "image" else None
         npy = None if png else str(Path(path) / "samples.npy")
     if png:
         if model.info.kind != "image":
@@ -111,19 +112,19 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
     With ``npy`` the reconstructions of the first ``n`` examples go to that file and the
     originals to ``<stem>_original.npy``, both denormalized for tables.
     """
-    from .plots import plot_reconstructions
+    from ..plots import plot_reconstructions
 
     if n < 1:
         raise VaekitError(f"--n must be at least 1, got {n}")
     require_suffix(png, ".png", "--out")
     require_suffix(npy, ".npy", "--npy")
-    model = runs.load(path)
+    model = load(path)
     data = run_data(model, source, split)
     written = []
     if png is None and npy is None:
         if model.info.kind != "image":
             raise VaekitError("reconstructions of a table cannot be drawn; write them with --npy out.npy")
-        png = str(Path(path) / ckpt.PLOTS / "reconstructions.png")
+        png = str(Path(path) / rundir.PLOTS / "reconstructions.png")
     if png:
         written.append(plot_reconstructions(model, data, png, n=n))
     if npy:
@@ -146,7 +147,7 @@ def _save_npy(path: Path, array: np.ndarray) -> Path:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.save(f, array)
-    return ckpt.atomic_write(path, write)
+    return rundir.atomic_write(path, write)
 
 
 def _fmt(v) -> str:

@@ -2,29 +2,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import torch
 from torch import nn
 
-from . import run as runs
-from .config import RunConfig
-from .data import load_data
-from .data.types import DataInfo
-from .distributions import default_likelihood
-from .errors import VaekitError
-from .models import VAE, build_model
-from .options import apply_options, base_config
-from .train import Trainer
-from .train import checkpoint as ckpt
+from .. import rundir
+from ..config import Part, RunConfig
+from ..data import load_data
+from ..data.types import DataInfo
+from ..distributions import default_likelihood
+from ..errors import VaekitError
+from ..models import Model, build_model
+from ..models.load import data_info, load
+from ..train import Trainer
+from ..train.optimizers import check_optimizers
+from .options import RESUME_OPTIONS, apply_options, base_config
 
-load = runs.load
-RESUME_OPTIONS = ("epochs", "patience", "device")  # what may change when a run continues
+__all__ = ["train", "load"]
 
 
 def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None, resume: bool = False,
           overwrite: bool = False, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None,
-          progress: bool = False, **options) -> VAE:
+          progress: bool = False, sets: Iterable[str] = (), **options) -> Model:
     """Train a VAE and return it; everything is saved in the run directory ``out``.
 
     ``data``: a dataset name or path (default ``"digits"``). ``options`` are the CLI's
@@ -33,55 +33,59 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     continues where it stopped (its saved config is used; ``epochs``, ``patience`` and
     ``device`` may change). ``encoder``/``decoder``: your own modules,
     ``encoder(x, c) -> (B, F)`` and ``decoder(z, c) -> likelihood parameters`` (``c`` is
-    the one-hot label or None).
+    the one-hot label or None). ``sets``: ``["model.prior.args.components=100", ...]``, the
+    CLI's ``--set``, reaching any argument of any part.
 
     >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
     """
     if resume:
-        cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data))
+        cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data), sets)
     else:
-        cfg = apply_options(base_config(recipe), dict(options, data=data or "digits"))
+        cfg = apply_options(base_config(recipe), dict(options, data=data or "digits"), sets)
         _absolute_paths(cfg)
         if encoder is not None or decoder is not None:
-            cfg.model.network, cfg.model.network_args = "custom", {}
+            cfg.model.network = Part("custom")
         run_dir, state = _check_out(out, cfg, overwrite), None
     splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
-                       info=runs.data_info(cfg) if resume else None)
+                       info=data_info(cfg) if resume else None)
     if not resume:
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, encoder=encoder, decoder=decoder)
+    model.config, model.info = cfg, splits.info
     for name, split in (("training data", splits.train), ("validation data", splits.val)):
         if len(split):
-            model.likelihood.check_data(split.x, f"{name} {cfg.data.source!r}")
-    trainer = Trainer(model, splits, cfg, run_dir, progress=progress)  # checks optimizer, objective, device
+            model.check_data(split.x, f"{name} {cfg.data.source!r}")
+    trainer = Trainer(model, splits, cfg, run_dir, progress=progress)  # checks objective and device
+    check_optimizers(cfg.train)
     # everything is validated: only now touch the run directory
-    if not resume and runs.is_run(run_dir):
-        for name in (ckpt.WEIGHTS, ckpt.BEST, ckpt.STATE, ckpt.METRICS):
+    if not resume and rundir.is_run(run_dir):
+        for name in (rundir.WEIGHTS, rundir.BEST, rundir.STATE, rundir.METRICS):
             (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt.write_text(run_dir / ckpt.CONFIG, cfg.to_json())
+    rundir.write_config(run_dir, cfg)
     model.config, model.run_dir, model.info = cfg, run_dir, splits.info
     trainer.fit(resume=resume, state=state)
     model.eval()
     return model
 
 
-def _resume_config(out, recipe, overwrite, encoder, options):
+def _resume_config(out, recipe, overwrite, encoder, options, sets):
     if out is None:
         raise VaekitError("resume needs the run directory: pass out=... (CLI: --out RUN --resume)")
     ignored = sorted(k for k, v in options.items() if v is not None and k not in RESUME_OPTIONS)
+    ignored += ["set"] if list(sets) else []
     if recipe or overwrite or ignored:
         given = ignored + (["recipe"] if recipe else []) + (["overwrite"] if overwrite else [])
         raise VaekitError("--resume continues the run's saved config: only --epochs, --patience and --device "
                           f"may be given, not {', '.join(given)}")
-    cfg = runs.read_config(out)
-    if cfg.model.network == "custom" and encoder is None:
+    cfg = rundir.read_config(out)
+    if cfg.model.network.name == "custom" and encoder is None:
         raise VaekitError(f"run {out} was trained with your own encoder/decoder; pass the same modules "
                           "again: vaekit.train(out=..., resume=True, encoder=..., decoder=...)")
     cfg = apply_options(cfg, {k: v for k, v in options.items() if k in RESUME_OPTIONS})
-    state = ckpt.load_state(Path(out) / ckpt.STATE)
+    state = rundir.load_state(Path(out) / rundir.STATE)
     done = int(state.get("epoch", 0))
     if cfg.train.epochs <= done and not state.get("stopped_early"):
         raise VaekitError(f"run {out} has already trained {done} epochs; pass --epochs above {done} "
@@ -91,7 +95,7 @@ def _resume_config(out, recipe, overwrite, encoder, options):
 
 def _absolute_paths(cfg: RunConfig) -> None:
     """Save file sources as absolute paths, so the run works from any working directory."""
-    from .data.builtin import canonical_name
+    from ..data.builtin import canonical_name
 
     source = cfg.data.source
     if canonical_name(source) is None and Path(source).expanduser().exists():
@@ -102,9 +106,10 @@ def _absolute_paths(cfg: RunConfig) -> None:
 
 def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
     """What the model learns from the data: its shape, classes, and the default likelihood."""
-    if cfg.model.likelihood == "auto":
-        cfg.model.likelihood = default_likelihood(info.kind, cfg.model.likelihood_args)
-    if info.kind == "table" and cfg.model.likelihood == "bernoulli":
+    lik = cfg.model.likelihood
+    if lik.name == "auto":
+        lik.name = default_likelihood(info.kind, lik.args)
+    if info.kind == "table" and lik.name == "bernoulli":
         raise VaekitError(f"{cfg.data.source!r} is a table, and tables are standardized (mean 0, std 1 per "
                           "column), which a bernoulli likelihood cannot model; use --likelihood gaussian")
     cfg.model.data_shape = list(info.shape)
@@ -115,14 +120,14 @@ def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
 def _check_out(out, cfg: RunConfig, overwrite: bool) -> Path:
     if out is None:
         stem = Path(cfg.data.source).stem or "data"
-        return runs.new_run_dir(f"runs/{cfg.recipe or cfg.model.network}-{stem}")
+        return rundir.new_run_dir(f"runs/{cfg.recipe or cfg.model.variant}-{stem}")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise VaekitError(f"--out {path} is a file; choose a directory for the run")
-    if runs.is_run(path) and runs.has_checkpoint(path) and not overwrite:
+    if rundir.is_run(path) and rundir.has_checkpoint(path) and not overwrite:
         raise VaekitError(f"--out {path} already holds a run; pass --resume to continue it, "
                           "--overwrite to replace it, or choose another --out "
                           "(in Python: resume=True, overwrite=True, out=...)")
-    if path.is_dir() and any(path.iterdir()) and not runs.is_run(path):
+    if path.is_dir() and any(path.iterdir()) and not rundir.is_run(path):
         raise VaekitError(f"--out {path} is a non-empty directory that is not a run; choose another --out")
     return path

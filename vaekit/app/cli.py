@@ -1,20 +1,21 @@
 """The ``vaekit`` command line. Each command is a thin layer over vaekit.api / vaekit.workflows."""
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import Interrupted, VaekitError
+from ..errors import Interrupted, VaekitError
+from .options import OPTIONS
 
 app = typer.Typer(
     help="Train, evaluate, sample and inspect variational autoencoders.\n\n"
@@ -27,7 +28,7 @@ err_console = Console(stderr=True, soft_wrap=True)  # never wrap paths in messag
 
 def _show_version(value: bool) -> None:
     if value:
-        from . import __version__
+        from .. import __version__
 
         print(f"vaekit {__version__}")
         raise typer.Exit()
@@ -39,63 +40,77 @@ def _root(version: bool = typer.Option(False, "--version", callback=_show_versio
     """Train, evaluate, sample and inspect variational autoencoders."""
 
 
-@app.command(epilog="Example: vaekit train --recipe mlp --data digits --epochs 20 --out runs/mlp-digits")
-def train(
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name (digits, mnist, fashion-mnist) "
-                                       "or path (.npy/.npz, image folder, .csv). Default: digits."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Named setup: mlp, conv, cvae, beta-vae."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<recipe>-<data>)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out."),
-    model: Optional[str] = typer.Option(None, "--model", help="Network: mlp or conv."),
-    latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Latent dimensions."),
-    hidden: Optional[str] = typer.Option(None, "--hidden", help="MLP hidden sizes, e.g. 512,256."),
-    channels: Optional[str] = typer.Option(None, "--channels", help="Conv filters, e.g. 32,64."),
-    dense: Optional[int] = typer.Option(None, "--dense", help="Conv dense layer width."),
-    likelihood: Optional[str] = typer.Option(None, "--likelihood", help="bernoulli (cross-entropy) or gaussian "
-                                             "(squared error)."),
-    sigma: Optional[str] = typer.Option(None, "--sigma", help="Gaussian sigma: a number or 'learned'."),
-    conditional: Optional[bool] = typer.Option(None, "--conditional/--unconditional",
-                                               help="Feed the class label to encoder and decoder (CVAE)."),
-    beta: Optional[float] = typer.Option(None, "--beta", help="KL weight (beta-VAE when > 1)."),
-    free_bits: Optional[float] = typer.Option(None, "--free-bits", help="Minimum KL per latent dim, nats."),
-    warmup: Optional[int] = typer.Option(None, "--warmup", help="KL warm-up: linear over this many epochs."),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam, adamw, rmsprop or sgd."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Examples per step."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same machine: same numbers)."),
-    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Clip the gradient norm to this."),
-    patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping: epochs without val gain."),
-    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of training data for "
-                                                 "validation (default 0.1)."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Where mnist/fashion-mnist IDX files are."),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="CSV column holding class labels."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the plots when training ends."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-):
+def _train(recipe, out, resume, overwrite, plots, progress, sets, **options):
     """Train a VAE; writes config.json, weights, state.pt, metrics.jsonl and plots/ into the run directory."""
     from . import api
-    from .plots_for_run import write_all_plots
+    from .plotting import write_all_plots
 
-    options = dict(model=model, latent_dim=latent_dim, hidden=hidden,
-                   channels=channels, dense=dense, likelihood=likelihood, sigma=sigma,
-                   conditional=conditional, beta=beta, free_bits=free_bits, warmup=warmup,
-                   optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed,
-                   grad_clip=grad_clip, patience=patience, val_fraction=val_fraction, data_dir=data_dir,
-                   label_column=label_column, device=device)
     start = time.perf_counter()
     if resume and out is None:
         raise VaekitError("--resume needs --out RUN, the run directory to continue")
+    data = options.pop("data")
     with _interruptible(out):
         # on --resume, api.train refuses every option but --epochs, --patience and --device
         vae = api.train(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
-                        **options)
+                        sets=sets or (), **options)
     err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
     if plots:
         for path in write_all_plots(vae):
             err_console.print(f"wrote {path}", highlight=False)
+
+
+def _train_signature() -> inspect.Signature:
+    """The train command's parameters: its own, then one per entry of the option table."""
+    kw = inspect.Parameter.KEYWORD_ONLY
+    own = [
+        ("recipe", Optional[str], typer.Option(None, "--recipe", "-r", help="Named setup with a paper's settings "
+                                               "(see `vaekit models`): mlp, conv, cvae, iwae, vamp, ...")),
+        ("out", Optional[Path], typer.Option(None, "--out", "-o", help="Run directory (default: "
+                                             "runs/<recipe>-<data>).")),
+        ("resume", bool, typer.Option(False, "--resume", help="Continue the run in --out where it stopped.")),
+        ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace the run already in --out.")),
+        ("plots", bool, typer.Option(True, "--plots/--no-plots", help="Write the plots when training ends.")),
+        ("progress", bool, typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")),
+        ("sets", Optional[List[str]], typer.Option(None, "--set", help="PATH=VALUE: set any config value, e.g. "
+                                                   "model.prior.args.components=100 (repeatable).")),
+    ]
+    params = [inspect.Parameter(name, kw, default=default, annotation=annotation) for name, annotation, default in own]
+    for option in OPTIONS:
+        if option.type is bool:
+            name = option.flag[2:]
+            decl = typer.Option(None, f"--{name}/--no-{name}", help=option.help)
+        else:
+            decl = typer.Option(None, option.flag, *(["-d"] if option.name == "data" else []), help=option.help)
+        params.append(inspect.Parameter(option.name, kw, default=decl, annotation=Optional[option.type]))
+    return inspect.Signature(params)
+
+
+_train.__signature__ = _train_signature()
+app.command("train", help=_train.__doc__,
+            epilog="Example: vaekit train --model vamp --data digits --epochs 20 --out runs/vamp-digits")(_train)
+
+
+@app.command(epilog="Example: vaekit models --json")
+def models(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")):
+    """The model zoo: every variant `vaekit train --model NAME` trains, with its paper."""
+    from ..registry import VARIANTS
+    from ..recipes import recipe_names
+
+    from .. import models as _models  # noqa: F401  (registers the zoo)
+    from .. import objectives as _objectives  # noqa: F401
+
+    recipes = set(recipe_names())
+    rows = [{"name": n, "description": VARIANTS.get(n).description, "paper": VARIANTS.get(n).paper,
+             "recipe": n if n in recipes else None} for n in VARIANTS.names()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="vaekit models (train one with: vaekit train --model NAME, or --recipe NAME)")
+    for column in ("name", "description", "paper", "recipe"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(escape(row[c] or "-") for c in ("name", "description", "paper", "recipe")))
+    out_console.print(table)
 
 
 @contextmanager
@@ -191,16 +206,10 @@ def encode(
         err_console.print(f"wrote {path}", highlight=False)
 
 
-class PlotKind(str, Enum):
-    latent = "latent"
-    manifold = "manifold"
-    curves = "curves"
-
-
 @app.command(epilog="Example: vaekit plot runs/mlp-digits latent --method tsne")
 def plot(
     run: Path = typer.Argument(..., help="Run directory."),
-    kind: PlotKind = typer.Argument(..., help="latent, manifold or curves."),
+    kind: str = typer.Argument(..., help="latent, manifold, curves, samples or reconstructions."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="PNG path (default RUN/plots/<kind>.png)."),
     method: str = typer.Option("pca", "--method", help="Projection above 2 latent dims: pca or tsne."),
     split: str = typer.Option("test", "--split", help="Data split for the latent map."),
@@ -208,9 +217,9 @@ def plot(
     label: Optional[int] = typer.Option(None, "--label", help="Class for a conditional VAE's manifold."),
 ):
     """Latent map coloured by class, manifold grid of decoded images, or training curves."""
-    from .plots_for_run import plot_run
+    from .plotting import plot_run
 
-    err_console.print(f"wrote {plot_run(run, kind.value, out=out, method=method, split=split, n=n, label=label)}",
+    err_console.print(f"wrote {plot_run(run, kind, out=out, method=method, split=split, n=n, label=label)}",
                       highlight=False)
 
 
@@ -222,7 +231,7 @@ def demo(
 ):
     """Train the mlp recipe on digits and write every plot (under 2 minutes on 2 cores)."""
     from . import api
-    from .plots_for_run import write_all_plots
+    from .plotting import write_all_plots
     from .workflows import evaluate_run
 
     start = time.perf_counter()

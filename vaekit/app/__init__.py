@@ -1,0 +1,1 @@
+"""What the commands do: the Python API, the workflows on a run directory, the CLI and its options."""

@@ -1,0 +1,212 @@
+"""The one option table: CLI flags, ``vaekit.train`` keywords and recipes all go through it.
+
+Each :class:`Option` names the config path it sets (``model.network.args.hidden``); the
+CLI's ``train`` command is generated from :data:`OPTIONS`, and ``vaekit.train(**options)``
+accepts exactly their names. ``--set PATH=VALUE`` (``sets=[...]`` in Python) reaches any
+argument of any part, so a new part needs no new option.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+from ..config import RunConfig
+from ..errors import VaekitError
+from ..recipes import load_recipe
+from ..registry import VARIANTS
+
+
+def parse_sizes(value, option: str = "--hidden") -> list:
+    """Layer sizes from "512,256", [512, 256] or 512 -> [512, 256]."""
+    items = value.replace(" ", "").split(",") if isinstance(value, str) else (
+        value if isinstance(value, (list, tuple)) else [value])
+    try:
+        sizes = [int(v) for v in items if v != ""]
+    except (TypeError, ValueError):
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise VaekitError(f"{option} takes positive comma-separated integers like 512,256; got {value!r}")
+    return sizes
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str                     # keyword of vaekit.train; the CLI flag is --name-with-dashes
+    path: str                     # where it goes in the config: "model.latent_dim"
+    type: type                    # str, int, float or bool (a --flag/--no-flag pair)
+    help: str
+    parse: Optional[Callable[[Any, str], Any]] = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: List[Option] = [
+    Option("model", "model.variant", str, "Model from the zoo (see `vaekit models`): vae, iwae, vamp, ..."),
+    Option("network", "model.network.name", str, "Encoder/decoder family: mlp or conv."),
+    Option("latent_dim", "model.latent_dim", int, "Latent dimensions."),
+    Option("hidden", "model.network.args.hidden", str, "MLP hidden sizes, e.g. 512,256.", parse_sizes),
+    Option("channels", "model.network.args.channels", str, "Conv filters, e.g. 32,64.", parse_sizes),
+    Option("dense", "model.network.args.dense", int, "Conv dense layer width."),
+    Option("activation", "model.network.args.activation", str, "Network activation: relu, elu, tanh, gelu, silu."),
+    Option("posterior", "model.posterior.name", str, "Posterior q(z|x): gaussian."),
+    Option("prior", "model.prior.name", str, "Prior p(z): normal or vamp."),
+    Option("likelihood", "model.likelihood.name", str, "p(x|z): bernoulli (cross-entropy) or gaussian."),
+    Option("sigma", "model.likelihood.args.sigma", str, "Gaussian sigma: a number or 'learned'."),
+    Option("conditional", "model.conditional", bool, "Feed the class label to encoder and decoder (CVAE)."),
+    Option("objective", "train.objective.name", str, "What is minimised: elbo, iwae, ... (see `vaekit models`)."),
+    Option("beta", "train.objective.args.beta", float, "KL weight of the elbo objective (beta-VAE when > 1)."),
+    Option("free_bits", "train.objective.args.free_bits", float, "Minimum KL per latent dim, nats."),
+    Option("warmup", "train.warmup_epochs", int, "KL warm-up: linear over this many epochs."),
+    Option("optimizer", "train.optimizer.name", str, "adam, adamw, rmsprop or sgd."),
+    Option("lr", "train.lr", float, "Learning rate."),
+    Option("batch_size", "train.batch_size", int, "Examples per step."),
+    Option("epochs", "train.epochs", int, "Training epochs."),
+    Option("seed", "train.seed", int, "Random seed (same seed, same machine: same numbers)."),
+    Option("grad_clip", "train.grad_clip", float, "Clip each parameter group's gradient norm to this."),
+    Option("patience", "train.patience", int, "Early stopping: epochs without validation gain."),
+    Option("device", "train.device", str, "auto, cpu or cuda."),
+    Option("data", "data.source", str, "Dataset name (digits, mnist, fashion-mnist) or path (.npy/.npz, "
+           "image folder, .csv). Default: digits."),
+    Option("data_dir", "data.data_dir", str, "Where mnist/fashion-mnist IDX files are."),
+    Option("label_column", "data.label_column", str, "CSV column holding class labels."),
+    Option("val_fraction", "data.val_fraction", float, "Share of training data for validation (default 0.1)."),
+]
+BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
+RESUME_OPTIONS = ("epochs", "patience", "device")  # what may change when a run continues
+
+
+# -- applying values to a config dict ------------------------------------------------------
+def set_path(d: dict, path: str, value, where: str) -> None:
+    """``d[a][b][c] = value`` for path "a.b.c". Setting a part's ``name`` to another value
+    drops the old part's ``args`` (they belonged to the old choice)."""
+    keys = path.split(".")
+    node = d
+    for i, key in enumerate(keys[:-1]):
+        if not isinstance(node, dict) or key not in node and not _may_add(keys[: i + 1]):
+            raise VaekitError(f"{where}: the config has no {'.'.join(keys[: i + 1])!r}; "
+                              f"see a run's config.json for the paths")
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise VaekitError(f"{where}: {'.'.join(keys[: i + 1])} is a value, not a section")
+    last = keys[-1]
+    if last == "name" and "args" in node and node.get("name") != value:
+        node["args"] = {}
+    if last not in node and not _may_add(keys):
+        raise VaekitError(f"{where}: the config has no {path!r}; see a run's config.json for the paths")
+    node[last] = value
+
+
+def _may_add(keys: List[str]) -> bool:
+    """New keys may be added under a part's args and under train.group_optimizers."""
+    return "args" in keys[:-1] or keys[-1] == "args" or keys[:2] == ["train", "group_optimizers"]
+
+
+def merge(d: dict, partial: dict, where: str, prefix: str = "") -> None:
+    """Apply a partial config (a recipe, a variant) onto ``d``; a part given with a new name
+    replaces the old part whole."""
+    for key, value in partial.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and "name" in value and isinstance(d.get(key), dict) and "name" in d[key]:
+            if value["name"] != d[key]["name"]:
+                d[key] = {"name": value["name"], "args": {}}
+            merge(d[key], value, where, f"{path}.")
+        elif isinstance(value, dict) and isinstance(d.get(key), dict):
+            merge(d[key], value, where, f"{path}.")
+        else:
+            d[key] = copy.deepcopy(value)  # unknown keys are reported when the config is built
+
+
+def apply_variant(d: dict, name: str) -> None:
+    variant = VARIANTS.get(name)
+    merge(d, copy.deepcopy(variant.config), f"--model {name}")
+    d["model"]["variant"] = name
+
+
+def parse_set(item: str) -> tuple:
+    """``"model.prior.args.components=500"`` -> (path, 500); the value is JSON when it parses."""
+    if not isinstance(item, str) or "=" not in item:
+        raise VaekitError(f"--set takes PATH=VALUE, like model.prior.args.components=500; got {item!r}")
+    path, raw = item.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return path.strip(), value
+
+
+# -- options -> config ----------------------------------------------------------------------
+def base_config(recipe: Optional[str] = None) -> RunConfig:
+    """The defaults, or a recipe: its variant's composition plus the recipe's own settings."""
+    d = RunConfig().to_dict()
+    if recipe:
+        r = load_recipe(recipe)
+        variant = r.get("model", {}).get("variant")
+        if variant:
+            apply_variant(d, variant)
+        merge(d, {k: r[k] for k in ("model", "train") if k in r}, f"recipe {recipe!r}")
+        d["recipe"] = recipe
+    return RunConfig.from_dict(d, where=f"recipe {recipe!r}" if recipe else "the defaults")
+
+
+def apply_options(cfg: RunConfig, options: Dict[str, Any], sets: Iterable[str] = ()) -> RunConfig:
+    """A copy of ``cfg`` with every option that is not None applied, then every ``--set``.
+
+    ``--model`` first (it chooses the composition), then whole parts (``--network``,
+    ``--likelihood``, which reset their args), then the rest.
+    """
+    unknown = sorted(set(options) - set(BY_NAME))
+    if unknown:
+        raise VaekitError(f"unknown option(s) {unknown}; known options: {', '.join(sorted(BY_NAME))}")
+    d = cfg.to_dict()
+    given = {k: v for k, v in options.items() if v is not None}
+    if "model" in given and given["model"] != d["model"]["variant"]:
+        apply_variant(d, given["model"])
+    rest = sorted((k for k in given if k != "model"), key=lambda k: not BY_NAME[k].path.endswith(".name"))
+    for name in rest:
+        option, value = BY_NAME[name], given[name]
+        if option.parse:
+            value = option.parse(value, option.flag)
+        set_path(d, option.path, value, option.flag)
+    for item in sets:
+        path, value = parse_set(item)
+        set_path(d, path, value, f"--set {item}")
+    cfg = RunConfig.from_dict(d, where="the options")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    t, d, m = cfg.train, cfg.data, cfg.model
+    checks = [
+        (isinstance(t.epochs, int) and t.epochs >= 1, f"--epochs must be at least 1, got {t.epochs}"),
+        (isinstance(t.batch_size, int) and t.batch_size >= 1, f"--batch-size must be at least 1, got {t.batch_size}"),
+        (isinstance(t.lr, (int, float)) and t.lr > 0, f"--lr must be positive, got {t.lr}"),
+        (isinstance(t.warmup_epochs, int) and t.warmup_epochs >= 0,
+         f"--warmup must be 0 or more epochs, got {t.warmup_epochs}"),
+        (t.grad_clip is None or t.grad_clip > 0, f"--grad-clip must be positive, got {t.grad_clip}"),
+        (t.patience is None or t.patience >= 1, f"--patience must be at least 1, got {t.patience}"),
+        (isinstance(d.val_fraction, (int, float)) and 0 <= d.val_fraction < 1,
+         f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
+        (isinstance(m.latent_dim, int) and m.latent_dim >= 1, f"--latent-dim must be at least 1, got {m.latent_dim}"),
+        (_number(t.objective.args.get("beta", 1.0)) >= 0, "--beta must be 0 or more"),
+        (_number(t.objective.args.get("free_bits", 0.0)) >= 0, "--free-bits must be 0 or more"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise VaekitError(message)
+    if "sigma" in m.likelihood.args and m.likelihood.name not in ("gaussian", "auto"):
+        raise VaekitError(f"--sigma applies to the gaussian likelihood, not {m.likelihood.name!r}; "
+                          "add --likelihood gaussian or drop --sigma")
+    if t.patience is not None and d.val_fraction == 0:
+        raise VaekitError("--patience needs a validation split; set --val-fraction above 0")
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return -1.0

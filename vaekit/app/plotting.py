@@ -1,0 +1,36 @@
+"""Plots of a run directory, looked up in the PLOTS registry and written into RUN/plots/."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+from .. import plots as _plots  # noqa: F401  (registers plots)
+from .. import rundir
+from ..models.load import load
+from ..registry import PLOTS
+from .workflows import require_suffix, run_data
+
+
+def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", split: str = "test", n: int = 15,
+             label: Optional[int] = None, model=None, data=None) -> Path:
+    """Write one registered plot of ``run`` (``vaekit plot RUN KIND``); returns its path.
+
+    ``model`` and ``data`` (the ``split`` of the run's data) may be passed in when already loaded.
+    """
+    plot = PLOTS.get(kind)
+    require_suffix(out, ".png", "--out")
+    run = Path(run)
+    path = Path(out) if out else run / rundir.PLOTS / f"{kind}.png"
+    if plot.uses_model:
+        model = model or load(run)
+        plot.check(model)
+        if data is None and plot.uses_data:
+            data = run_data(model, None, split)
+    return plot.draw(model, data, path, run=run, method=method, n=n, label=label)
+
+
+def write_all_plots(model) -> List[Path]:
+    """Every registered plot that applies to the run's model and data; the data is loaded once."""
+    applicable = [name for name in PLOTS.names() if PLOTS.get(name).applies_to(model) is None]
+    data = run_data(model, None, "test") if any(PLOTS.get(k).uses_data for k in applicable) else None
+    return [plot_run(model.run_dir, kind, model=model, data=data) for kind in applicable]

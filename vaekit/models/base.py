@@ -1,0 +1,130 @@
+"""What every model structure shares: conditioning, shape checks, parameter groups, capabilities.
+
+A structure (registered in ``MODELS``) subclasses :class:`Model` and implements
+``forward``, ``encode`` and ``decode``; the rest has sensible defaults it may override.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Distribution
+
+from ..errors import VaekitError
+from .output import Capabilities, ModelOutput
+
+
+class Model(nn.Module):
+    """Base of every structure. ``c`` below is an integer class label (B,) or None; a
+    conditional model turns it into the one-hot condition its networks see."""
+
+    capabilities = Capabilities()
+    # why a capability is missing, said in one line to the user: {"latent_grid": "..."}
+    missing_because: Dict[str, str] = {}
+
+    def __init__(self, latent_dim: int, data_shape: Sequence[int], num_classes: Optional[int] = None):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.data_shape = tuple(data_shape)
+        self.num_classes = num_classes
+        self.config = None    # the RunConfig this model was built from (vaekit.config.RunConfig)
+        self.run_dir = None   # the run directory it belongs to, once trained or loaded
+        self.info = None      # the DataInfo of its training data (shape, classes, table statistics)
+
+    # -- the contract ---------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
+        """q(z given x) of the layer a user looks at: batch (B,), event (latent_dim,)."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
+        """p(x given z) for a point ``z`` of the space :meth:`encode` maps to."""
+        raise NotImplementedError
+
+    def prior_sample(self, n: int, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """n points of the space :meth:`decode` reads, drawn from the prior."""
+        raise NotImplementedError
+
+    def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
+        """Parameters per optimizer, in the order they are stepped; one group by default."""
+        return {"main": list(self.parameters())}
+
+    def fit_prior(self, batches: Iterator) -> None:
+        """Fit statistics of the training data after each epoch (a VQ-VAE's code prior); no-op here."""
+
+    # -- what users call ------------------------------------------------------------------
+    def embed(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """One latent point per example (B, latent_dim): the posterior mean."""
+        return distribution_mean(self.encode(x, c))
+
+    @torch.no_grad()
+    def sample(self, n: int, c: Optional[torch.Tensor] = None, mean: bool = True) -> torch.Tensor:
+        """Generate n examples: z from the prior, then the mean of p(x|z) (or a draw if not ``mean``)."""
+        self.require("sample", "sampling")
+        px = self.decode(self.prior_sample(n, c), c)
+        return px.mean if mean else px.sample()
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, c: Optional[torch.Tensor] = None, mean: bool = True) -> torch.Tensor:
+        """Decode the posterior mean of each x (or a posterior sample if not ``mean``)."""
+        z = self.embed(x, c) if mean else self.encode(x, c).sample()
+        return self.decode(z, c).mean
+
+    # -- helpers --------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def name(self) -> str:
+        """The zoo variant this model is (``vaekit models``), or its structure's class name."""
+        return self.config.model.variant if self.config is not None else type(self).__name__
+
+    def can(self, capability: str) -> bool:
+        return bool(getattr(self.capabilities, capability))
+
+    def require(self, capability: str, what: str) -> None:
+        """A one-line VaekitError when ``what`` needs a capability this model lacks."""
+        if not self.can(capability):
+            why = self.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
+            raise VaekitError(f"{what} does not apply to the {self.name} model: {why}")
+
+    def condition(self, c: Optional[torch.Tensor], n: int) -> Optional[torch.Tensor]:
+        """One-hot condition (n, K) for a conditional model, None for a plain one."""
+        if not self.num_classes:
+            return None
+        if c is None:
+            raise VaekitError(f"this is a conditional VAE over {self.num_classes} classes: pass labels (--label) "
+                              "to choose what to generate")
+        c = torch.as_tensor(c, device=self.device).long().reshape(-1)
+        if c.numel() == 1 and n > 1:
+            c = c.expand(n)
+        if int(c.min()) < 0 or int(c.max()) >= self.num_classes:
+            bad = int(c.max()) if int(c.max()) >= 0 else int(c.min())
+            raise VaekitError(f"label {bad} is out of range; this model knows labels 0..{self.num_classes - 1}")
+        return F.one_hot(c, self.num_classes).float()
+
+    def check_shape(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise VaekitError(f"data has examples of shape {tuple(x.shape[1:])} but the model was built for "
+                              f"{self.data_shape}; pass data of the training data's shape")
+        return x.to(self.device)
+
+    def check_data(self, x: torch.Tensor, name: str) -> None:
+        """A VaekitError if the likelihood cannot model ``x`` (values outside its support)."""
+        self.likelihood.check_data(x, name)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def distribution_mean(q: Distribution, samples: int = 64) -> torch.Tensor:
+    """E[z] of a posterior; a Monte Carlo average where the mean has no closed form (flows)."""
+    try:
+        return q.mean
+    except NotImplementedError:
+        return q.sample((samples,)).mean(0)

@@ -1,0 +1,85 @@
+"""The one shared piece of maths: ELBO terms and importance weights for any model.
+
+Objectives, validation, ``vaekit evaluate`` and plots all read a :class:`ModelOutput`
+through these two functions; no variant re-derives them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import torch
+
+from ..distributions.kl import kl_term
+from .output import ModelOutput
+
+
+@dataclass
+class ElboTerms:
+    """Per-example terms in nats, each (B,): ``elbo = -(recon + kl)``, ``kl = sum(kls)``."""
+
+    recon: torch.Tensor        # -log p(x|z) at the posterior sample
+    kls: List[torch.Tensor]    # KL of each stochastic layer, top to bottom
+    kl: torch.Tensor
+    elbo: torch.Tensor
+
+
+def elbo_terms(out: ModelOutput, x: torch.Tensor, analytic_kl: bool = True) -> ElboTerms:
+    """The evidence lower bound log p(x) >= E_q[log p(x|z)] - KL(q(z|x) || p(z)) and its terms.
+
+    Kingma & Welling 2014, eq. 3; with several stochastic layers the KL of each layer is taken
+    given the sampled layer above (Sonderby et al. 2016, eq. 4). ``analytic_kl`` uses the closed
+    form where torch registers one; ``False`` uses log q(z) - log p(z) at the sample everywhere
+    (the single-sample estimate, which IWAE with k = 1 equals).
+    """
+    recon = -out.px.log_prob(x)                                       # (B,)
+    if analytic_kl:
+        kls = [kl_term(l.q, l.prior, l.z) for l in out.latents]
+    else:
+        kls = [l.q.log_prob(l.z) - l.prior.log_prob(l.z) for l in out.latents]
+    kl = torch.stack(kls).sum(0) if kls else torch.zeros_like(recon)
+    return ElboTerms(recon, kls, kl, -(recon + kl))
+
+
+def log_weight_parts(out: ModelOutput, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """log p(x given z) and sum_layers log p(z) - log q(z given x) at the output's samples, (B,) each."""
+    log_px = out.px.log_prob(x)
+    log_ratio = torch.zeros_like(log_px)
+    for layer in out.latents:
+        log_ratio = log_ratio + layer.prior.log_prob(layer.z) - layer.q.log_prob(layer.z)
+    return log_px, log_ratio
+
+
+def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = None, k: int = 1,
+                            max_rows: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`log_weight_parts` for k posterior samples per example, (k, B) each.
+
+    The batch is repeated k times (sample-major) so any structure, a hierarchy included,
+    draws its samples as in training. ``max_rows`` bounds the rows (k * B) run at once, so
+    memory stays bounded whatever k is; gradients flow when called with grad enabled.
+    """
+    b = x.shape[0]
+    chunk = k if not max_rows else max(1, min(k, max_rows // max(b, 1)))
+    parts = []
+    for start in range(0, k, chunk):
+        n = min(chunk, k - start)
+        xr = x.repeat(n, *([1] * (x.dim() - 1)))                     # (n*B, ...)
+        cr = None if c is None else torch.as_tensor(c, device=x.device).repeat(n)
+        parts.append([t.view(n, b) for t in log_weight_parts(model(xr, cr), xr)])
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def log_importance_weights(model, x: torch.Tensor, c: Optional[torch.Tensor] = None, k: int = 1,
+                           max_rows: Optional[int] = None) -> torch.Tensor:
+    """log w_k = log p(x, z_k) - log q(z_k given x) for k posterior samples per example, (k, B).
+
+    Burda et al. 2016 (IWAE), eq. 8: log (1/k) sum_k w_k is a lower bound on log p(x) that is
+    at least the ELBO in expectation and tightens as k grows. See :func:`importance_weight_parts`.
+    """
+    log_px, log_ratio = importance_weight_parts(model, x, c, k, max_rows)
+    return log_px + log_ratio
+
+
+def importance_sampled_log_likelihood(log_w: torch.Tensor) -> torch.Tensor:
+    """log (1/k) sum_k w_k, (B,), from log weights (k, B)."""
+    return torch.logsumexp(log_w, dim=0) - torch.log(torch.tensor(float(log_w.shape[0]), dtype=log_w.dtype))

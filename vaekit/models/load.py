@@ -1,0 +1,64 @@
+"""``vaekit.load``: rebuild a trained model from its run directory alone."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .. import rundir
+from ..data.types import DataInfo
+from ..errors import VaekitError
+from .base import Model
+from .build import build_model
+from .helpers import has_lazy
+
+
+def data_info(cfg) -> DataInfo:
+    if not cfg.data_info:
+        raise VaekitError("the run config has no data_info; re-create the run with `vaekit train`")
+    try:
+        return DataInfo.from_dict(cfg.data_info)
+    except (KeyError, TypeError, ValueError) as e:
+        raise VaekitError(f"the run config's data_info is damaged ({type(e).__name__}: {e}); "
+                          "re-create the run with `vaekit train`") from None
+
+
+def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[nn.Module] = None,
+         decoder: Optional[nn.Module] = None) -> Model:
+    """Rebuild a trained model from its run directory alone.
+
+    ``checkpoint``: "last" (model.safetensors, the last completed epoch) or "best"
+    (best.safetensors, the best validation value of the objective's monitored metric). Runs
+    trained with a custom encoder/decoder need the same modules passed again. The model
+    comes back in eval mode with ``config``, ``run_dir`` and ``info`` (its data) set.
+    """
+    from ..train import resolve_device
+
+    path = Path(path)
+    cfg = rundir.read_config(path)  # checks that path is a run
+    if checkpoint not in rundir.CHECKPOINTS:
+        raise VaekitError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+    if cfg.model.network.name == "custom" and (encoder is None or decoder is None):
+        raise VaekitError(f"run {path} was trained with a custom encoder/decoder; "
+                          "pass the same modules: vaekit.load(path, encoder=..., decoder=...)")
+    model = build_model(cfg.model, encoder=encoder, decoder=decoder).to(resolve_device(device))
+    weights = path / rundir.CHECKPOINTS[checkpoint]
+    if checkpoint == "best" and not weights.is_file() and (path / rundir.WEIGHTS).is_file():
+        raise VaekitError(f"run {path} has no {rundir.BEST}: it has no validation split (--val-fraction 0), "
+                          "so there is no best epoch; use checkpoint='last'")
+    if has_lazy(model):
+        materialize(model)
+    rundir.load_weights(weights, model)
+    model.eval()
+    model.config, model.run_dir, model.info = cfg, path, data_info(cfg)
+    return model
+
+
+def materialize(model: Model) -> None:
+    """Run one zero example through a model whose lazy layers have no shape yet."""
+    x = torch.zeros(1, *model.data_shape, device=model.device)
+    y = torch.zeros(1, dtype=torch.long) if model.num_classes else None
+    with torch.no_grad():
+        model(x, y)

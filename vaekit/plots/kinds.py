@@ -1,0 +1,80 @@
+"""The plots registry: each plot of a run by name, with what it needs and whom it applies to.
+
+``vaekit plot RUN NAME`` and the end-of-training plots look plots up here; a plot that
+does not apply to a model says why in one line (``applies_to``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+from ..errors import VaekitError
+from ..registry import PLOTS
+from .common import data_kind
+from .curves import plot_curves
+from .latent import METHODS, plot_latent
+from .manifold import plot_manifold
+from .recon import plot_reconstructions, plot_samples
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str
+    title: str
+    draw: Callable[..., Path]          # draw(model, data, path, run=..., method=..., n=..., label=...)
+    requires: Tuple[str, ...] = ()     # model capabilities
+    images: bool = False               # draws decoded images: image data only
+    uses_data: bool = False            # needs the run's data split
+    uses_model: bool = True
+
+    def applies_to(self, model) -> Optional[str]:
+        """None if the plot can be drawn for ``model``, else the one-line reason why not."""
+        if not self.uses_model:
+            return None
+        for capability in self.requires:
+            if not model.can(capability):
+                return model.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
+        if self.images and data_kind(model) != "image":
+            return (f"it draws images, and this model was trained on {data_kind(model)} data of shape "
+                    f"{tuple(model.data_shape)}")
+        return None
+
+    def check(self, model) -> None:
+        reason = self.applies_to(model)
+        if reason:
+            raise VaekitError(f"the {self.name} plot does not apply to the {model.name} model: {reason}")
+
+
+def _latent(model, data, path, method="pca", **_):
+    if method not in METHODS:
+        raise VaekitError(f"--method must be {' or '.join(METHODS)}, got {method!r}")
+    return plot_latent(model, data, path, method=method)
+
+
+def _manifold(model, data, path, n=15, label=None, **_):
+    if n < 2:
+        raise VaekitError(f"--n must be at least 2 for a manifold grid, got {n}")
+    if model.num_classes and label is None:
+        label = 0
+    return plot_manifold(model, path, data=data, n=n, label=label)
+
+
+def _curves(model, data, path, run=None, **_):
+    from .. import rundir
+
+    return plot_curves(Path(rundir.require_run(run)) / rundir.METRICS, path)
+
+
+for _plot in (
+    Plot("latent", "latent map: posterior means by class", _latent, ("encode",), uses_data=True),
+    Plot("manifold", "decoded grid over the latent plane", _manifold, ("latent_grid",), images=True,
+         uses_data=True),
+    Plot("curves", "training curves", _curves, uses_model=False),
+    Plot("samples", "decoded draws from the prior", lambda model, data, path, **_: plot_samples(model, path, n=64),
+         ("sample",), images=True),
+    Plot("reconstructions", "originals above reconstructions",
+         lambda model, data, path, **_: plot_reconstructions(model, data, path, n=16), images=True,
+         uses_data=True),
+):
+    PLOTS.register(_plot.name)(_plot)

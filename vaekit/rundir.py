@@ -1,0 +1,192 @@
+"""The run directory: its file names, atomic writes, weights, training state and metrics.
+
+A run is a directory holding config.json, model.safetensors (weights of the last
+completed epoch), best.safetensors (best validation metric so far), state.pt (every
+optimizer, RNG and loop state for --resume), metrics.jsonl and plots/. Every file is
+written to a temp file in the same directory and renamed into place, so a crash never
+leaves a half-written checkpoint. Nothing is unpickled: weights are safetensors and
+state.pt is read with ``torch.load(weights_only=True)``.
+
+This module sits below models, training, metrics and plots; all of them read and write a
+run through it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from .config import RunConfig
+from .errors import VaekitError
+
+CONFIG, WEIGHTS, BEST, STATE, METRICS, PLOTS = (
+    "config.json", "model.safetensors", "best.safetensors", "state.pt", "metrics.jsonl", "plots")
+CHECKPOINTS = {"last": WEIGHTS, "best": BEST}
+
+
+# -- atomic files ---------------------------------------------------------------------------
+def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)``, fsync, then rename onto ``path`` (atomic on POSIX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run's files are ordinary readable files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    return atomic_write(path, write)
+
+
+def read_json(path: Path, what: str) -> dict:
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise VaekitError(f"{path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
+        raise VaekitError(f"{what} {path} is not valid JSON ({e}); it may be corrupted") from None
+
+
+# -- weights and state ----------------------------------------------------------------------
+def save_weights(path: Path, model: torch.nn.Module, metadata: Optional[Dict[str, str]] = None) -> Path:
+    """Weights as safetensors; tensors shared between modules (tied weights) are stored once."""
+    return atomic_write(path, lambda tmp: save_model(model, tmp, metadata=metadata or {}))
+
+
+def load_weights(path: Path, model: torch.nn.Module) -> None:
+    path = Path(path)
+    if not path.is_file():
+        raise VaekitError(f"{path} is missing; the run has no saved weights yet (train it with `vaekit train`)")
+    device = next(model.parameters()).device
+    try:
+        load_model(model, str(path), strict=True, device=str(device))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VaekitError(f"checkpoint {path} is corrupted or unreadable ({e}); "
+                          "retrain, or resume from a copy of the run") from None
+    except RuntimeError as e:
+        first = " ".join(str(e).strip().splitlines()[:2])
+        raise VaekitError(f"checkpoint {path} does not match the model in config.json ({first}); "
+                          "the run directory may mix files from different runs") from None
+
+
+def save_state(path: Path, state: dict) -> Path:
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise VaekitError(f"{path} is missing, so the run cannot be resumed; start a new run with another --out")
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged pickle/zip
+        raise VaekitError(f"training state {path} is corrupted or unreadable ({type(e).__name__}); "
+                          "start a new run, or resume from a copy of the run") from None
+
+
+# -- metrics.jsonl --------------------------------------------------------------------------
+def append_metrics(run: Path, row: dict) -> None:
+    with open(Path(run) / METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+
+def trim_metrics(run: Path, epoch: int) -> None:
+    """Drop metric rows past ``epoch`` (written just before a crash) and broken lines."""
+    path = Path(run) / METRICS
+    if not path.exists():
+        return
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("epoch", 0) <= epoch:
+            rows.append(line)
+    write_text(path, "".join(r + "\n" for r in rows))
+
+
+def read_metrics(path) -> List[dict]:
+    """The rows of a metrics.jsonl, one JSON object per line.
+
+    A last line that does not parse (a write cut short by a crash) is skipped; a broken
+    line before it is an error. An empty file gives [].
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VaekitError(f"{path} does not exist; a run writes metrics.jsonl as it trains (`vaekit train`)")
+    lines = [(i, line) for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+    rows = []
+    for j, (number, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if j == len(lines) - 1:
+                break  # truncated by a crash mid-write
+            raise VaekitError(f"{path}, line {number} is not valid JSON; fix or delete that line") from None
+        if not isinstance(row, dict):
+            raise VaekitError(f"{path}, line {number} is not a JSON object of metrics")
+        rows.append(row)
+    return rows
+
+
+# -- the directory --------------------------------------------------------------------------
+def is_run(path) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
+def has_checkpoint(path) -> bool:
+    """True once an epoch has been saved; a run dir with only config.json holds nothing to lose."""
+    return (Path(path) / WEIGHTS).is_file() or (Path(path) / STATE).is_file()
+
+
+def require_run(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise VaekitError(f"run directory {path} does not exist; train one with `vaekit train --out {path}`")
+    if not path.is_dir() or not is_run(path):
+        raise VaekitError(f"{path} is not a vaekit run (no {CONFIG}); pass the --out directory of `vaekit train`")
+    return path
+
+
+def read_config(path) -> RunConfig:
+    path = require_run(path)
+    raw = read_json(path / CONFIG, "run config")
+    missing = [key for key in ("model", "train", "data", "data_info") if not isinstance(raw, dict) or key not in raw]
+    if missing:
+        raise VaekitError(f"{path / CONFIG} is not a vaekit run config (it lacks {', '.join(missing)}); "
+                          "pass a run directory made by `vaekit train`")
+    return RunConfig.from_dict(raw, where=str(path / CONFIG))
+
+
+def write_config(path, cfg: RunConfig) -> Path:
+    return write_text(Path(path) / CONFIG, cfg.to_json())
+
+
+def new_run_dir(base: str) -> Path:
+    """``base``, or ``base-2``, ``base-3``... whichever does not exist yet."""
+    path, i = Path(base), 2
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
