@@ -4,6 +4,7 @@ from .bounds import elbo_terms, importance_weight_parts, log_importance_weights
 from .build import build_model
 from .output import Capabilities, Latent, ModelOutput
 from .vae import VAE
+from . import factorvae, ladder, vqvae  # noqa: F401,E402  (register the structures)
 
 __all__ = ["Model", "VAE", "build_model", "ModelOutput", "Latent", "Capabilities", "elbo_terms",
            "log_importance_weights", "importance_weight_parts"]
