@@ -106,6 +106,7 @@ def _build(cls, values: dict, where: str):
         raise VaekitError(f"{where} has unknown keys {unknown}; known keys: {sorted(fields)}")
     kwargs = {}
     for name, value in values.items():
+        _check_scalar(fields[name].type, value, f"{where}.{name}")
         if fields[name].type == "Part":
             value = _as_part(value, f"{where}.{name}")
         elif name == "group_optimizers":
@@ -114,6 +115,23 @@ def _build(cls, values: dict, where: str):
             value = {k: _as_part(v, f"{where}.{name}.{k}") for k, v in value.items()}
         kwargs[name] = value
     return cls(**kwargs)
+
+
+_SCALARS = {"int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+            "float": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+            "bool": ("true or false", lambda v: isinstance(v, bool))}
+
+
+def _check_scalar(annotation: str, value, where: str) -> None:
+    """A VaekitError for a number or flag of the wrong type (a hand-edited or damaged config.json),
+    instead of a TypeError deep inside model building or training."""
+    optional = annotation.startswith("Optional[")
+    kind = annotation[len("Optional["):-1] if optional else annotation
+    if kind not in _SCALARS or (optional and value is None):
+        return
+    what, ok = _SCALARS[kind]
+    if not ok(value):
+        raise VaekitError(f"{where} must be {what}{' or null' if optional else ''}, got {value!r}")
 
 
 def _as_part(value, where: str) -> Part:

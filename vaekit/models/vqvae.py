@@ -28,11 +28,13 @@ class EMACodebook(nn.Module):
     """K codes of dimension D, updated as moving averages of the vectors assigned to them
     (van den Oord et al. 2017, appendix A.1, with Laplace smoothing of the counts). All state
     is in buffers, so checkpoints and resume carry it. The codebook starts at randomly chosen
-    encoder outputs of the first training batch, so no code starts dead."""
+    encoder outputs of the first training batch, and a code whose moving-average count falls
+    below ``restart`` times the mean count is moved to a random encoder output of the batch
+    (the random restarts of Dhariwal et al. 2020, Jukebox), so no code stays dead."""
 
-    def __init__(self, codes: int, dim: int, decay: float = 0.99, eps: float = 1e-5):
+    def __init__(self, codes: int, dim: int, decay: float = 0.99, eps: float = 1e-5, restart: float = 0.03):
         super().__init__()
-        self.decay, self.eps = decay, eps
+        self.decay, self.eps, self.restart = decay, eps, restart
         self.register_buffer("embedding", torch.randn(codes, dim))
         self.register_buffer("ema_count", torch.ones(codes))
         self.register_buffer("ema_weight", self.embedding.clone())
@@ -44,21 +46,29 @@ class EMACodebook(nn.Module):
         return d.argmin(1)
 
     @torch.no_grad()
-    def update(self, ze: torch.Tensor, index: torch.Tensor) -> None:
-        """One EMA step from the vectors ze (M, D) assigned to codes ``index`` (M,)."""
+    def update(self, ze: torch.Tensor, index: torch.Tensor) -> bool:
+        """One EMA step from the vectors ze (M, D) assigned to codes ``index`` (M,); True if this
+        call initialised the codebook instead (the assignments are then stale)."""
         k = self.embedding.shape[0]
         if not bool(self.started):
             pick = torch.randint(0, ze.shape[0], (k,), device=ze.device)
             self.embedding.copy_(ze[pick])
             self.ema_weight.copy_(ze[pick])
             self.started.fill_(True)
-            return
+            return True
         onehot = F.one_hot(index, k).to(ze.dtype)                       # (M, K)
         self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
         self.ema_weight.mul_(self.decay).add_(onehot.t() @ ze, alpha=1 - self.decay)
         n = self.ema_count.sum()
         count = (self.ema_count + self.eps) / (n + k * self.eps) * n    # Laplace smoothing
         self.embedding.copy_(self.ema_weight / count[:, None])
+        dead = self.ema_count < self.restart * ze.shape[0] / k                # (K,)
+        if self.restart > 0 and bool(dead.any()):
+            pick = ze[torch.randint(0, ze.shape[0], (k,), device=ze.device)]
+            self.embedding[dead] = pick[dead]
+            self.ema_weight[dead] = pick[dead]
+            self.ema_count[dead] = 1.0
+        return False
 
 
 @MODELS.register("vqvae")
@@ -112,9 +122,8 @@ class VQVAE(Model):
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
         ze = self.encode_vectors(x, c)
         index, zq = self.quantize(ze)
-        if self.training:
-            self.codebook.update(ze.detach().reshape(-1, self.code_dim), index.reshape(-1))
-            index, zq = self.quantize(ze)  # the first batch initialises the codebook
+        if self.training and self.codebook.update(ze.detach().reshape(-1, self.code_dim), index.reshape(-1)):
+            index, zq = self.quantize(ze)  # the first batch initialised the codebook
         z_st = ze + (zq - ze).detach()                                  # straight-through gradient
         onehot = F.one_hot(index, self.codes).to(ze.dtype)              # (B, N, K)
         q = Independent(OneHotCategorical(probs=onehot, validate_args=False), 1)

@@ -1,0 +1,178 @@
+"""The five variants that prove the contract, each against a case with a known answer."""
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+import vaekit
+from vaekit.app.options import apply_options, base_config
+from vaekit.data import load_data
+from vaekit.data.types import DataSplits
+from vaekit.errors import VaekitError
+from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
+from vaekit.models import build_model, elbo_terms
+from vaekit.models.helpers import evaluating
+from vaekit.registry import PRIORS, check_args
+from vaekit.train import Trainer, build_objective
+from vaekit.train.optimizers import make_optimizers
+
+DIGITS = load_data("digits")
+
+
+def small(variant, sets=(), **options):
+    cfg = apply_options(base_config(), dict({"model": variant, "hidden": [32], "latent_dim": 4}, **options), sets)
+    cfg.model.data_shape, cfg.model.num_classes = [1, 8, 8], 10
+    torch.manual_seed(0)
+    return cfg, build_model(cfg.model)
+
+
+def test_iwae_with_one_sample_is_the_single_sample_elbo():
+    cfg, model = small("iwae", sets=["train.objective.args.k=1"])
+    objective = build_objective(cfg)
+    x = DIGITS.train.x[:32]
+    torch.manual_seed(5)
+    loss = objective(model, x).loss
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch.manual_seed(5)
+    elbo = elbo_terms(model(x), x, analytic_kl=False).elbo.mean()
+    (-elbo).backward()
+    assert float(loss.detach()) == pytest.approx(-float(elbo.detach()), abs=1e-5)
+    for g, p in zip(grads, model.parameters()):
+        assert torch.allclose(g, p.grad, atol=1e-5)
+    # and its expectation is the closed-form ELBO: the two estimates agree over many samples
+    with torch.no_grad():
+        torch.manual_seed(1)
+        mc = torch.stack([objective(model, x).loss for _ in range(400)]).mean()
+        analytic = torch.stack([-elbo_terms(model(x), x).elbo.mean() for _ in range(400)]).mean()
+    assert float(mc) == pytest.approx(float(analytic), abs=0.05)
+
+
+def test_iwae_bound_is_tighter_than_the_elbo():
+    cfg, model = small("iwae", sets=["train.objective.args.k=20"])
+    out = build_objective(cfg)(model, DIGITS.train.x[:64])
+    assert float(out.terms["iwae"]) > float(out.terms["elbo"]) + 0.1
+
+
+def test_vamp_prior_is_the_hand_computed_mixture():
+    cfg, model = small("vamp", sets=["model.prior.args.components=3"])
+    assert isinstance(model.prior, PRIORS.get("vamp"))
+    z = torch.randn(7, 4)
+    with torch.no_grad():
+        q = model.encode(model.prior.inputs())                  # (K=3,) x (D=4,)
+        mu, std = q.base_dist.loc, q.base_dist.scale
+        per = Normal(mu[None], std[None]).log_prob(z[:, None, :]).sum(-1)   # (7, 3)
+        hand = torch.logsumexp(per, dim=1) - math.log(3)
+        assert torch.allclose(model.prior().log_prob(z), hand, atol=1e-5)
+    # the KL is the Monte Carlo estimate at the sample, and the pseudo-inputs get gradients
+    x = DIGITS.train.x[:16]
+    out = model(x)
+    layer = out.latents[0]
+    kl = elbo_terms(out, x).kl
+    assert torch.allclose(kl, layer.q.log_prob(layer.z) - layer.prior.log_prob(layer.z))
+    kl.mean().backward()
+    assert model.prior.pseudo_inputs.grad is not None and model.prior.pseudo_inputs.grad.abs().sum() > 0
+
+
+def _trainer(cfg, model, tmp_path):
+    splits = DataSplits(DIGITS.train, DIGITS.val, DIGITS.test, DIGITS.info)
+    trainer = Trainer(model, splits, cfg, tmp_path, progress=False)
+    trainer.optimizers = make_optimizers(model.parameter_groups(), cfg.train)
+    return trainer
+
+
+@pytest.mark.parametrize("silenced", ["main", "discriminator"])
+def test_factorvae_groups_move_only_on_their_own_loss(silenced, tmp_path):
+    cfg, model = small("factorvae", sets=["model.structure.args.disc_hidden=32"])
+    groups = model.parameter_groups()
+    assert set(groups) == {"main", "discriminator"}
+    assert len(cfg.train.group_optimizers) == 1
+    ids = [{id(p) for p in g} for g in groups.values()]
+    assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == len(list(model.parameters()))
+    trainer = _trainer(cfg, model, tmp_path)
+    assert trainer.optimizers["discriminator"].defaults["betas"] == (0.5, 0.9)
+    before = {name: [p.detach().clone() for p in g] for name, g in groups.items()}
+    torch.manual_seed(0)
+    out = trainer.objective(model, DIGITS.train.x[:64])
+    assert float(out.terms["tc"]) != 0.0  # the VAE loss does reach the discriminator's output
+    losses = dict(out.losses)
+    losses[silenced] = 0.0 * losses[silenced]     # zero gradient: Adam leaves the group still
+    trainer._optimize(losses)
+    for name, params in groups.items():
+        moved = any(not torch.equal(a, p) for a, p in zip(before[name], params))
+        assert moved == (name != silenced), name
+
+
+def test_vqvae_uses_its_codebook_and_samples(tmp_path):
+    model = vaekit.train("digits", model="vqvae", out=tmp_path / "vq", epochs=10, hidden=[64], latent_dim=4,
+                         sets=["model.structure.args.codes=32", "model.structure.args.code_dim=4"],
+                         progress=False)
+    with evaluating(model):
+        index, _ = model.quantize(model.encode_vectors(DIGITS.test.x))
+    usage = torch.bincount(index.flatten(), minlength=32).double()
+    p = usage / usage.sum()
+    perplexity = float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
+    assert perplexity > 8.0, perplexity            # of 32 codes: no dead codebook
+    # the fitted prior is the code frequencies of the training data, not uniform
+    probs = model.prior_logits.exp()
+    assert torch.allclose(probs.sum(1), torch.ones(4)) and float(probs.max()) > 2.0 / 32
+    samples = model.sample(6)
+    assert samples.shape == (6, 1, 8, 8) and torch.isfinite(samples).all()
+    torch.manual_seed(0)
+    result = evaluate_elbo(model, DIGITS.test)
+    assert result["kl"] > 0 and math.isfinite(result["elbo"])
+    with pytest.raises(VaekitError, match="manifold plot does not apply to the vqvae model: its latent"):
+        from vaekit.app.plotting import plot_run
+        plot_run(tmp_path / "vq", "manifold")
+
+
+def test_ladder_importance_sampling_rises_with_k(tmp_path):
+    model = vaekit.train("digits", model="ladder", out=tmp_path / "ladder", epochs=5, hidden=[64], latent_dim=8,
+                         progress=False)
+    assert len(model(DIGITS.test.x[:4]).latents) == 2
+    data = DIGITS.test
+    torch.manual_seed(0)
+    elbo = evaluate_elbo(model, data)["elbo"]
+    ll = {}
+    for k in (1, 10, 100):
+        torch.manual_seed(0)
+        ll[k] = evaluate_log_likelihood(model, data, k=k)["log_likelihood"]
+    assert ll[1] == pytest.approx(elbo, abs=0.3)      # k = 1 is a single-sample ELBO
+    assert ll[100] > ll[10] > ll[1] + 0.2, ll
+    assert ll[100] >= elbo
+
+
+def test_tied_weights_save_and_load(tmp_path):
+    from vaekit.rundir import load_weights, save_weights
+
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = torch.nn.Linear(5, 3, bias=False)
+            self.dec = torch.nn.Linear(3, 5, bias=False)
+            self.dec.weight = self.enc.weight  # same Parameter twice in the state dict (transposed use aside)
+
+    a = Tied()
+    save_weights(tmp_path / "w.safetensors", a)
+    b = Tied()
+    load_weights(tmp_path / "w.safetensors", b)
+    assert torch.equal(a.enc.weight, b.enc.weight) and b.dec.weight is b.enc.weight
+
+
+def test_constructor_args_are_checked_but_bugs_are_not_hidden():
+    with pytest.raises(VaekitError, match="the prior 'vamp' has no option component; its options are: components"):
+        small("vamp", sets=["model.prior.args.component=3"])
+
+    def broken(latent_dim, size=1):
+        return None + size  # a bug inside a constructor
+
+    check_args(broken, {"size": 2}, "test")
+    with pytest.raises(TypeError):
+        broken(2, size=2)
+
+
+def test_config_format_version_is_checked():
+    with pytest.raises(VaekitError, match="format version 99.*upgrade vaekit"):
+        vaekit.RunConfig.from_dict({"format_version": 99, "model": {}})
