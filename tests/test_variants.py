@@ -182,8 +182,8 @@ def test_precision_weighting_is_the_normalised_product_of_gaussians():
     from vaekit.models.ladder import _normal, precision_weighted
 
     up = _normal(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 2.0]]))
-    down = _normal(torch.tensor([[2.0, 1.0]]), torch.tensor([[1.0, 1.0]]))
+    down = _normal(torch.tensor([[3.0, 6.0]]), torch.tensor([[2.0 ** 0.5, 1.0]]))
     q = precision_weighted(up, down)
-    # N(0, 1) x N(2, 1) ~ N(1, 1/2); N(1, 4) x N(1, 1) ~ N(1, 4/5)
-    assert torch.allclose(q.base_dist.loc, torch.tensor([[1.0, 1.0]]))
-    assert torch.allclose(q.base_dist.scale ** 2, torch.tensor([[0.5, 0.8]]))
+    # N(0, 1) x N(3, 2) ~ N(1, 2/3); N(1, 4) x N(6, 1) ~ N(5, 4/5)
+    assert torch.allclose(q.base_dist.loc, torch.tensor([[1.0, 5.0]]))
+    assert torch.allclose(q.base_dist.scale ** 2, torch.tensor([[2 / 3, 0.8]]))
