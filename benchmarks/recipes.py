@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.workflows import evaluate_run
+from vaekit.app.workflows import evaluate_run
 
 
 def bench(recipe: str, data: str, epochs, device: str) -> dict:

@@ -22,6 +22,7 @@ class Parts:
         self.shape = tuple(cfg.data_shape)
         self.num_classes = cfg.num_classes if cfg.conditional else None
         self._encoder, self._decoder = encoder, decoder
+        self.used = set()  # which configurable parts the structure asked for
 
     def likelihood(self):
         part = self.cfg.likelihood
@@ -44,10 +45,12 @@ class Parts:
                 dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args))
 
     def posterior(self, in_features: Optional[int], latent_dim: int):
+        self.used.add("posterior")
         part = self.cfg.posterior
         return POSTERIORS.build(part.name, part.args, in_features, latent_dim, where="the posterior")
 
     def prior(self, latent_dim: int):
+        self.used.add("prior")
         part = self.cfg.prior
         return PRIORS.build(part.name, part.args, latent_dim, where="the prior", data_shape=self.shape,
                             conditional=self.num_classes is not None)
@@ -68,4 +71,12 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
     structure = MODELS.get(cfg.structure.name)
     check_args(structure.from_config, cfg.structure.args, f"the model structure {cfg.structure.name!r}",
                reserved=("cfg", "parts"))
-    return structure.from_config(cfg, Parts(cfg, encoder, decoder), **cfg.structure.args)
+    parts = Parts(cfg, encoder, decoder)
+    model = structure.from_config(cfg, parts, **cfg.structure.args)
+    defaults = ModelConfig()
+    for kind in ("posterior", "prior"):
+        part = getattr(cfg, kind)
+        if kind not in parts.used and (part.name != getattr(defaults, kind).name or part.args):
+            raise VaekitError(f"the {cfg.structure.name} model builds its own {kind}, so --{kind} {part.name} "
+                              f"(and model.{kind}.args) does not apply to it; drop them")
+    return model

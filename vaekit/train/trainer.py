@@ -166,6 +166,11 @@ class Trainer:
 
     def _optimize(self, losses: Dict[str, torch.Tensor]) -> None:
         """Each optimizer steps on its own loss; its gradients come from that loss alone."""
+        missing = [name for name in self.optimizers if name not in losses]
+        if missing:
+            raise VaekitError(f"the {self.tc.objective.name} objective gives no loss for this model's parameter "
+                              f"group(s) {', '.join(missing)}; use the objective of the model's variant "
+                              "(see `vaekit models`)")
         for name, loss in losses.items():
             if not torch.isfinite(loss):
                 raise VaekitError(
