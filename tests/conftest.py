@@ -9,7 +9,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 def run_cli(args, capsys=None):
     """Run ``vaekit ARGS`` in-process through the real entry point; returns (exit code, stdout, stderr)."""
-    from vaekit.cli import main
+    from vaekit.app.cli import main
 
     old = sys.argv
     sys.argv = ["vaekit", *[str(a) for a in args]]

@@ -11,7 +11,7 @@ from conftest import run_cli
 
 
 def test_help_of_every_command_has_an_example(capsys):
-    for command in ["train", "evaluate", "sample", "reconstruct", "encode", "plot", "demo"]:
+    for command in ["train", "evaluate", "sample", "reconstruct", "encode", "plot", "demo", "models"]:
         code, out, _ = run_cli([command, "--help"], capsys)
         assert code == 0 and "Example: vaekit " + command in " ".join(out.split()), command
 
@@ -58,7 +58,7 @@ def test_reconstruct_and_encode(mlp_run, tmp_path, capsys):
     assert first[:2] == pytest.approx(mu[0].tolist(), rel=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["latent", "manifold", "curves"])
+@pytest.mark.parametrize("kind", ["latent", "manifold", "curves", "samples", "reconstructions"])
 def test_plots(mlp_run, kind, capsys):
     code, _, err = run_cli(["plot", mlp_run, kind], capsys)
     assert code == 0, err
@@ -133,7 +133,7 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 
 def test_console_entry_point_prints_no_traceback(tmp_path):
-    exe = [sys.executable, "-m", "vaekit.cli"]
+    exe = [sys.executable, "-m", "vaekit.app.cli"]
     proc = subprocess.run(exe + ["evaluate", str(tmp_path / "missing")], capture_output=True, text=True)
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -231,3 +231,51 @@ def test_output_names_and_values_are_checked(mlp_run, args, needle, capsys, tmp_
 def test_evaluate_table_keeps_brackets(mlp_run, capsys):
     code, out, _ = run_cli(["evaluate", mlp_run], capsys)
     assert code == 0 and "-E_q[log p(x|z)]" in " ".join(out.split())
+
+
+def test_a_format_1_run_still_loads_and_evaluates(mlp_run, tmp_path, capsys):
+    """A run directory written by vaekit 0.1 (flat config, no format_version) is read through config.upgrade."""
+    import shutil
+
+    import torch
+
+    import vaekit
+    from vaekit.config import FORMAT_VERSION, Part
+
+    new = json.loads((mlp_run / "config.json").read_text())
+    old = {
+        "model": {"network": "mlp", "network_args": {"hidden": [64]}, "latent_dim": 2, "posterior": "gaussian",
+                  "prior": "normal", "likelihood": "bernoulli", "likelihood_args": {}, "conditional": False,
+                  "num_classes": 10, "data_shape": [1, 8, 8]},
+        "train": {"objective": "elbo", "objective_args": {}, "optimizer": "adam", "lr": 0.001, "batch_size": 128,
+                  "epochs": 2, "seed": 0, "warmup_epochs": 0, "grad_clip": None, "patience": None, "device": "auto"},
+        "data": {"source": "digits", "data_dir": None, "label_column": None, "val_fraction": 0.1},
+        "recipe": "mlp",
+        "data_info": new["data_info"],
+    }
+    run = tmp_path / "v1"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(old))
+    shutil.copy(mlp_run / "model.safetensors", run / "model.safetensors")
+
+    model = vaekit.load(run)
+    cfg = model.config
+    assert cfg.format_version == FORMAT_VERSION == 2
+    assert cfg.model.network == Part("mlp", {"hidden": [64]}) and cfg.model.likelihood == Part("bernoulli")
+    assert cfg.model.posterior == Part("gaussian") and cfg.model.prior == Part("normal")
+    assert cfg.train.objective == Part("elbo") and cfg.train.optimizer == Part("adam")
+    assert cfg.model.variant == "vae" and cfg.model.structure == Part("vae")
+    reference = vaekit.load(mlp_run)
+    for (name, a), (_, b) in zip(model.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert json.loads((run / "config.json").read_text()) == old  # loading never rewrites the run
+
+    code, out, err = run_cli(["evaluate", run, "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    code, out, err = run_cli(["evaluate", mlp_run, "--json"], capsys)
+    assert code == 0, err
+    expected = json.loads(out)
+    assert result["n"] == 359 and result["elbo"] < 0
+    for key in ("elbo", "recon", "kl", "mse", "bits_per_dim"):
+        assert result[key] == expected[key], key  # same weights, same seed: the same numbers

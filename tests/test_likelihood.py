@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from vaekit.config import ModelConfig
+from vaekit.config import ModelConfig, Part
 from vaekit.data.types import TensorData
 from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood, log_likelihood
 from vaekit.models import build_model
@@ -36,7 +36,7 @@ class Linear(torch.nn.Module):
 
 def linear_gaussian_vae(mean_scale=1.0):
     """x = W z + b + sigma * eps; the encoder head is set to the exact posterior (times mean_scale)."""
-    cfg = ModelConfig(likelihood="gaussian", likelihood_args={"sigma": SIGMA}, latent_dim=2, data_shape=[3])
+    cfg = ModelConfig(likelihood=Part("gaussian", {"sigma": SIGMA}), latent_dim=2, data_shape=[3])
     model = build_model(cfg, encoder=Identity(), decoder=Linear())
     precision = torch.eye(2) + W.T @ W / SIGMA ** 2          # diagonal, since W's columns are orthogonal
     cov = torch.linalg.inv(precision)
@@ -88,7 +88,7 @@ def test_importance_sampling_tightens_a_poor_posterior(x):
 
 
 def test_conditional_model_log_likelihood_shapes():
-    cfg = ModelConfig(network="mlp", network_args={"hidden": [8]}, likelihood="bernoulli", latent_dim=2,
+    cfg = ModelConfig(network=Part("mlp", {"hidden": [8]}), likelihood=Part("bernoulli"), latent_dim=2,
                       data_shape=[1, 4, 4], conditional=True, num_classes=3)
     model = build_model(cfg)
     x = torch.rand(5, 1, 4, 4)

@@ -4,13 +4,13 @@ import math
 import pytest
 import torch
 
-from vaekit.config import ModelConfig
+from vaekit.config import ModelConfig, Part
 from vaekit.distributions import kl_term
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
 from vaekit.objectives import ELBO
 from vaekit.registry import LIKELIHOODS, NETWORKS
-from vaekit.train.checkpoint import load_weights, save_weights
+from vaekit.rundir import load_weights, save_weights
 
 SHAPES = {"mlp": [(1, 8, 8), (5,)], "conv": [(1, 8, 8), (3, 13, 10)]}
 ARGS = {"mlp": {"hidden": [16]}, "conv": {"channels": [4, 8], "dense": 8}}
@@ -25,7 +25,7 @@ ROWS = [
 
 def make(net, shape, lik, cond, latent=3):
     torch.manual_seed(0)
-    cfg = ModelConfig(network=net, network_args=dict(ARGS[net]), latent_dim=latent, likelihood=lik,
+    cfg = ModelConfig(network=Part(net, dict(ARGS[net])), latent_dim=latent, likelihood=Part(lik),
                       data_shape=list(shape), conditional=cond, num_classes=4 if cond else None)
     return build_model(cfg)
 
@@ -58,7 +58,7 @@ def test_shapes_loss_gradients(net, shape, lik, cond):
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert any(p.grad.abs().sum() > 0 for p in model.encoder.parameters())
-    assert model.sample(5, y=1 if cond else None).shape == (5, *shape)
+    assert model.sample(5, 1 if cond else None).shape == (5, *shape)
     assert model.reconstruct(x, y).shape == x.shape
 
 
@@ -117,8 +117,8 @@ def test_bernoulli_log_prob_is_negative_binary_cross_entropy():
 
 
 def test_gaussian_fixed_sigma_is_scaled_squared_error():
-    cfg = ModelConfig(network="mlp", network_args={"hidden": [8]}, likelihood="gaussian",
-                      likelihood_args={"sigma": 0.5}, data_shape=[5])
+    cfg = ModelConfig(network=Part("mlp", {"hidden": [8]}), likelihood=Part("gaussian", {"sigma": 0.5}),
+                      data_shape=[5])
     model = build_model(cfg)
     x, _ = batch((5,))
     mean = torch.zeros(6, 5)
@@ -128,8 +128,8 @@ def test_gaussian_fixed_sigma_is_scaled_squared_error():
 
 
 def test_learned_sigma_is_a_parameter_that_gets_gradients():
-    cfg = ModelConfig(network="mlp", network_args={"hidden": [8]}, likelihood="gaussian",
-                      likelihood_args={"sigma": "learned"}, data_shape=[5])
+    cfg = ModelConfig(network=Part("mlp", {"hidden": [8]}), likelihood=Part("gaussian", {"sigma": "learned"}),
+                      data_shape=[5])
     model = build_model(cfg)
     x, _ = batch((5,))
     ELBO()(model, x).loss.backward()
@@ -168,7 +168,7 @@ def test_custom_encoder_and_decoder_modules():
         def forward(self, z, c=None):
             return self.net(z)
 
-    cfg = ModelConfig(network="mlp", likelihood="gaussian", latent_dim=2, data_shape=[5])
+    cfg = ModelConfig(network=Part("mlp"), likelihood=Part("gaussian"), latent_dim=2, data_shape=[5])
     model = build_model(cfg, encoder=Enc(), decoder=Dec())
     x, _ = batch((5,))
     out = ELBO()(model, x)  # the posterior head infers the encoder's 7 features lazily
@@ -176,14 +176,14 @@ def test_custom_encoder_and_decoder_modules():
 
 
 @pytest.mark.parametrize("changes,needle", [
-    ({"network": "nope"}, "unknown network 'nope'"),
-    ({"likelihood": "poisson"}, "unknown likelihood 'poisson'"),
-    ({"network": "conv", "network_args": {}, "data_shape": [5]}, "needs images"),
+    ({"network": Part("nope")}, "unknown network 'nope'"),
+    ({"likelihood": Part("poisson")}, "unknown likelihood 'poisson'"),
+    ({"network": Part("conv"), "data_shape": [5]}, "needs images"),
     ({"conditional": True, "num_classes": None}, "needs labelled data"),
-    ({"likelihood": "gaussian", "likelihood_args": {"sigma": -1}}, "must be positive"),
+    ({"likelihood": Part("gaussian", {"sigma": -1})}, "must be positive"),
 ])
 def test_bad_model_configs_are_clear_errors(changes, needle):
-    cfg = ModelConfig(network_args={"hidden": [8]}, data_shape=[1, 8, 8])
+    cfg = ModelConfig(network=Part("mlp", {"hidden": [8]}), data_shape=[1, 8, 8])
     for k, v in changes.items():
         setattr(cfg, k, v)
     with pytest.raises(VaekitError, match=needle):
@@ -197,4 +197,4 @@ def test_shape_mismatch_and_missing_label_are_clear_errors():
     with pytest.raises(VaekitError, match="pass labels"):
         model.sample(2)
     with pytest.raises(VaekitError, match="out of range"):
-        model.sample(2, y=9)
+        model.sample(2, 9)

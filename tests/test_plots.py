@@ -11,7 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
-from vaekit.config import ModelConfig
+from vaekit.config import ModelConfig, Part
 from vaekit.data.types import TensorData
 from vaekit.errors import VaekitError
 from vaekit.models.build import build_model
@@ -32,7 +32,7 @@ def digits() -> TensorData:
 
 def make_model(latent_dim=2, seed=0, **kw):
     torch.manual_seed(seed)
-    args = dict(network="mlp", network_args={"hidden": [32]}, latent_dim=latent_dim, data_shape=[1, 8, 8])
+    args = dict(network=Part("mlp", {"hidden": [32]}), latent_dim=latent_dim, data_shape=[1, 8, 8])
     args.update(kw)
     return build_model(ModelConfig(**args))
 
@@ -217,7 +217,7 @@ def test_manifold_of_a_cvae_needs_a_label(digits, tmp_path):
 
 
 def test_manifold_rejects_tables_and_labels_for_plain_models(trained, tmp_path):
-    table = make_model(2, data_shape=[5], likelihood="gaussian")
+    table = make_model(2, data_shape=[5], likelihood=Part("gaussian"))
     with pytest.raises(VaekitError, match="needs image data.*use `vaekit plot RUN latent` for tables"):
         plot_manifold(table, tmp_path / "m.png")
     with pytest.raises(VaekitError, match="only applies to a conditional VAE"):
@@ -293,7 +293,7 @@ def test_plot_samples_of_a_cvae_draws_a_row_per_class(tmp_path):
 
 
 def test_samples_and_reconstructions_need_images(trained, digits, tmp_path):
-    table = make_model(2, data_shape=[5], likelihood="gaussian")
+    table = make_model(2, data_shape=[5], likelihood=Part("gaussian"))
     with pytest.raises(VaekitError, match="samples plot needs image data"):
         plot_samples(table, tmp_path / "s.png")
     with pytest.raises(VaekitError, match="reconstructions plot needs image data"):

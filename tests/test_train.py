@@ -6,8 +6,10 @@ import torch
 from safetensors.torch import load_file
 
 import vaekit
+from vaekit.config import Part
 from vaekit.errors import VaekitError
 from vaekit.objectives import elbo as elbo_module
+from vaekit.registry import VARIANTS
 
 SMALL = dict(hidden=[32], batch_size=256, progress=False)
 
@@ -73,7 +75,7 @@ def test_failure_mid_training_keeps_last_checkpoint_and_resume_finishes(tmp_path
         out = real_call(self, model, x, y, kl_weight)
         calls["n"] += 1
         if calls["n"] > 2:
-            out.loss = out.loss * float("nan")
+            out.losses["main"] = out.losses["main"] * float("nan")
         return out
 
     monkeypatch.setattr(elbo_module.ELBO, "__call__", nan_after_two_steps)
@@ -154,20 +156,21 @@ def test_tables_default_to_gaussian_and_refuse_bernoulli(tmp_path):
     path = tmp_path / "t.npy"
     np.save(path, np.random.default_rng(0).random((200, 4)).astype("float32"))
     model = vaekit.train(str(path), out=tmp_path / "ok", epochs=1, **SMALL)
-    assert model.config.model.likelihood == "gaussian"
-    assert vaekit.load(tmp_path / "ok").config.model.likelihood == "gaussian"
+    assert model.config.model.likelihood.name == "gaussian"
+    assert vaekit.load(tmp_path / "ok").config.model.likelihood.name == "gaussian"
     with pytest.raises(VaekitError, match=r"is a table.*use --likelihood gaussian"):
         vaekit.train(str(path), out=tmp_path / "r", epochs=1, likelihood="bernoulli", progress=False)
     assert not (tmp_path / "r").exists()
 
 
 def test_options_apply_in_any_order():
-    from vaekit.options import apply_options, base_config
+    from vaekit.app.options import apply_options, base_config
 
-    a = apply_options(base_config(), dict(sigma="learned", likelihood="gaussian", channels=[8], model="conv"))
-    b = apply_options(base_config(), dict(model="conv", channels=[8], likelihood="gaussian", sigma="learned"))
+    a = apply_options(base_config(), dict(sigma="learned", likelihood="gaussian", channels=[8], network="conv"))
+    b = apply_options(base_config(), dict(network="conv", channels=[8], likelihood="gaussian", sigma="learned"))
     assert a == b
-    assert a.model.likelihood_args == {"sigma": "learned"} and a.model.network_args == {"channels": [8]}
+    assert a.model.likelihood == Part("gaussian", {"sigma": "learned"})
+    assert a.model.network == Part("conv", {"channels": [8]})
 
 
 def test_sigma_needs_the_gaussian_likelihood(tmp_path):
@@ -187,8 +190,8 @@ def test_nan_weights_at_the_end_of_an_epoch_are_never_saved(tmp_path, monkeypatc
         out = real_call(self, model, x, y, kl_weight)
         calls["n"] += 1
         if calls["n"] == steps_per_epoch:  # the loss stays finite, but its gradient is infinite
-            p = next(model.parameters())
-            out.loss = out.loss + torch.sqrt(p - p.detach()).sum()  # sqrt(0) = 0, d sqrt/dx at 0 = inf
+            p = next(model.parameters())  # sqrt(0) = 0, d sqrt/dx at 0 = inf
+            out.losses["main"] = out.losses["main"] + torch.sqrt(p - p.detach()).sum()
         return out
 
     monkeypatch.setattr(elbo_module.ELBO, "__call__", poison_last_step)
@@ -234,39 +237,67 @@ def test_damaged_config_is_a_clear_error(tmp_path, damage):
         vaekit.load(tmp_path / "r")
 
 
+def expected_config(spec: dict) -> dict:
+    """What a recipe's run should save: its zoo variant's composition, then the recipe's own values on top
+    (a part named again keeps the variant's args unless the recipe sets them)."""
+    variant = VARIANTS.get(spec["model"].get("variant", "vae")).config
+    expect = {}
+    for section in ("model", "train"):
+        merged = dict(variant.get(section, {}))
+        for key, value in spec.get(section, {}).items():
+            old = merged.get(key)
+            if isinstance(value, dict) and isinstance(old, dict) and old.get("name") == value.get("name"):
+                value = {"name": value["name"], "args": {**old.get("args", {}), **value.get("args", {})}}
+            merged[key] = value
+        expect[section] = merged
+    return expect
+
+
 @pytest.mark.parametrize("recipe", __import__("vaekit.recipes", fromlist=["recipe_names"]).recipe_names())
 def test_every_recipe_trains_and_reloads(tmp_path, recipe):
     from vaekit.recipes import load_recipe
 
     spec = load_recipe(recipe)
+    expect = expected_config(spec)
     model = vaekit.train("digits", recipe=recipe, out=tmp_path / "r", epochs=1, batch_size=512, progress=False)
     cfg = vaekit.load(tmp_path / "r").config
-    assert cfg.recipe == recipe and cfg.model.network == spec["model"]["network"]
-    assert cfg.train.optimizer == spec["train"]["optimizer"] and cfg.model.latent_dim == spec["model"]["latent_dim"]
-    assert cfg.model.conditional == spec["model"].get("conditional", False)
-    assert cfg.train.objective_args == spec["train"].get("objective_args", {})
+    assert cfg.recipe == recipe and cfg.model.variant == spec["model"].get("variant", "vae")
+    for section in ("model", "train"):
+        saved = getattr(cfg, section)
+        for key, value in expect[section].items():
+            if key in ("epochs", "batch_size"):  # given to vaekit.train above
+                continue
+            if key == "group_optimizers":
+                value = {group: Part(**part) for group, part in value.items()}
+            elif isinstance(getattr(saved, key), Part):
+                value = Part(**value)
+            assert getattr(saved, key) == value, (section, key)
+    assert cfg.model.conditional == expect["model"].get("conditional", False)
+    assert cfg.train.objective == Part(**expect["train"].get("objective", {"name": "elbo"}))
+    assert cfg.train.optimizer == Part(**expect["train"].get("optimizer", {"name": "adam"}))
     assert rows(tmp_path / "r")[0]["val_elbo"] < 0
     y = torch.tensor([3]) if cfg.model.conditional else None
     loaded = vaekit.load(tmp_path / "r")
     for a, b in zip(loaded.parameters(), model.parameters()):
         assert torch.equal(a, b)
-    assert loaded.sample(2, y=y).shape == (2, 1, 8, 8)
+    assert loaded.sample(2, y).shape == (2, 1, 8, 8)
 
 
 def test_recipe_values_match_the_classic_setups():
     from vaekit.recipes import load_recipe
 
     mlp, conv = load_recipe("mlp"), load_recipe("conv")
-    assert mlp["model"]["network_args"]["hidden"] == [512] and mlp["model"]["latent_dim"] == 2
-    assert (mlp["train"]["optimizer"], mlp["train"]["batch_size"], mlp["train"]["epochs"]) == ("adam", 128, 50)
-    assert conv["model"]["network_args"] == {"channels": [32, 64], "dense": 16}
-    assert (conv["train"]["optimizer"], conv["train"]["batch_size"], conv["train"]["epochs"]) == ("rmsprop", 128, 30)
-    assert load_recipe("beta-vae")["train"]["objective_args"]["beta"] > 1
+    assert mlp["model"]["network"] == {"name": "mlp", "args": {"hidden": [512]}} and mlp["model"]["latent_dim"] == 2
+    assert (mlp["train"]["optimizer"]["name"], mlp["train"]["batch_size"], mlp["train"]["epochs"]) == ("adam", 128, 50)
+    assert conv["model"]["network"] == {"name": "conv", "args": {"channels": [32, 64], "dense": 16}}
+    assert (conv["train"]["optimizer"]["name"], conv["train"]["batch_size"], conv["train"]["epochs"]) == \
+        ("rmsprop", 128, 30)
+    assert load_recipe("beta-vae")["train"]["objective"] == {"name": "elbo", "args": {"beta": 4.0}}
 
 
 def test_layer_sizes_as_text_or_list(tmp_path):
     a = vaekit.train("digits", out=tmp_path / "a", epochs=1, hidden="32,16", progress=False)
-    assert a.config.model.network_args["hidden"] == [32, 16]
+    assert a.config.model.network.args["hidden"] == [32, 16]
 
 
 def test_a_failed_attempt_does_not_block_the_next(tmp_path, monkeypatch):
@@ -300,7 +331,7 @@ def test_file_runs_work_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     vaekit.train("data/x.npy", out="runs/a", epochs=1, **SMALL)
     monkeypatch.chdir(tmp_path / "data")
-    from vaekit.workflows import evaluate_run
+    from vaekit.app.workflows import evaluate_run
 
     assert evaluate_run(tmp_path / "runs" / "a")["n"] == 24  # the saved source is absolute
 

@@ -1,4 +1,4 @@
-"""The ``vaekit`` command line. Each command is a thin layer over vaekit.api / vaekit.workflows."""
+"""The ``vaekit`` command line. Each command is a thin layer over vaekit.app.api and vaekit.app.workflows."""
 from __future__ import annotations
 
 import inspect

@@ -34,7 +34,7 @@ def _check_image(data_shape: Sequence[int]) -> Tuple[int, int, int]:
     if len(data_shape) != 3:
         raise VaekitError(
             f"the conv network needs images of shape (C, H, W), got examples of shape {tuple(data_shape)}; "
-            "use --model mlp for tables and vectors"
+            "use --network mlp for tables and vectors"
         )
     return tuple(int(s) for s in data_shape)
 
