@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import typer
@@ -39,8 +40,8 @@ from vaekit.config import RunConfig
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
 from vaekit.models.bounds import elbo_terms, log_importance_weights
-from vaekit.registry import (LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, OPTIMIZERS, POSTERIORS, PRIORS,
-                             VARIANTS)
+from vaekit.registry import (LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, OPTIMIZERS, PLOTS, POSTERIORS,
+                             PRIORS, VARIANTS)
 from vaekit.train import build_objective
 
 from conftest import run_cli
@@ -428,6 +429,29 @@ def test_cli_trains_and_evaluates(name, tmp_path, capsys):
         assert result["elbo"] == pytest.approx(-(result["recon"] + result["kl"]), rel=1e-6)
     else:  # says why, in one line
         assert code != 0 and "does not apply" in err, err
+    # every other command works, or says in one line why it does not apply to this model
+    model = vaekit.load(run)
+    label = ["--label", "0"] if model.num_classes else []
+    commands = {
+        "sample": (["sample", run, "--n", "4", "--npy", tmp_path / "s.npy", *label], "sample"),
+        "reconstruct": (["reconstruct", run, "--n", "4", "--npy", tmp_path / "r.npy"], None),
+        "encode": (["encode", run, "--out", tmp_path / "z.npy"], "encode"),
+        "encode --variance": (["encode", run, "--out", tmp_path / "v.npy", "--variance"], "posterior_variance"),
+        **{f"plot {kind}": (["plot", run, kind, "--out", tmp_path / f"{kind}.png"], None)
+           for kind in PLOTS.names()},
+    }
+    for what, (args, capability) in commands.items():
+        code, _, err = run_cli(args, capsys)
+        plot = PLOTS.get(args[2]) if args[0] == "plot" else None
+        applies = model.can(capability) if capability else (plot is None or plot.applies_to(model) is None)
+        if applies:
+            assert code == 0, f"{what}: {err}"
+        else:
+            assert code == 2 and "does not apply" in err and len(err.strip().splitlines()) == 1, f"{what}: {err}"
+    arrays = {p.name: np.load(p) for p in tmp_path.glob("*.npy")}
+    assert all(np.isfinite(a).all() for a in arrays.values()), sorted(arrays)
+    if model.can("sample"):
+        assert arrays["s.npy"].shape == (4, 1, 8, 8)
 
 
 # -- the option table -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """The five variants that prove the contract, each against a case with a known answer."""
+import json
 import math
 
 import pytest
@@ -187,3 +188,15 @@ def test_precision_weighting_is_the_normalised_product_of_gaussians():
     # N(0, 1) x N(3, 2) ~ N(1, 2/3); N(1, 4) x N(6, 1) ~ N(5, 4/5)
     assert torch.allclose(q.base_dist.loc, torch.tensor([[1.0, 5.0]]))
     assert torch.allclose(q.base_dist.scale ** 2, torch.tensor([[2 / 3, 0.8]]))
+
+
+def test_validation_computes_registered_metrics_by_name(tmp_path):
+    vaekit.train("digits", out=tmp_path / "r", epochs=2, hidden=[32], progress=False,
+                 sets=['train.val_metrics=[{"name": "nll", "args": {"k": 50}}]'])
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert row["val_iw_samples"] == 50
+        assert row["val_log_likelihood"] > row["val_elbo"]  # the k-sample bound is tighter than the ELBO
+    with pytest.raises(VaekitError, match="unknown metric 'nope'; choose one of: elbo, nll"):
+        vaekit.train("digits", out=tmp_path / "s", epochs=1, progress=False, sets=['train.val_metrics=["nope"]'])
+    assert not (tmp_path / "s").exists()  # refused before anything was written

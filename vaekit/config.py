@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import VaekitError
 
@@ -57,6 +57,7 @@ class TrainConfig:
     warmup_epochs: int = 0                      # KL weight rises linearly 0 -> 1 over these epochs
     grad_clip: Optional[float] = None           # max gradient norm, per parameter group
     patience: Optional[int] = None              # early stopping on the objective's monitored metric
+    val_metrics: List[Part] = field(default_factory=list)  # METRICS also computed on validation each epoch
     device: str = "auto"
 
 
@@ -113,6 +114,11 @@ def _build(cls, values: dict, where: str):
             if not isinstance(value, dict):
                 raise VaekitError(f"{where}.{name} must map parameter-group names to optimizers")
             value = {k: _as_part(v, f"{where}.{name}.{k}") for k, v in value.items()}
+        elif name == "val_metrics":
+            if not isinstance(value, list):
+                raise VaekitError(f"{where}.{name} must be a list of metrics, like [\"nll\"] or "
+                                  f"[{{\"name\": \"nll\", \"args\": {{\"k\": 100}}}}]")
+            value = [_as_part(v, f"{where}.{name}[{i}]") for i, v in enumerate(value)]
         kwargs[name] = value
     return cls(**kwargs)
 

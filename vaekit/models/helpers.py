@@ -32,7 +32,7 @@ def posterior_moments(model, data: TensorData, batch_size: int = 1024,
     """The latent point of every example (N, D) (``model.embed``: the posterior mean), and the
     posterior variance (N, D) if asked, on the CPU. A conditional model is given the labels."""
     if variance:
-        model.require("posterior_variance", "posterior variances")
+        model.require("posterior_variance", "--variance (the posterior variance)")
     means, variances = [], []
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):

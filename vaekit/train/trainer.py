@@ -15,8 +15,9 @@ from ..config import RunConfig
 from ..data.batching import iterate_batches
 from ..data.types import DataSplits
 from ..errors import VaekitError
+from ..evaluate import compute_metrics
 from ..models.helpers import evaluating, has_lazy
-from ..registry import OBJECTIVES
+from ..registry import METRICS, OBJECTIVES
 from .optimizers import make_optimizers
 from .progress import EpochProgress
 from .schedules import linear_warmup
@@ -46,6 +47,8 @@ class Trainer:
         self.tc = config.train
         self.objective = build_objective(config)
         self.monitor, self.mode = self.objective.monitor
+        for m in self.tc.val_metrics:  # an unknown metric or option fails before anything is written
+            METRICS.build(m.name, m.args, where="the validation metric").check(model)
         self.progress = EpochProgress(progress)
         self.device = resolve_device(self.tc.device)
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
@@ -121,6 +124,8 @@ class Trainer:
             with evaluating(self.model):
                 self.model.fit_prior(iterate_batches(train, max(self.tc.batch_size, 512)))
             val_terms = self.validate(val) if len(val) else {}
+            if len(val) and self.tc.val_metrics:
+                val_terms.update(self.metrics(val))
             self.epoch += 1
             row = {"epoch": self.epoch, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
             row.update({f"train_{k}": v for k, v in train_terms.items()})
@@ -203,6 +208,12 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
                 n += x.shape[0]
         return {k: v / n for k, v in sums.items()}
+
+    def metrics(self, data) -> Dict[str, float]:
+        """The registered metrics named in ``train.val_metrics``, looked up by name (``n`` dropped)."""
+        names = [m.name for m in self.tc.val_metrics]
+        values = compute_metrics(self.model, data, names, {m.name: m.args for m in self.tc.val_metrics})
+        return {k: v for k, v in values.items() if k != "n"}
 
     def _check_weights(self, epoch: int) -> None:
         """Never validate or save a broken model: the epoch's last step may have produced NaN weights."""
