@@ -39,7 +39,7 @@ from vaekit.app.options import OPTIONS, apply_options, base_config, set_path
 from vaekit.config import RunConfig
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
-from vaekit.models.bounds import elbo_terms, log_importance_weights
+from vaekit.contract.bounds import elbo_terms, log_importance_weights
 from vaekit.registry import (LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, OPTIMIZERS, PLOTS, POSTERIORS,
                              PRIORS, VARIANTS)
 from vaekit.train import build_objective

@@ -6,7 +6,7 @@ from typing import Dict
 
 from ..data.batching import iterate_batches
 from ..data.types import TensorData
-from ..models.bounds import elbo_terms
+from ..contract.bounds import elbo_terms
 from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric

@@ -9,7 +9,7 @@ import torch
 from ..data.batching import iterate_batches
 from ..data.types import TensorData
 from ..errors import VaekitError
-from ..models.bounds import importance_sampled_log_likelihood, log_importance_weights
+from ..contract.bounds import importance_sampled_log_likelihood, log_importance_weights
 from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric

@@ -1,8 +1,8 @@
 """Model structures (registered in MODELS) and the contract they share; importing registers them."""
 from .base import Model
-from .bounds import elbo_terms, importance_weight_parts, log_importance_weights
+from ..contract.bounds import elbo_terms, importance_weight_parts, log_importance_weights
 from .build import build_model
-from .output import Capabilities, Latent, ModelOutput
+from ..contract.output import Capabilities, Latent, ModelOutput
 from .vae import VAE
 from . import factorvae, ladder, vqvae  # noqa: F401,E402  (register the structures)
 

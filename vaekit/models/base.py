@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributions import Distribution
 
 from ..errors import VaekitError
-from .output import Capabilities, ModelOutput
+from ..contract.output import Capabilities, ModelOutput
 
 
 class Model(nn.Module):

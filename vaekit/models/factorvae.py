@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import VaekitError
 from ..objectives.base import LossOutput, Objective
 from ..registry import MODELS, OBJECTIVES, VARIANTS
-from .bounds import elbo_terms
+from ..contract.bounds import elbo_terms
 from .vae import VAE
 
 

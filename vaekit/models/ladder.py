@@ -20,7 +20,7 @@ from ..errors import VaekitError
 from ..nn.common import mlp
 from ..registry import MODELS, VARIANTS
 from .base import Model
-from .output import Latent, ModelOutput
+from ..contract.output import Latent, ModelOutput
 
 
 def _normal(loc: torch.Tensor, scale: torch.Tensor) -> Independent:

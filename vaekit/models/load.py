@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .. import rundir
+from ..device import resolve_device
 from ..data.types import DataInfo
 from ..errors import VaekitError
 from .base import Model
@@ -34,8 +35,6 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
     trained with a custom encoder/decoder need the same modules passed again. The model
     comes back in eval mode with ``config``, ``run_dir`` and ``info`` (its data) set.
     """
-    from ..train import resolve_device
-
     path = Path(path)
     cfg = rundir.read_config(path)  # checks that path is a run
     if checkpoint not in rundir.CHECKPOINTS:

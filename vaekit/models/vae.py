@@ -13,7 +13,7 @@ from torch.distributions import Distribution
 
 from ..registry import MODELS, VARIANTS
 from .base import Model
-from .output import Latent, ModelOutput
+from ..contract.output import Latent, ModelOutput
 
 
 @MODELS.register("vae")

@@ -20,8 +20,8 @@ from ..errors import VaekitError
 from ..objectives.base import LossOutput, Objective
 from ..registry import MODELS, OBJECTIVES, VARIANTS
 from .base import Model
-from .bounds import elbo_terms
-from .output import Capabilities, Latent, ModelOutput
+from ..contract.bounds import elbo_terms
+from ..contract.output import Capabilities, Latent, ModelOutput
 
 
 class EMACodebook(nn.Module):

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from ..distributions import kl_per_dimension
-from ..models.bounds import elbo_terms
+from ..contract.bounds import elbo_terms
 from ..registry import OBJECTIVES, VARIANTS
 from .base import LossOutput, Objective, layer_terms
 

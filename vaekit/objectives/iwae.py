@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from ..errors import VaekitError
-from ..models.bounds import importance_sampled_log_likelihood, importance_weight_parts
+from ..contract.bounds import importance_sampled_log_likelihood, importance_weight_parts
 from ..registry import OBJECTIVES, VARIANTS
 from .base import LossOutput, Objective
 

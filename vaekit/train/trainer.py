@@ -14,6 +14,7 @@ from .. import rundir
 from ..config import RunConfig
 from ..data.batching import iterate_batches
 from ..data.types import DataSplits
+from ..device import resolve_device
 from ..errors import VaekitError
 from ..evaluate import compute_metrics
 from ..models.helpers import evaluating, has_lazy
@@ -21,16 +22,6 @@ from ..registry import METRICS, OBJECTIVES
 from .optimizers import make_optimizers
 from .progress import EpochProgress
 from .schedules import linear_warmup
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VaekitError(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise VaekitError(f"--device must be auto, cpu or cuda[:N], got {name!r}")
-    return torch.device(name)
 
 
 def build_objective(config: RunConfig):
