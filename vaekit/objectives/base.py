@@ -16,6 +16,9 @@ class LossOutput:
     losses: Dict[str, torch.Tensor]
     terms: Dict[str, torch.Tensor] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.terms = {k: v.detach() for k, v in self.terms.items()}  # for logs: they carry no graph
+
     @property
     def loss(self) -> torch.Tensor:
         """The main loss."""
