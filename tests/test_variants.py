@@ -200,3 +200,11 @@ def test_validation_computes_registered_metrics_by_name(tmp_path):
     with pytest.raises(VaekitError, match="unknown metric 'nope'; choose one of: elbo, nll"):
         vaekit.train("digits", out=tmp_path / "s", epochs=1, progress=False, sets=['train.val_metrics=["nope"]'])
     assert not (tmp_path / "s").exists()  # refused before anything was written
+
+
+def test_another_model_on_a_recipe_replaces_the_composition_keeps_the_settings():
+    cfg = apply_options(base_config("factorvae"), {"model": "vae"})
+    assert (cfg.model.structure.name, cfg.train.objective.name, cfg.train.group_optimizers) == ("vae", "elbo", {})
+    assert cfg.train.lr == 1e-4 and cfg.model.network.name == "conv"   # the recipe's own settings stay
+    cfg = apply_options(base_config("cvae"), {"model": "vamp"})
+    assert not cfg.model.conditional and cfg.model.prior.name == "vamp"

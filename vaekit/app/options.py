@@ -120,8 +120,16 @@ def merge(d: dict, partial: dict, where: str, prefix: str = "") -> None:
             d[key] = copy.deepcopy(value)  # unknown keys are reported when the config is built
 
 
+# what a variant composes; choosing another variant resets these before applying its config
+COMPOSITION = {"model": ("structure", "posterior", "prior", "conditional"), "train": ("objective", "group_optimizers")}
+
+
 def apply_variant(d: dict, name: str) -> None:
     variant = VARIANTS.get(name)
+    defaults = RunConfig().to_dict()
+    for section, keys in COMPOSITION.items():
+        for key in keys:
+            d[section][key] = copy.deepcopy(defaults[section][key])
     merge(d, copy.deepcopy(variant.config), f"--model {name}")
     d["model"]["variant"] = name
 

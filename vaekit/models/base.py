@@ -84,6 +84,11 @@ class Model(nn.Module):
         """The zoo variant this model is (``vaekit models``), or its structure's class name."""
         return self.config.model.variant if self.config is not None else type(self).__name__
 
+    @property
+    def conditional(self) -> bool:
+        """True when the model is conditioned on a class label (a CVAE)."""
+        return bool(self.num_classes)
+
     def can(self, capability: str) -> bool:
         return bool(getattr(self.capabilities, capability))
 

@@ -53,7 +53,7 @@ class LadderVAE(Model):
         super().__init__(dims[-1], data_shape, num_classes)
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         self.dims = list(dims)
-        self.prior_loc = nn.Parameter(torch.zeros(dims[-1]), requires_grad=False)  # N(0, I) on top
+        self.register_buffer("prior_loc", torch.zeros(dims[-1]), persistent=False)  # N(0, I) on top
         self.up_heads = nn.ModuleList([DiagonalGaussian(getattr(encoder, "out_dim", None), dims[0])])
         self.up_nets = nn.ModuleList()
         width = getattr(encoder, "out_dim", None)
