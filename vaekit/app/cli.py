@@ -55,8 +55,7 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, **options):
                         sets=sets or (), **options)
     err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
     if plots:
-        for path in write_all_plots(vae):
-            err_console.print(f"wrote {path}", highlight=False)
+        _wrote(write_all_plots(vae))
 
 
 def _train_signature() -> inspect.Signature:
@@ -108,6 +107,11 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
     for row in rows:
         table.add_row(*(escape(row[c] or "-") for c in ("name", "description", "paper", "recipe")))
     out_console.print(table)
+
+
+def _wrote(paths) -> None:
+    for path in paths:
+        err_console.print(f"wrote {path}", highlight=False)
 
 
 @contextmanager
@@ -167,8 +171,7 @@ def sample(
     """Generate new data: decode z ~ N(0, I) into a PNG grid and/or a .npy array."""
     from .workflows import sample_run
 
-    for path in sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy):
-        err_console.print(f"wrote {path}", highlight=False)
+    _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy))
 
 
 @app.command(epilog="Example: vaekit reconstruct runs/mlp-digits --n 16")
@@ -184,8 +187,7 @@ def reconstruct(
     """Originals above their reconstructions (decoded posterior means)."""
     from .workflows import reconstruct_run
 
-    for path in reconstruct_run(run, data, split, n=n, png=out, npy=npy):
-        err_console.print(f"wrote {path}", highlight=False)
+    _wrote(reconstruct_run(run, data, split, n=n, png=out, npy=npy))
 
 
 @app.command(epilog="Example: vaekit encode runs/mlp-digits --data digits --out latents.csv --variance")
@@ -199,8 +201,7 @@ def encode(
     """Posterior means (and variances) of a dataset, to .npy or .csv."""
     from .workflows import encode_run
 
-    for path in encode_run(run, out, data, split, variance=variance):
-        err_console.print(f"wrote {path}", highlight=False)
+    _wrote(encode_run(run, out, data, split, variance=variance))
 
 
 @app.command(epilog="Example: vaekit plot runs/mlp-digits latent --method tsne")
@@ -234,8 +235,7 @@ def demo(
     start = time.perf_counter()
     with _interruptible(out):
         vae = api.train("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
-    for path in write_all_plots(vae):
-        err_console.print(f"wrote {path}", highlight=False)
+    _wrote(write_all_plots(vae))
     result = evaluate_run(out)
     out_console.print(f"demo done in {time.perf_counter() - start:.1f}s: test ELBO {result['elbo']:.2f} nats "
                       f"(recon {result['recon']:.2f}, KL {result['kl']:.2f}) on {result['n']} digits; "
