@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import Interrupted, VaekitError
+from ..recipes import recipe_names
 from .options import OPTIONS
 
 app = typer.Typer(
@@ -63,7 +64,7 @@ def _train_signature() -> inspect.Signature:
     kw = inspect.Parameter.KEYWORD_ONLY
     own = [
         ("recipe", Optional[str], typer.Option(None, "--recipe", "-r", help="Named setup with a paper's settings "
-                                               "(see `vaekit models`): mlp, conv, cvae, iwae, vamp, ...")),
+                                               f"(see `vaekit models`). One of: {', '.join(recipe_names())}.")),
         ("out", Optional[Path], typer.Option(None, "--out", "-o", help="Run directory (default: "
                                              "runs/<recipe>-<data>).")),
         ("resume", bool, typer.Option(False, "--resume", help="Continue the run in --out where it stopped.")),
@@ -77,9 +78,10 @@ def _train_signature() -> inspect.Signature:
     for option in OPTIONS:
         if option.type is bool:
             name = option.flag[2:]
-            decl = typer.Option(None, f"--{name}/--no-{name}", help=option.help)
+            decl = typer.Option(None, f"--{name}/--no-{name}", help=option.description)
         else:
-            decl = typer.Option(None, option.flag, *(["-d"] if option.name == "data" else []), help=option.help)
+            decl = typer.Option(None, option.flag, *(["-d"] if option.name == "data" else []),
+                                help=option.description)
         params.append(inspect.Parameter(option.name, kw, default=decl, annotation=Optional[option.type]))
     return inspect.Signature(params)
 

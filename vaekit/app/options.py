@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 from ..config import RunConfig
 from ..errors import VaekitError
 from ..recipes import load_recipe
-from ..registry import VARIANTS
+from ..registry import (LIKELIHOODS, NETWORKS, OBJECTIVES, OPTIMIZERS, POSTERIORS, PRIORS, VARIANTS,
+                        Registry)
 
 
 def parse_sizes(value, option: str = "--hidden") -> list:
@@ -38,6 +39,12 @@ class Option:
     type: type                    # str, int, float or bool (a --flag/--no-flag pair)
     help: str
     parse: Optional[Callable[[Any, str], Any]] = None
+    choices: Optional[Registry] = None  # the registry whose names it takes; listed in --help
+
+    @property
+    def description(self) -> str:
+        """The help text, with the registered names where the option takes one."""
+        return self.help + (f" One of: {', '.join(self.choices.names())}." if self.choices else "")
 
     @property
     def flag(self) -> str:
@@ -45,23 +52,24 @@ class Option:
 
 
 OPTIONS: List[Option] = [
-    Option("model", "model.variant", str, "Model from the zoo (see `vaekit models`): vae, iwae, vamp, ..."),
-    Option("network", "model.network.name", str, "Encoder/decoder family: mlp or conv."),
+    Option("model", "model.variant", str, "Model from the zoo (see `vaekit models`).", choices=VARIANTS),
+    Option("network", "model.network.name", str, "Encoder/decoder family.", choices=NETWORKS),
     Option("latent_dim", "model.latent_dim", int, "Latent dimensions."),
     Option("hidden", "model.network.args.hidden", str, "MLP hidden sizes, e.g. 512,256.", parse_sizes),
     Option("channels", "model.network.args.channels", str, "Conv filters, e.g. 32,64.", parse_sizes),
     Option("dense", "model.network.args.dense", int, "Conv dense layer width."),
     Option("activation", "model.network.args.activation", str, "Network activation: relu, elu, tanh, gelu, silu."),
-    Option("posterior", "model.posterior.name", str, "Posterior q(z|x): gaussian."),
-    Option("prior", "model.prior.name", str, "Prior p(z): normal or vamp."),
-    Option("likelihood", "model.likelihood.name", str, "p(x|z): bernoulli (cross-entropy) or gaussian."),
+    Option("posterior", "model.posterior.name", str, "Posterior q(z|x).", choices=POSTERIORS),
+    Option("prior", "model.prior.name", str, "Prior p(z).", choices=PRIORS),
+    Option("likelihood", "model.likelihood.name", str, "p(x|z): bernoulli is cross-entropy, gaussian squared "
+           "error.", choices=LIKELIHOODS),
     Option("sigma", "model.likelihood.args.sigma", str, "Gaussian sigma: a number or 'learned'."),
     Option("conditional", "model.conditional", bool, "Feed the class label to encoder and decoder (CVAE)."),
-    Option("objective", "train.objective.name", str, "What is minimised: elbo, iwae, ... (see `vaekit models`)."),
+    Option("objective", "train.objective.name", str, "What is minimised.", choices=OBJECTIVES),
     Option("beta", "train.objective.args.beta", float, "KL weight of the elbo objective (beta-VAE when > 1)."),
     Option("free_bits", "train.objective.args.free_bits", float, "Minimum KL per latent dim, nats."),
     Option("warmup", "train.warmup_epochs", int, "KL warm-up: linear over this many epochs."),
-    Option("optimizer", "train.optimizer.name", str, "adam, adamw, rmsprop or sgd."),
+    Option("optimizer", "train.optimizer.name", str, "Optimizer of every parameter group.", choices=OPTIMIZERS),
     Option("lr", "train.lr", float, "Learning rate."),
     Option("batch_size", "train.batch_size", int, "Examples per step."),
     Option("epochs", "train.epochs", int, "Training epochs."),
