@@ -193,7 +193,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(tmp_path, capsys, mo
 
 def test_resume_refuses_a_different_dataset(mlp_run, capsys):
     code, _, err = run_cli(["train", "--out", mlp_run, "--resume", "--data", "mnist", "--no-plots"], capsys)
-    assert code == 2 and "not data" in err
+    assert code == 2 and "not --data" in err
 
 
 def test_evaluate_importance_sampled_log_likelihood(mlp_run, capsys):

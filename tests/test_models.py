@@ -194,7 +194,7 @@ def test_shape_mismatch_and_missing_label_are_clear_errors():
     model = make("mlp", (1, 8, 8), "bernoulli", True)
     with pytest.raises(VaekitError, match=r"shape \(5,\).*\(1, 8, 8\)"):
         model.encode(torch.rand(2, 5), torch.zeros(2))
-    with pytest.raises(VaekitError, match="pass labels"):
+    with pytest.raises(VaekitError, match="pass the class labels"):
         model.sample(2)
     with pytest.raises(VaekitError, match="out of range"):
         model.sample(2, 9)

@@ -208,3 +208,73 @@ def test_another_model_on_a_recipe_replaces_the_composition_keeps_the_settings()
     assert cfg.train.lr == 1e-4 and cfg.model.network.name == "conv"   # the recipe's own settings stay
     cfg = apply_options(base_config("cvae"), {"model": "vamp"})
     assert not cfg.model.conditional and cfg.model.prior.name == "vamp"
+
+
+@pytest.mark.parametrize("sets, needle", [
+    (["train.objective.args.k=five"], "option k of the objective 'iwae' must be an integer, got 'five'"),
+    (["train.objective.args.k=5.5"], "must be an integer, got 5.5"),
+    (["model.network.args.hidden=64,32"], "option hidden of the network 'mlp' must be a list like"),
+])
+def test_part_options_of_the_wrong_kind_are_clear_errors(sets, needle, tmp_path):
+    with pytest.raises(VaekitError, match=needle):
+        vaekit.train("digits", model="iwae", out=tmp_path / "r", epochs=1, progress=False, sets=sets)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_model_and_objective_that_do_not_fit_write_nothing(tmp_path):
+    with pytest.raises(VaekitError, match="the iwae objective gives no loss for this model's parameter group"):
+        vaekit.train("digits", model="factorvae", objective="iwae", out=tmp_path / "a", epochs=1, progress=False,
+                     sets=["model.structure.args.disc_hidden=8"])
+    with pytest.raises(VaekitError, match="the vq objective needs a vector-quantised model"):
+        vaekit.train("digits", objective="vq", out=tmp_path / "b", epochs=1, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_own_networks_of_the_wrong_size_get_a_clear_error(tmp_path):
+    class Net(torch.nn.Module):
+        def __init__(self, n_in, n_out, shape):
+            super().__init__()
+            self.linear, self.shape = torch.nn.Linear(n_in, n_out), shape
+
+        def forward(self, x, c=None):
+            return self.linear(x.flatten(1)).view(-1, *self.shape)
+
+    encoder = Net(64, 16, (16,))
+    decoder = Net(2, 64, (1, 8, 8))  # the vqvae decoder is given N * D = 4 * 8 values, not 2
+    with pytest.raises(VaekitError, match=r"your decoder is called with z of shape \(2, 32\) in the vqvae model"):
+        vaekit.train("digits", model="vqvae", encoder=encoder, decoder=decoder, latent_dim=4, out=tmp_path / "r",
+                     epochs=1, progress=False, sets=["model.structure.args.code_dim=8"])
+    assert not (tmp_path / "r").exists()
+
+
+def test_decode_checks_the_latent_shape():
+    _, model = small("vqvae", sets=["model.structure.args.codes=8", "model.structure.args.code_dim=2"])
+    x = DIGITS.test.x[:3]
+    assert model.decode(model.embed(x)).mean.shape == (3, 1, 8, 8)
+    with pytest.raises(VaekitError, match=r"decode takes code vectors such as model.embed\(x\), of shape \(B, 8\)"):
+        model.decode(model.encode(x).mean)
+
+
+def test_ladder_reconstructs_through_every_layer_posterior():
+    _, model = small("ladder")
+    x = DIGITS.test.x[:5]
+    with torch.no_grad():
+        latents = model._infer(x, None, lambda q: q.mean)
+        expected = model._likelihood(latents[-1].z, None).mean
+        top_only = model.decode(model.embed(x)).mean
+    assert torch.allclose(model.reconstruct(x), expected)
+    assert not torch.allclose(model.reconstruct(x), top_only)  # not just the top layer through prior means
+
+
+def test_vq_objective_monitors_reconstruction():
+    cfg, _ = small("vqvae")
+    assert build_objective(cfg).monitor == ("recon", "min")
+
+
+def test_models_json_lists_recipes_and_config(capsys):
+    from conftest import run_cli
+
+    code, out, _ = run_cli(["models", "--json"], capsys)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and rows["vae"]["recipes"] == ["conv", "mlp"] and rows["cvae"]["recipes"] == ["cvae"]
+    assert rows["factorvae"]["config"]["train"]["objective"]["name"] == "factor"

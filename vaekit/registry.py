@@ -79,6 +79,32 @@ def check_args(fn, args: Dict[str, Any], what: str, reserved: Iterable[str] = ()
     if unknown:
         raise VaekitError(f"{what} has no option {', '.join(unknown)}; its options are: "
                           f"{', '.join(options) or '(none)'}")
+    for name, value in args.items():
+        _check_type(params[name], value, f"option {name} of {what}")
+
+
+def _check_type(param: inspect.Parameter, value, what: str) -> None:
+    """A value must have the kind of its default: an integer, a number, a flag or a list.
+
+    An integer default annotated as a float (``weight_decay: float = 0``) takes any number.
+    Defaults of other kinds (strings such as sigma="1.0" that also take numbers, None) are
+    left to the constructor.
+    """
+    default = param.default
+    if isinstance(default, int) and "float" in str(param.annotation):
+        default = float(default)
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, (list, tuple)):
+        ok, kind = isinstance(value, (list, tuple)), f"a list like {list(default)}"
+    else:
+        return
+    if not ok:
+        raise VaekitError(f"{what} must be {kind}, got {value!r}")
 
 
 def _is_context(p: inspect.Parameter) -> bool:

@@ -59,6 +59,7 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
             model.check_data(split.x, f"{name} {cfg.data.source!r}")
     trainer = Trainer(model, splits, cfg, run_dir, progress=progress)  # checks objective and device
     check_optimizers(cfg.train)
+    _preflight(trainer, model, own_networks=encoder is not None)
     # everything is validated: only now touch the run directory
     if not resume and rundir.is_run(run_dir):
         for name in (rundir.WEIGHTS, rundir.BEST, rundir.STATE, rundir.METRICS):
@@ -71,13 +72,32 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     return model
 
 
+def _preflight(trainer: Trainer, model: Model, own_networks: bool) -> None:
+    """Model and objective tried on two examples; a user's networks of the wrong sizes get a clear error."""
+    if not own_networks:
+        trainer.preflight()
+        return
+    seen = []
+    hook = model.decoder.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+    try:
+        trainer.preflight()
+    except RuntimeError as e:
+        where = (f"your decoder is called with z of shape {seen[-1]} in the {model.name} model" if seen else
+                 f"your encoder gets x of shape {(2, *model.data_shape)}")
+        raise VaekitError(f"your encoder/decoder do not fit: {where} ({str(e).strip().splitlines()[0]}); "
+                          "change their input sizes to match") from None
+    finally:
+        hook.remove()
+
+
 def _resume_config(out, recipe, overwrite, encoder, options, sets):
     if out is None:
         raise VaekitError("resume needs the run directory: pass out=... (CLI: --out RUN --resume)")
-    ignored = sorted(k for k, v in options.items() if v is not None and k not in RESUME_OPTIONS)
-    ignored += ["set"] if list(sets) else []
-    if recipe or overwrite or ignored:
-        given = ignored + (["recipe"] if recipe else []) + (["overwrite"] if overwrite else [])
+    if overwrite:
+        raise VaekitError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
+    given = sorted("--" + k.replace("_", "-") for k, v in options.items() if v is not None and k not in RESUME_OPTIONS)
+    given += (["--set"] if list(sets) else []) + (["--recipe"] if recipe else [])
+    if given:
         raise VaekitError("--resume continues the run's saved config: only --epochs, --patience and --device "
                           f"may be given, not {', '.join(given)}")
     cfg = rundir.read_config(out)
@@ -89,7 +109,7 @@ def _resume_config(out, recipe, overwrite, encoder, options, sets):
     done = int(state.get("epoch", 0))
     if cfg.train.epochs <= done and not state.get("stopped_early"):
         raise VaekitError(f"run {out} has already trained {done} epochs; pass --epochs above {done} "
-                          f"(epochs={done + 10}, say) to train on")
+                          f"(--epochs {done + 10}, or epochs={done + 10} in Python) to train on")
     return cfg, Path(out), state
 
 

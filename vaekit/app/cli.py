@@ -56,7 +56,7 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, **options):
                         sets=sets or (), **options)
     err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
     if plots:
-        _wrote(write_all_plots(vae))
+        _wrote(write_all_plots(vae, skipped=_note))
 
 
 def _train_signature() -> inspect.Signature:
@@ -94,21 +94,28 @@ app.command("train", help=_train.__doc__,
 @app.command(epilog="Example: vaekit models --json")
 def models(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")):
     """The model zoo: every variant `vaekit train --model NAME` trains, with its paper."""
-    from ..recipes import recipe_names
+    from ..recipes import load_recipe
     from ..registry import VARIANTS  # filled when vaekit is imported
 
-    recipes = set(recipe_names())
+    by_variant = {}
+    for recipe in recipe_names():
+        by_variant.setdefault(load_recipe(recipe).get("model", {}).get("variant", "vae"), []).append(recipe)
     rows = [{"name": n, "description": VARIANTS.get(n).description, "paper": VARIANTS.get(n).paper,
-             "recipe": n if n in recipes else None} for n in VARIANTS.names()]
+             "recipes": by_variant.get(n, []), "config": VARIANTS.get(n).config} for n in VARIANTS.names()]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="vaekit models (train one with: vaekit train --model NAME, or --recipe NAME)")
-    for column in ("name", "description", "paper", "recipe"):
+    for column in ("name", "description", "paper", "recipes"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(escape(row[c] or "-") for c in ("name", "description", "paper", "recipe")))
+        table.add_row(*(escape(v) for v in (row["name"], row["description"], row["paper"],
+                                            ", ".join(row["recipes"]) or "-")))
     out_console.print(table)
+
+
+def _note(message: str) -> None:
+    err_console.print(message, highlight=False)
 
 
 def _wrote(paths) -> None:
@@ -156,8 +163,12 @@ def evaluate(
     if "log_likelihood" in result:
         meaning["log_likelihood"] = f"log p(x), importance-sampled, K={result['iw_samples']} " \
                                     f"(standard error {result['log_likelihood_se']:.3f})"
-    for key, text in meaning.items():
-        table.add_row(key, f"{result[key]:.4f}", escape(text))
+    meaning.update({k: f"KL of stochastic layer {k[3:]} (1 = top), nats/example" for k in result
+                    if k.startswith("kl_")})
+    skip = {"n", "iw_samples", "log_likelihood_se"}
+    for key in [k for k in meaning if k in result] + [k for k in result if k not in meaning and k not in skip]:
+        if isinstance(result[key], (int, float)):
+            table.add_row(key, f"{result[key]:.4f}", escape(meaning.get(key, "")))
     out_console.print(table)
 
 
@@ -170,7 +181,7 @@ def sample(
     npy: Optional[str] = typer.Option(None, "--npy", help="Also/instead write the samples as .npy."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ):
-    """Generate new data: decode z ~ N(0, I) into a PNG grid and/or a .npy array."""
+    """Generate new data: decode draws from the model's prior into a PNG grid and/or a .npy array."""
     from .workflows import sample_run
 
     _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy))
@@ -237,7 +248,7 @@ def demo(
     start = time.perf_counter()
     with _interruptible(out):
         vae = api.train("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
-    _wrote(write_all_plots(vae))
+    _wrote(write_all_plots(vae, skipped=_note))
     result = evaluate_run(out)
     out_console.print(f"demo done in {time.perf_counter() - start:.1f}s: test ELBO {result['elbo']:.2f} nats "
                       f"(recon {result['recon']:.2f}, KL {result['kl']:.2f}) on {result['n']} digits; "

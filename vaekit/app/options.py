@@ -174,6 +174,8 @@ def apply_options(cfg: RunConfig, options: Dict[str, Any], sets: Iterable[str] =
     ``--model`` first (it chooses the composition), then whole parts (``--network``,
     ``--likelihood``, which reset their args), then the rest.
     """
+    if isinstance(sets, str):
+        sets = [sets]
     unknown = sorted(set(options) - set(BY_NAME))
     if unknown:
         raise VaekitError(f"unknown option(s) {unknown}; known options: {', '.join(sorted(BY_NAME))}")
@@ -190,7 +192,7 @@ def apply_options(cfg: RunConfig, options: Dict[str, Any], sets: Iterable[str] =
     for item in sets:
         path, value = parse_set(item)
         set_path(d, path, value, f"--set {item}")
-    cfg = RunConfig.from_dict(d, where="the options")
+    cfg = RunConfig.from_dict(d, where="config")
     validate(cfg)
     return cfg
 
@@ -214,6 +216,7 @@ def validate(cfg: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise VaekitError(message)
+    VARIANTS.get(m.variant)  # an unknown --model (or model.variant) names the zoo
     if "sigma" in m.likelihood.args and m.likelihood.name not in ("gaussian", "auto"):
         raise VaekitError(f"--sigma applies to the gaussian likelihood, not {m.likelihood.name!r}; "
                           "add --likelihood gaussian or drop --sigma")

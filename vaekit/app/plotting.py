@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from .. import plots as _plots  # noqa: F401  (registers plots)
 from .. import rundir
@@ -29,8 +29,15 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
     return plot.draw(model, data, path, run=run, method=method, n=n, label=label)
 
 
-def write_all_plots(model) -> List[Path]:
-    """Every registered plot that applies to the run's model and data; the data is loaded once."""
-    applicable = [name for name in PLOTS.names() if PLOTS.get(name).applies_to(model) is None]
+def write_all_plots(model, skipped: Optional[Callable[[str], None]] = None) -> List[Path]:
+    """Every registered plot that applies to the run's model and data; the data is loaded once.
+    ``skipped(message)`` hears, in one line each, why the others were left out."""
+    applicable = []
+    for name in PLOTS.names():
+        reason = PLOTS.get(name).applies_to(model)
+        if reason is None:
+            applicable.append(name)
+        elif skipped:
+            skipped(f"no {name} plot: it does not apply to the {model.name} model: {reason}")
     data = run_data(model, None, "test") if any(PLOTS.get(k).uses_data for k in applicable) else None
     return [plot_run(model.run_dir, kind, model=model, data=data) for kind in applicable]

@@ -87,7 +87,7 @@ def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, pn
         raise VaekitError(f"--n must be at least 1, got {n}")
     model = load(path)
     if label is not None and not model.num_classes:
-        raise VaekitError("--label needs a conditional VAE (train with --recipe cvae or --conditional)")
+        raise VaekitError("--label needs a conditional VAE (train with --model cvae)")
     require_suffix(png, ".png", "--out")
     require_suffix(npy, ".npy", "--npy")
     torch.manual_seed(seed)

@@ -103,8 +103,8 @@ class Model(nn.Module):
         if not self.num_classes:
             return None
         if c is None:
-            raise VaekitError(f"this is a conditional VAE over {self.num_classes} classes: pass labels (--label) "
-                              "to choose what to generate")
+            raise VaekitError(f"this is a conditional VAE over {self.num_classes} classes: pass the class labels "
+                              "(c=... in Python, --label on the command line)")
         c = torch.as_tensor(c, device=self.device).long().reshape(-1)
         if c.numel() == 1 and n > 1:
             c = c.expand(n)
@@ -118,6 +118,13 @@ class Model(nn.Module):
             raise VaekitError(f"data has examples of shape {tuple(x.shape[1:])} but the model was built for "
                               f"{self.data_shape}; pass data of the training data's shape")
         return x.to(self.device)
+
+    def check_latent(self, z: torch.Tensor, what: str = "latent points such as model.embed(x)") -> torch.Tensor:
+        """z must be (B, latent_dim): the points :meth:`decode` reads."""
+        z = torch.as_tensor(z)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise VaekitError(f"decode takes {what}, of shape (B, {self.latent_dim}); got shape {tuple(z.shape)}")
+        return z.to(self.device)
 
     def check_data(self, x: torch.Tensor, name: str) -> None:
         """A VaekitError if the likelihood cannot model ``x`` (values outside its support)."""

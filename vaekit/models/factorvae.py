@@ -71,6 +71,9 @@ class FactorObjective(Objective):
     """
 
     def __init__(self, gamma: float = 10.0):
+        if gamma < 0:
+            raise VaekitError(f"the factor objective's gamma (the weight of the total correlation) must be 0 or "
+                              f"more, got {gamma}")
         self.gamma = float(gamma)
 
     def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,

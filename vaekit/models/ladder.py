@@ -40,9 +40,10 @@ class LadderVAE(Model):
     """Layers bottom (1) to top (L). ``dims`` = [d_1, ..., d_L]; ``hidden`` = the width of the
     deterministic MLPs between layers (L - 1 entries). The decoder network reads z_1.
 
-    ``encode`` and ``decode`` work in the top layer's space (``model.latent_dim`` = d_L):
-    ``decode(z_L)`` runs the top-down pass with each lower layer at its prior mean, and
-    ``sample`` draws z_L ~ N(0, I) and decodes it so.
+    ``encode`` and ``decode`` work in the top layer's space (``model.latent_dim`` = d_L), so
+    latent maps and manifolds show the top layer: ``decode(z_L)`` runs the top-down pass with
+    each lower layer at its prior mean, and ``sample`` draws z_L ~ N(0, I) and decodes it so.
+    ``reconstruct`` goes through every layer's posterior.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, dims: Sequence[int],
@@ -90,17 +91,28 @@ class LadderVAE(Model):
         loc = self.prior_loc.expand(n, -1)
         return _normal(loc, torch.ones_like(loc))
 
-    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
+    def _infer(self, x: torch.Tensor, c, draw) -> List[Latent]:
+        """The top-down inference pass; ``draw(q)`` picks each layer's value (a sample or the mean)."""
         up = self._bottom_up(x, c)
         q = up[-1]
-        z = q.rsample()
+        z = draw(q)
         latents = [Latent(q, z, self._top_prior(z.shape[0]))]
         for i in reversed(range(len(self.dims) - 1)):
             prior = self.down_nets[i](z)                                # p(z_i | z_{i+1})
             q = precision_weighted(up[i], prior)
-            z = q.rsample()
+            z = draw(q)
             latents.append(Latent(q, z, prior))
-        return ModelOutput(self._likelihood(z, c), latents)
+        return latents
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
+        latents = self._infer(x, c, lambda q: q.rsample())
+        return ModelOutput(self._likelihood(latents[-1].z, c), latents)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, c: Optional[torch.Tensor] = None, mean: bool = True) -> torch.Tensor:
+        """Decode z_1 reached through every layer's posterior (its mean, or a sample if not ``mean``)."""
+        latents = self._infer(x, c, (lambda q: q.mean) if mean else (lambda q: q.sample()))
+        return self._likelihood(latents[-1].z, c).mean
 
     def _likelihood(self, z1: torch.Tensor, c) -> Distribution:
         return self.likelihood(self.decoder(z1, self.condition(c, z1.shape[0])))
@@ -111,7 +123,7 @@ class LadderVAE(Model):
 
     def decode(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
         """p(x | z_1) with z_1 reached from the top value ``z`` through the prior means."""
-        z = z.to(self.device)
+        z = self.check_latent(z, "top-layer latent points such as model.embed(x)")
         for i in reversed(range(len(self.dims) - 1)):
             z = self.down_nets[i](z).mean
         return self._likelihood(z, c)

@@ -50,7 +50,7 @@ class VAE(Model):
 
     def decode(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
         """p(x|z): a Distribution with batch (B,) and event = data shape."""
-        z = z.to(self.device)
+        z = self.check_latent(z)
         return self.likelihood(self.decoder(z, self.condition(c, z.shape[0])))
 
     def prior_sample(self, n: int, c: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -86,9 +86,6 @@ class VQVAE(Model):
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, positions: int,
                  codes: int, code_dim: int, data_shape, num_classes: Optional[int] = None, decay: float = 0.99):
         super().__init__(positions * code_dim, data_shape, num_classes)
-        if codes < 2 or code_dim < 1 or not 0 < decay < 1:
-            raise VaekitError(f"vqvae needs codes >= 2, code_dim >= 1 and 0 < decay < 1; got codes={codes}, "
-                              f"code_dim={code_dim}, decay={decay}")
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         self.positions, self.codes, self.code_dim = positions, codes, code_dim
         out = getattr(encoder, "out_dim", None)
@@ -98,6 +95,9 @@ class VQVAE(Model):
 
     @classmethod
     def from_config(cls, cfg, parts, codes: int = 512, code_dim: int = 64, decay: float = 0.99) -> "VQVAE":
+        if codes < 2 or code_dim < 1 or not 0 < decay < 1:
+            raise VaekitError(f"vqvae needs codes >= 2, code_dim >= 1 and 0 < decay < 1; got codes={codes}, "
+                              f"code_dim={code_dim}, decay={decay}")
         likelihood = parts.likelihood()
         encoder, decoder = parts.networks(cfg.latent_dim * int(code_dim), likelihood.params_per_value)
         return cls(encoder, decoder, likelihood, cfg.latent_dim, int(codes), int(code_dim), parts.shape,
@@ -143,7 +143,8 @@ class VQVAE(Model):
         return self.quantize(self.encode_vectors(x, c))[1].flatten(1)
 
     def decode(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
-        z = z.to(self.device)
+        """p(x | z) for code vectors z (B, N * D), such as ``model.embed(x)``."""
+        z = self.check_latent(z, "code vectors such as model.embed(x)")
         return self.likelihood(self.decoder(z, self.condition(c, z.shape[0])))
 
     def prior_sample(self, n: int, c: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -163,12 +164,17 @@ class VQVAE(Model):
 
 @OBJECTIVES.register("vq")
 class VQObjective(Objective):
-    """loss = -log p(x|z_q) + beta * ||z_e - sg[z_q]||^2 (van den Oord et al. 2017, eq. 3; the
-    codebook term is replaced by the EMA update). The KL (-log p(codes)) does not depend on the
-    trained parameters and is reported, not minimised."""
+    """loss = -log p(x|z_q) + commitment * ||z_e - sg[z_q]||^2 (van den Oord et al. 2017, eq. 3,
+    where the weight is called beta; the codebook term is replaced by the EMA update). The KL
+    (-log p(codes)) does not depend on the trained parameters and is reported, not minimised;
+    it grows as the model uses more codes, so early stopping follows the reconstruction term."""
 
-    def __init__(self, beta: float = 0.25):
-        self.beta = float(beta)
+    monitor = ("recon", "min")
+
+    def __init__(self, commitment: float = 0.25):
+        if commitment < 0:
+            raise VaekitError(f"the vq objective's commitment weight must be 0 or more, got {commitment}")
+        self.commitment = float(commitment)
 
     def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                  kl_weight: float = 1.0) -> LossOutput:
@@ -179,11 +185,11 @@ class VQObjective(Objective):
         commitment = out.extras["commitment"].mean()
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "commitment": commitment,
                  "perplexity": out.extras["perplexity"]}
-        return LossOutput({"main": t.recon.mean() + self.beta * commitment}, terms)
+        return LossOutput({"main": t.recon.mean() + self.commitment * commitment}, terms)
 
 
 VARIANTS.add("vqvae", "VQ-VAE: discrete latent codes from an EMA-learned codebook; a categorical prior "
              "over codes is fitted to the training data for sampling.",
              "van den Oord, Vinyals & Kavukcuoglu 2017, Neural Discrete Representation Learning",
              model={"structure": {"name": "vqvae", "args": {"codes": 512, "code_dim": 64}}, "latent_dim": 16},
-             train={"objective": {"name": "vq", "args": {"beta": 0.25}}})
+             train={"objective": {"name": "vq", "args": {"commitment": 0.25}}})

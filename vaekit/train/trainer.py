@@ -160,13 +160,25 @@ class Trainer:
                 bar.advance(out.loss.detach())
         return {k: float(v) / n for k, v in sums.items()}
 
-    def _optimize(self, losses: Dict[str, torch.Tensor]) -> None:
-        """Each optimizer steps on its own loss; its gradients come from that loss alone."""
-        missing = [name for name in self.optimizers if name not in losses]
+    def preflight(self) -> None:
+        """Two examples through the objective, before anything is written: a model and an objective
+        that do not fit together fail here. Runs in eval mode without gradients, and leaves the
+        random state as it was."""
+        x, y = next(iterate_batches(self.splits.train, 2))
+        with torch.random.fork_rng(devices=[]), evaluating(self.model):
+            out = self.objective(self.model, x, y)
+        self._check_groups(out.losses, self.model.parameter_groups())
+
+    def _check_groups(self, losses: Dict[str, torch.Tensor], groups) -> None:
+        missing = [name for name in groups if name not in losses]
         if missing:
             raise VaekitError(f"the {self.tc.objective.name} objective gives no loss for this model's parameter "
-                              f"group(s) {', '.join(missing)}; use the objective of the model's variant "
-                              "(see `vaekit models`)")
+                              f"group(s) {', '.join(missing)}; train with the objective its variant names "
+                              f"(`vaekit models --json` lists each variant's config)")
+
+    def _optimize(self, losses: Dict[str, torch.Tensor]) -> None:
+        """Each optimizer steps on its own loss; its gradients come from that loss alone."""
+        self._check_groups(losses, self.optimizers)
         for name, loss in losses.items():
             if not torch.isfinite(loss):
                 raise VaekitError(
