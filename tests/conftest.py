@@ -5,6 +5,9 @@ import sys
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The test models are tiny: one thread is as fast as two, and far faster when other jobs
+# share the cores (a busy 2-core machine ran the suite 3-4x slower with two threads).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def run_cli(args, capsys=None):
