@@ -32,8 +32,8 @@ def bench(recipe: str, data: str, epochs, device: str, iw_samples: int = 0) -> d
     wall = time.perf_counter() - start
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     result = evaluate_run(out, iw_samples=iw_samples)
-    likelihood = {"test_log_likelihood": result["log_likelihood"], "test_log_likelihood_se": result["log_likelihood_se"],
-                  "iw_samples": iw_samples} if iw_samples else {}
+    likelihood = {"test_log_likelihood": result["log_likelihood"],
+                  "test_log_likelihood_se": result["log_likelihood_se"], "iw_samples": iw_samples} if iw_samples else {}
     return {
         "recipe": recipe, "variant": vaekit.load(out).config.model.variant, "data": data, "epochs": len(rows),
         "device": device, **likelihood,
