@@ -278,3 +278,46 @@ def test_models_json_lists_recipes_and_config(capsys):
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["vae"]["recipes"] == ["conv", "mlp"] and rows["cvae"]["recipes"] == ["cvae"]
     assert rows["factorvae"]["config"]["train"]["objective"]["name"] == "factor"
+
+
+def test_iwae_runs_in_bounded_chunks_without_gradients(monkeypatch):
+    import vaekit.objectives.iwae as iwae_module
+
+    cfg, model = small("iwae", sets=["train.objective.args.k=6"])
+    objective = build_objective(cfg)
+    sizes = []
+    model.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    monkeypatch.setattr(iwae_module, "MAX_ROWS", 8)
+    x = DIGITS.train.x[:4]
+    objective(model, x)                    # training: all 6 * 4 rows in one pass, for the gradient
+    assert sizes == [24]
+    sizes.clear()
+    with torch.no_grad():
+        out = objective(model, x)          # validation: at most 8 rows at a time
+    assert sizes == [8, 8, 8] and torch.isfinite(out.terms["iwae"])
+
+
+def test_structures_refuse_objectives_they_cannot_train_with(tmp_path):
+    with pytest.raises(VaekitError, match="the vqvae model trains with the vq objective, not elbo"):
+        vaekit.train("digits", model="vqvae", objective="elbo", out=tmp_path / "a", epochs=1, progress=False)
+    with pytest.raises(VaekitError, match="group_optimizers names disc, but this model's parameter groups are main"):
+        vaekit.train("digits", out=tmp_path / "b", epochs=1, progress=False,
+                     sets=['train.group_optimizers.disc={"name": "adam"}'])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_one_label_for_a_whole_batch_in_importance_sampling():
+    from vaekit.evaluate import log_likelihood
+
+    _, model = small("cvae")
+    with evaluating(model):
+        assert log_likelihood(model, DIGITS.test.x[:5], 3, k=4).shape == (5,)
+        with pytest.raises(VaekitError, match="k >= 1"):
+            log_likelihood(model, DIGITS.test.x[:5], 3, k=0)
+
+
+def test_ladder_sizes_must_be_positive_integers():
+    with pytest.raises(VaekitError, match="option hidden of the ladder model must be a list of positive integers"):
+        small("ladder", sets=['model.structure.args.hidden=["a"]'])
+    with pytest.raises(VaekitError, match="latent_dims of the ladder model"):
+        small("ladder", sets=["model.structure.args.latent_dims=[2.7]"])

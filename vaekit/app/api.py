@@ -82,6 +82,8 @@ def _preflight(trainer: Trainer, model: Model, own_networks: bool) -> None:
     try:
         trainer.preflight()
     except RuntimeError as e:
+        if not any(word in str(e) for word in ("shape", "size")):
+            raise
         where = (f"your decoder is called with z of shape {seen[-1]} in the {model.name} model" if seen else
                  f"your encoder gets x of shape {(2, *model.data_shape)}")
         raise VaekitError(f"your encoder/decoder do not fit: {where} ({str(e).strip().splitlines()[0]}); "

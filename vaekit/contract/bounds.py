@@ -11,7 +11,10 @@ from typing import List, Optional, Tuple
 import torch
 
 from ..distributions.kl import kl_term
+from ..errors import VaekitError
 from .output import ModelOutput
+
+MAX_ROWS = 8192  # examples x samples run at once without gradients: bounds memory whatever k is
 
 
 @dataclass
@@ -58,13 +61,18 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
     draws its samples as in training. ``max_rows`` bounds the rows (k * B) run at once, so
     memory stays bounded whatever k is; gradients flow when called with grad enabled.
     """
+    if int(k) < 1:
+        raise VaekitError(f"importance sampling needs k >= 1 samples per example, got k={k}")
     b = x.shape[0]
+    if c is not None:
+        c = torch.as_tensor(c, device=x.device).reshape(-1)
+        c = c.expand(b) if c.numel() == 1 else c                       # one label for the whole batch
     chunk = k if not max_rows else max(1, min(k, max_rows // max(b, 1)))
     parts = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         xr = x.repeat(n, *([1] * (x.dim() - 1)))                     # (n*B, ...)
-        cr = None if c is None else torch.as_tensor(c, device=x.device).repeat(n)
+        cr = None if c is None else c.repeat(n)
         parts.append([t.view(n, b) for t in log_weight_parts(model(xr, cr), xr)])
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 

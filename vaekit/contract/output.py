@@ -1,11 +1,11 @@
 """The contract between a model and everything that reads it (objectives, metrics, plots).
 
 A model's ``forward(x, c)`` returns a :class:`ModelOutput`; the shared maths in
-:mod:`vaekit.models.bounds` turns it into ELBO terms and importance weights for any model.
+:mod:`vaekit.contract.bounds` turns it into ELBO terms and importance weights for any model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 import torch
@@ -47,6 +47,3 @@ class Capabilities:
     posterior_variance: bool = True  # a Gaussian posterior with a variance: `vaekit encode --variance`
     latent_grid: bool = True       # decode a grid of continuous latent values: the manifold plot
     likelihood: bool = True        # ELBO and importance-sampled log p(x)
-
-    def names(self) -> List[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name)]

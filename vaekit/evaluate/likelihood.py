@@ -9,12 +9,10 @@ import torch
 from ..data.batching import iterate_batches
 from ..data.types import TensorData
 from ..errors import VaekitError
-from ..contract.bounds import importance_sampled_log_likelihood, log_importance_weights
+from ..contract.bounds import MAX_ROWS, importance_sampled_log_likelihood, log_importance_weights
 from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric
-
-MAX_ROWS = 8192  # examples x samples decoded at once: bounds memory whatever k is
 
 
 @torch.no_grad()

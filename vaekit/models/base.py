@@ -5,7 +5,7 @@ A structure (registered in ``MODELS``) subclasses :class:`Model` and implements
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,8 @@ class Model(nn.Module):
     capabilities = Capabilities()
     # why a capability is missing, said in one line to the user: {"latent_grid": "..."}
     missing_because: Dict[str, str] = {}
+    # the objectives this structure can train with; None: any objective that gives every group a loss
+    objectives: Optional[Tuple[str, ...]] = None
 
     def __init__(self, latent_dim: int, data_shape: Sequence[int], num_classes: Optional[int] = None):
         super().__init__()

@@ -17,7 +17,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from ..distributions.posteriors import DiagonalGaussian
 from ..errors import VaekitError
-from ..nn.common import mlp
+from ..nn.common import activation as make_activation, mlp
 from ..registry import MODELS, VARIANTS
 from .base import Model
 from ..contract.output import Latent, ModelOutput
@@ -59,8 +59,8 @@ class LadderVAE(Model):
         self.up_nets = nn.ModuleList()
         width = getattr(encoder, "out_dim", None)
         for d, h in zip(dims[1:], hidden):
-            self.up_nets.append(mlp([width, h], activation) if width else nn.Sequential(nn.LazyLinear(h),
-                                                                                          nn.ReLU()))
+            self.up_nets.append(mlp([width, h], activation) if width else
+                                nn.Sequential(nn.LazyLinear(h), make_activation(activation)))
             self.up_heads.append(DiagonalGaussian(h, d))
             width = h
         # top-down: z_{i+1} -> p(z_i | z_{i+1}), for i = L-1 .. 1
@@ -72,10 +72,14 @@ class LadderVAE(Model):
     def from_config(cls, cfg, parts, latent_dims: Sequence[int] = (8,), hidden: Sequence[int] = (64,),
                     activation: str = "relu") -> "LadderVAE":
         """``latent_dims`` and ``hidden``: sizes of the layers above z_1 (whose size is ``--latent-dim``)."""
+        for name, sizes in (("latent_dims", latent_dims), ("hidden", hidden)):
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
+                raise VaekitError(f"option {name} of the ladder model must be a list of positive integers, "
+                                  f"got {list(sizes)!r}")
         likelihood = parts.likelihood()
         encoder, decoder = parts.networks(cfg.latent_dim, likelihood.params_per_value)
-        return cls(encoder, decoder, likelihood, [cfg.latent_dim, *map(int, latent_dims)], [int(h) for h in hidden],
-                   parts.shape, parts.num_classes, activation)
+        return cls(encoder, decoder, likelihood, [cfg.latent_dim, *latent_dims], list(hidden), parts.shape,
+                   parts.num_classes, activation)
 
     def _bottom_up(self, x: torch.Tensor, c) -> List[Independent]:
         """The bottom-up estimates N(mu_hat_i, s_hat_i^2), bottom first."""

@@ -13,7 +13,7 @@ from ..data.types import DataInfo
 from ..errors import VaekitError
 from .base import Model
 from .build import build_model
-from .helpers import has_lazy
+from .helpers import evaluating, has_lazy
 
 
 def data_info(cfg) -> DataInfo:
@@ -59,5 +59,5 @@ def materialize(model: Model) -> None:
     """Run one zero example through a model whose lazy layers have no shape yet."""
     x = torch.zeros(1, *model.data_shape, device=model.device)
     y = torch.zeros(1, dtype=torch.long) if model.num_classes else None
-    with torch.no_grad():
+    with evaluating(model):
         model(x, y)

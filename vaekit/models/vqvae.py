@@ -80,6 +80,7 @@ class VQVAE(Model):
     """
 
     capabilities = Capabilities(posterior_variance=False, latent_grid=False)
+    objectives = ("vq",)  # the commitment term lives there; elbo or iwae would drop it
     missing_because = {"posterior_variance": "its posterior is a deterministic choice of codes, with no variance",
                        "latent_grid": "its latent space is a set of discrete codes, not a continuous plane"}
 
@@ -132,6 +133,11 @@ class VQVAE(Model):
         perplexity = torch.exp(-(usage * torch.log(usage + 1e-10)).sum())
         return ModelOutput(self.decode(z_st.flatten(1), c), [Latent(q, onehot, self._prior(x.shape[0]))],
                            {"commitment": commitment, "perplexity": perplexity})
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, c: Optional[torch.Tensor] = None, mean: bool = True) -> torch.Tensor:
+        """Decode the chosen code vectors (the posterior is deterministic, so ``mean`` changes nothing)."""
+        return self.decode(self.embed(x, c), c).mean
 
     def encode(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
         """The posterior over codes: one-hot on the nearest code at each of the N positions."""

@@ -7,6 +7,7 @@ import torch
 
 from ..distributions import kl_per_dimension
 from ..contract.bounds import elbo_terms
+from ..errors import VaekitError
 from ..registry import OBJECTIVES, VARIANTS
 from .base import LossOutput, Objective, layer_terms
 
@@ -25,6 +26,9 @@ class ELBO(Objective):
     """
 
     def __init__(self, beta: float = 1.0, free_bits: float = 0.0):
+        if beta < 0 or free_bits < 0:
+            raise VaekitError(f"the elbo objective needs beta >= 0 and free_bits >= 0, got beta={beta}, "
+                              f"free_bits={free_bits}")
         self.beta = float(beta)
         self.free_bits = float(free_bits)
 

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from ..errors import VaekitError
-from ..contract.bounds import importance_sampled_log_likelihood, importance_weight_parts
+from ..contract.bounds import MAX_ROWS, importance_sampled_log_likelihood, importance_weight_parts
 from ..registry import OBJECTIVES, VARIANTS
 from .base import LossOutput, Objective
 
@@ -30,7 +30,9 @@ class IWAE(Objective):
 
     def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                  kl_weight: float = 1.0) -> LossOutput:
-        log_px, log_ratio = importance_weight_parts(model, x, c, self.k)      # (k, B) each
+        # without gradients (validation) the k * B rows are run in chunks, so memory stays bounded
+        max_rows = None if torch.is_grad_enabled() else MAX_ROWS
+        log_px, log_ratio = importance_weight_parts(model, x, c, self.k, max_rows)   # (k, B) each
         true_w = log_px + log_ratio
         train_w = true_w if kl_weight == 1.0 else log_px + kl_weight * log_ratio
         terms = {"iwae": importance_sampled_log_likelihood(true_w).mean(), "elbo": true_w.mean()}

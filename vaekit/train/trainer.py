@@ -136,7 +136,7 @@ class Trainer:
         # A user's encoder may hold lazy layers: run one batch so every parameter has a shape.
         if has_lazy(self.model):
             x, y = next(iterate_batches(train, 2))
-            with torch.no_grad():
+            with evaluating(self.model):  # eval mode: no EMA codebook update from two examples
                 self.model(x, y)
 
     def _on_device(self, data):
@@ -164,10 +164,20 @@ class Trainer:
         """Two examples through the objective, before anything is written: a model and an objective
         that do not fit together fail here. Runs in eval mode without gradients, and leaves the
         random state as it was."""
+        allowed = self.model.objectives
+        if allowed is not None and self.tc.objective.name not in allowed:
+            raise VaekitError(f"the {self.model.name} model trains with the {' or '.join(allowed)} objective, not "
+                              f"{self.tc.objective.name}; drop --objective")
+        groups = self.model.parameter_groups()
+        _check_partition(groups, self.model)
+        make_optimizers(groups, self.tc)  # unknown group names in train.group_optimizers fail here
         x, y = next(iterate_batches(self.splits.train, 2))
         with torch.random.fork_rng(devices=[]), evaluating(self.model):
             out = self.objective(self.model, x, y)
-        self._check_groups(out.losses, self.model.parameter_groups())
+        self._check_groups(out.losses, groups)
+        if self.monitor not in _named_terms(out):
+            raise RuntimeError(f"{type(self.objective).__name__}.monitor names {self.monitor!r}, which is not "
+                               f"among its terms {sorted(_named_terms(out))}")
 
     def _check_groups(self, losses: Dict[str, torch.Tensor], groups) -> None:
         missing = [name for name in groups if name not in losses]
@@ -247,6 +257,15 @@ class Trainer:
         if improved:
             rundir.save_weights(self.run_dir / rundir.BEST, self.model, meta)
         rundir.save_state(self.run_dir / rundir.STATE, self._state())
+
+
+def _check_partition(groups, model) -> None:
+    """Every trainable parameter in exactly one group: in two it would be stepped twice, in none never."""
+    seen = [id(p) for params in groups.values() for p in params]
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if len(seen) != len(set(seen)) or set(seen) != trainable:
+        raise RuntimeError(f"{type(model).__name__}.parameter_groups() must hold every trainable parameter "
+                           "exactly once")
 
 
 def _named_terms(out) -> Dict[str, torch.Tensor]:
