@@ -16,7 +16,6 @@ from ..errors import VaekitError
 from ..models import Model, build_model
 from ..models.load import data_info, load
 from ..train import Trainer
-from ..train.optimizers import check_optimizers
 from .options import RESUME_OPTIONS, apply_options, base_config
 
 __all__ = ["train", "load"]
@@ -58,15 +57,14 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
         if len(split):
             model.check_data(split.x, f"{name} {cfg.data.source!r}")
     trainer = Trainer(model, splits, cfg, run_dir, progress=progress)  # checks objective and device
-    check_optimizers(cfg.train)
-    _preflight(trainer, model, own_networks=encoder is not None)
+    _preflight(trainer, model, own_networks=encoder is not None)  # optimizers, groups, one objective call
     # everything is validated: only now touch the run directory
     if not resume and rundir.is_run(run_dir):
         for name in (rundir.WEIGHTS, rundir.BEST, rundir.STATE, rundir.METRICS):
             (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_config(run_dir, cfg)
-    model.config, model.run_dir, model.info = cfg, run_dir, splits.info
+    model.run_dir = run_dir
     trainer.fit(resume=resume, state=state)
     model.eval()
     return model

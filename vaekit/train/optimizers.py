@@ -33,9 +33,3 @@ def make_optimizers(groups: Dict[str, List[torch.nn.Parameter]], tc) -> Dict[str
         optimizers[name] = OPTIMIZERS.build(part.name, args, params, where=f"the optimizer of group {name!r}")
     return optimizers
 
-
-def check_optimizers(tc) -> None:
-    """Unknown optimizer names or options fail before anything is written."""
-    for part in [tc.optimizer, *tc.group_optimizers.values()]:
-        OPTIMIZERS.build(part.name, {"lr": tc.lr, **part.args}, [torch.nn.Parameter(torch.zeros(1))],
-                         where="the optimizer")
