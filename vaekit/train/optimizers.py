@@ -30,6 +30,6 @@ def make_optimizers(groups: Dict[str, List[torch.nn.Parameter]], tc) -> Dict[str
     for name, params in groups.items():
         part = tc.group_optimizers.get(name, tc.optimizer)
         args = {"lr": tc.lr, **part.args}
-        optimizers[name] = OPTIMIZERS.build(part.name, args, params, where=f"the optimizer of group {name!r}")
+        optimizers[name] = OPTIMIZERS.build(part.name, args, params, where=f"group {name}'s optimizer")
     return optimizers
 
