@@ -321,3 +321,51 @@ def test_ladder_sizes_must_be_positive_integers():
         small("ladder", sets=['model.structure.args.hidden=["a"]'])
     with pytest.raises(VaekitError, match="latent_dims of the ladder model"):
         small("ladder", sets=["model.structure.args.latent_dims=[2.7]"])
+
+
+def test_permute_dims_shuffles_each_dimension_on_its_own():
+    from vaekit.models.factorvae import permute_dims
+
+    torch.manual_seed(0)
+    z = torch.arange(40.0).view(10, 4) + torch.tensor([0.0, 100.0, 200.0, 300.0])
+    p = permute_dims(z)
+    for j in range(4):  # each column keeps its values ...
+        assert torch.equal(p[:, j].sort().values, z[:, j])
+    order = (p - torch.tensor([0.0, 100.0, 200.0, 300.0])) // 4  # ... in an order of its own
+    assert len({tuple(order[:, j].tolist()) for j in range(4)}) > 1
+
+
+def test_total_correlation_is_the_discriminator_log_odds():
+    cfg, model = small("factorvae", sets=["model.structure.args.disc_hidden=4", "model.structure.args.disc_layers=1"])
+    last = model.discriminator[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([1.5, -0.5]))        # D says "joint" with log-odds 2 everywhere
+    out = build_objective(cfg)(model, DIGITS.train.x[:8])
+    assert float(out.terms["tc"]) == pytest.approx(2.0)
+    # and the discriminator loss is the cross-entropy of those logits on joint (0) and permuted (1) samples
+    ce_joint, ce_perm = -torch.log_softmax(torch.tensor([1.5, -0.5]), 0)
+    assert float(out.losses["discriminator"].detach()) == pytest.approx(0.5 * float(ce_joint + ce_perm), abs=1e-6)
+
+
+def test_ema_codebook_update_is_the_smoothed_moving_average():
+    from vaekit.models.vqvae import EMACodebook
+
+    book = EMACodebook(codes=2, dim=1, decay=0.5, eps=0.0, restart=0.0)
+    book.started.fill_(True)
+    book.embedding.copy_(torch.tensor([[0.0], [10.0]]))
+    book.ema_count.copy_(torch.tensor([1.0, 1.0]))
+    book.ema_weight.copy_(torch.tensor([[0.0], [10.0]]))
+    ze = torch.tensor([[1.0], [3.0], [9.0]])
+    book.update(ze, book.nearest(ze))                      # codes 0, 0, 1
+    # count = 0.5 * 1 + 0.5 * [2, 1] = [1.5, 1.0]; weight = 0.5 * [0, 10] + 0.5 * [4, 9] = [2.0, 9.5]
+    assert torch.allclose(book.ema_count, torch.tensor([1.5, 1.0]))
+    assert torch.allclose(book.embedding, torch.tensor([[2.0 / 1.5], [9.5]]))
+
+
+def test_vq_reconstruction_reaches_the_encoder_straight_through():
+    _, model = small("vqvae", sets=["model.structure.args.codes=8", "model.structure.args.code_dim=2"])
+    x = DIGITS.train.x[:16]
+    model(x)  # the first training batch initialises the codebook
+    (-model(x).px.log_prob(x).sum()).backward()            # the reconstruction term only
+    assert model.head.weight.grad is not None and float(model.head.weight.grad.abs().sum()) > 0
