@@ -28,10 +28,10 @@ class Metric:
 def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict[str, dict] = None) -> dict:
     """Every named metric of ``model`` on ``data``, merged into one dict; options by metric name."""
     options = options or {}
-    metrics = [(name, METRICS.build(name, options.get(name, {}), where="the metric")) for name in names]
-    for _, metric in metrics:
+    metrics = [METRICS.build(name, options.get(name, {}), where="the metric") for name in names]
+    for metric in metrics:
         metric.check(model)  # every refusal before any work
     result = {}
-    for _, metric in metrics:
+    for metric in metrics:
         result.update(metric(model, data))
     return result

@@ -41,11 +41,7 @@ class FactorVAE(VAE):
 
     @classmethod
     def from_config(cls, cfg, parts, disc_layers: int = 6, disc_hidden: int = 1000) -> "FactorVAE":
-        likelihood = parts.likelihood()
-        encoder, decoder = parts.networks(cfg.latent_dim, likelihood.params_per_value)
-        posterior = parts.posterior(getattr(encoder, "out_dim", None), cfg.latent_dim)
-        return cls(encoder, decoder, posterior, parts.prior(cfg.latent_dim), likelihood, cfg.latent_dim,
-                   parts.shape, parts.num_classes, disc_layers=int(disc_layers), disc_hidden=int(disc_hidden))
+        return cls(*cls.composed_parts(cfg, parts), disc_layers=disc_layers, disc_hidden=disc_hidden)
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         disc = {id(p) for p in self.discriminator.parameters()}

@@ -37,11 +37,16 @@ class VAE(Model):
 
     @classmethod
     def from_config(cls, cfg, parts) -> "VAE":
+        return cls(*cls.composed_parts(cfg, parts))
+
+    @staticmethod
+    def composed_parts(cfg, parts) -> tuple:
+        """The constructor's positional arguments, each part built from the config."""
         likelihood = parts.likelihood()
         encoder, decoder = parts.networks(cfg.latent_dim, likelihood.params_per_value)
         posterior = parts.posterior(getattr(encoder, "out_dim", None), cfg.latent_dim)
-        return cls(encoder, decoder, posterior, parts.prior(cfg.latent_dim), likelihood, cfg.latent_dim,
-                   parts.shape, parts.num_classes)
+        return (encoder, decoder, posterior, parts.prior(cfg.latent_dim), likelihood, cfg.latent_dim, parts.shape,
+                parts.num_classes)
 
     def encode(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
         """q(z|x): a Distribution with batch (B,) and event (latent_dim,)."""
