@@ -113,19 +113,16 @@ def _may_add(keys: List[str]) -> bool:
     return "args" in keys[:-1] or keys[-1] == "args" or keys[:2] == ["train", "group_optimizers"]
 
 
-def merge(d: dict, partial: dict, where: str, prefix: str = "") -> None:
+def merge(d: dict, partial: dict) -> None:
     """Apply a partial config (a recipe, a variant) onto ``d``; a part given with a new name
-    replaces the old part whole."""
+    replaces the old part whole. Unknown keys are reported when the config is built."""
     for key, value in partial.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and "name" in value and isinstance(d.get(key), dict) and "name" in d[key]:
-            if value["name"] != d[key]["name"]:
+        if isinstance(value, dict) and isinstance(d.get(key), dict):
+            if "name" in value and "name" in d[key] and value["name"] != d[key]["name"]:
                 d[key] = {"name": value["name"], "args": {}}
-            merge(d[key], value, where, f"{path}.")
-        elif isinstance(value, dict) and isinstance(d.get(key), dict):
-            merge(d[key], value, where, f"{path}.")
+            merge(d[key], value)
         else:
-            d[key] = copy.deepcopy(value)  # unknown keys are reported when the config is built
+            d[key] = copy.deepcopy(value)
 
 
 # what a variant composes; choosing another variant resets these before applying its config
@@ -138,7 +135,7 @@ def apply_variant(d: dict, name: str) -> None:
     for section, keys in COMPOSITION.items():
         for key in keys:
             d[section][key] = copy.deepcopy(defaults[section][key])
-    merge(d, copy.deepcopy(variant.config), f"--model {name}")
+    merge(d, variant.config)
     d["model"]["variant"] = name
 
 
@@ -163,7 +160,7 @@ def base_config(recipe: Optional[str] = None) -> RunConfig:
         variant = r.get("model", {}).get("variant")
         if variant:
             apply_variant(d, variant)
-        merge(d, {k: r[k] for k in ("model", "train") if k in r}, f"recipe {recipe!r}")
+        merge(d, {k: r[k] for k in ("model", "train") if k in r})
         d["recipe"] = recipe
     return RunConfig.from_dict(d, where=f"recipe {recipe!r}" if recipe else "the defaults")
 
