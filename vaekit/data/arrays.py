@@ -26,7 +26,9 @@ class RawData:
     num_classes: Optional[int] = None
     class_names: Optional[list] = None
     columns: Optional[list] = None
-    extra: dict = field(default_factory=dict)
+    factors: Optional[np.ndarray] = None  # float32 (N, F): known generative factors (``shapes``)
+    factors_test: Optional[np.ndarray] = None
+    extra: dict = field(default_factory=dict)  # factor names go in extra["factor_names"]
 
 
 def to_examples(arr: np.ndarray, name: str) -> tuple:

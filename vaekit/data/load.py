@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from ..errors import VaekitError, require
@@ -51,9 +52,10 @@ def load_data(
     n_official = None if raw.x_test is None else len(raw.x_test)
     _check_sizes(raw, n_official, val_fraction)
 
-    data = TensorData(torch.from_numpy(raw.x), _labels(raw.y))
+    data = TensorData(torch.from_numpy(raw.x), _labels(raw.y), _factors(raw.factors))
     if raw.x_test is not None:
-        trainval, test = data, TensorData(torch.from_numpy(raw.x_test), _labels(raw.y_test))
+        trainval, test = data, TensorData(torch.from_numpy(raw.x_test), _labels(raw.y_test),
+                                          _factors(raw.factors_test))
         test_split = "official"
     else:
         keep, held = split_indices(len(data), TEST_FRACTION, TEST_SEED, data.y)
@@ -83,7 +85,7 @@ def load_data(
         std=std,
         extra={**raw.extra, "test_split": test_split},
     )
-    train, val, test = (TensorData(out_info.normalize(d.x), d.y) for d in (train, val, test))
+    train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors) for d in (train, val, test))
     return DataSplits(train, val, test, out_info)
 
 
@@ -140,3 +142,7 @@ def _check_sizes(raw: RawData, n_official: Optional[int], val_fraction: float) -
 
 def _labels(y) -> Optional[torch.Tensor]:
     return None if y is None else torch.from_numpy(y).long()
+
+
+def _factors(f) -> Optional[torch.Tensor]:
+    return None if f is None else torch.as_tensor(np.asarray(f, dtype=np.float32))

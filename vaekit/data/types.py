@@ -9,16 +9,19 @@ import torch
 
 @dataclass
 class TensorData:
-    """Examples ``x`` (N, *shape) float32 and optional integer labels ``y`` (N,)."""
+    """Examples ``x`` (N, *shape) float32, optional integer labels ``y`` (N,) and, for data with
+    known generative factors (``shapes``), their values ``factors`` (N, F) float32."""
 
     x: torch.Tensor
     y: Optional[torch.Tensor] = None
+    factors: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def subset(self, index: torch.Tensor) -> "TensorData":
-        return TensorData(self.x[index], None if self.y is None else self.y[index])
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        return TensorData(self.x[index], pick(self.y), pick(self.factors))
 
 
 @dataclass

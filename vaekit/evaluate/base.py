@@ -1,37 +1,96 @@
 """The metrics registry: a metric is a number about a model on data, looked up by name.
 
-``vaekit evaluate`` and validation ask for metrics by name; a metric that does not apply to
-a model (it needs a capability the model lacks) says why in one line.
+``vaekit evaluate`` and validation ask for metrics by name. A metric that does not apply
+(it needs a capability the model lacks, labels, ground-truth factors, a weights file) says
+why in one line: an error when it was asked for by name, a skipped note under ``all``.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
-from ..data.types import TensorData
+from ..data.types import DataInfo, TensorData
+from ..errors import VaekitError
 from ..registry import METRICS
 
 
+@dataclass
+class EvalContext:
+    """What a metric may use besides the model and the scored split.
+
+    ``train`` is the training split, for metrics that fit something (probes, a feature
+    network, a fitted sampler); ``source`` names the dataset (a cache key); ``seed`` seeds
+    any randomness a metric draws itself.
+    """
+
+    train: Optional[TensorData] = None
+    source: Optional[str] = None
+    info: Optional[DataInfo] = None
+    seed: int = 0
+
+
 class Metric:
-    """``metric(model, data) -> {name: value}``; ``requires`` lists the model capabilities it needs."""
+    """``metric(model, data, ctx) -> {key: value}``.
+
+    ``requires`` lists the model capabilities it needs; ``meanings`` says in a few words what
+    each key it returns means and in which units (the CLI's table prints them); ``paper``
+    cites the source. ``unavailable`` returns why the metric cannot run here, or None.
+    """
 
     requires: Tuple[str, ...] = ()
     title = "a metric"
+    meanings: Dict[str, str] = {}
+    paper = ""
 
-    def check(self, model) -> None:
+    def unavailable(self, model, data: TensorData, ctx: EvalContext) -> Optional[str]:
         for capability in self.requires:
-            model.require(capability, self.title)
+            if not model.can(capability):
+                why = model.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
+                return f"{self.title} does not apply to the {model.name} model: {why}"
+        return None
 
-    def __call__(self, model, data: TensorData) -> Dict[str, float]:
+    def __call__(self, model, data: TensorData, ctx: EvalContext) -> Dict[str, float]:
         raise NotImplementedError
 
 
-def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict[str, dict] = None) -> dict:
-    """Every named metric of ``model`` on ``data``, merged into one dict; options by metric name."""
-    options = options or {}
-    metrics = [METRICS.build(name, options.get(name, {}), where="the metric") for name in names]
-    for metric in metrics:
-        metric.check(model)  # every refusal before any work
+def metric_names() -> list:
+    """Every registered metric name, in registration order."""
+    return list(METRICS.names())
+
+
+def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict[str, dict] = None,
+                    ctx: Optional[EvalContext] = None, skipped: Optional[Callable[[str], None]] = None) -> dict:
+    """Every named metric of ``model`` on ``data``, merged into one dict; options by metric name.
+
+    ``names`` may be ``["all"]``: every registered metric that applies, the others reported
+    through ``skipped(reason)``. A metric named explicitly that cannot run is an error, raised
+    before any work.
+    """
+    options, ctx = options or {}, ctx or EvalContext()
+    names = list(names)
+    everything = names == ["all"]
+    if everything:
+        names = metric_names()
+    metrics = []
+    for name in names:
+        metric = METRICS.build(name, options.get(name, {}), where="the metric")
+        reason = metric.unavailable(model, data, ctx)
+        if reason is None:
+            metrics.append(metric)
+        elif everything:
+            if skipped:
+                skipped(f"skipped {name}: {reason}")
+        else:
+            raise VaekitError(reason)
     result = {}
     for metric in metrics:
-        result.update(metric(model, data))
+        result.update(metric(model, data, ctx))
     return result
+
+
+def meanings(names: Iterable[str]) -> Dict[str, str]:
+    """What each key of the named metrics means, for tables."""
+    out = {}
+    for name in metric_names() if list(names) == ["all"] else names:
+        out.update(METRICS.get(name).meanings)
+    return out

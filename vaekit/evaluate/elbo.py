@@ -49,5 +49,5 @@ class ElboMetric(Metric):
     requires = ("likelihood",)
     title = "the ELBO"
 
-    def __call__(self, model, data: TensorData) -> Dict[str, float]:
+    def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
         return evaluate_elbo(model, data)

@@ -51,5 +51,5 @@ class LogLikelihoodMetric(Metric):
             raise VaekitError(f"--iw-samples must be at least 1, got {k}")
         self.k = int(k)
 
-    def __call__(self, model, data: TensorData) -> Dict[str, float]:
+    def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
         return evaluate_log_likelihood(model, data, k=self.k)

@@ -16,7 +16,7 @@ from ..data.batching import iterate_batches
 from ..data.types import DataSplits
 from ..device import resolve_device
 from ..errors import VaekitError
-from ..evaluate import compute_metrics
+from ..evaluate import EvalContext, compute_metrics
 from ..models.helpers import evaluating, has_lazy
 from ..registry import METRICS, OBJECTIVES
 from .optimizers import make_optimizers
@@ -39,7 +39,10 @@ class Trainer:
         self.objective = build_objective(config)
         self.monitor, self.mode = self.objective.monitor
         for m in self.tc.val_metrics:  # an unknown metric or option fails before anything is written
-            METRICS.build(m.name, m.args, where="the validation metric").check(model)
+            reason = METRICS.build(m.name, m.args, where="the validation metric").unavailable(
+                model, splits.val, self.eval_context())
+            if reason:
+                raise VaekitError(f"train.val_metrics: {reason}")
         self.progress = EpochProgress(progress)
         self.device = resolve_device(self.tc.device)
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
@@ -222,10 +225,16 @@ class Trainer:
                 n += x.shape[0]
         return {k: v / n for k, v in sums.items()}
 
+    def eval_context(self) -> EvalContext:
+        """Metrics that fit something during validation fit it on the training split."""
+        return EvalContext(train=self.splits.train, source=self.config.data.source, info=self.splits.info,
+                           seed=self.tc.seed)
+
     def metrics(self, data) -> Dict[str, float]:
         """The registered metrics named in ``train.val_metrics``, looked up by name (``n`` dropped)."""
         names = [m.name for m in self.tc.val_metrics]
-        values = compute_metrics(self.model, data, names, {m.name: m.args for m in self.tc.val_metrics})
+        values = compute_metrics(self.model, data, names, {m.name: m.args for m in self.tc.val_metrics},
+                                 self.eval_context())
         return {k: v for k, v in values.items() if k != "n"}
 
     def _check_weights(self, epoch: int) -> None:
