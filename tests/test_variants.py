@@ -197,7 +197,7 @@ def test_validation_computes_registered_metrics_by_name(tmp_path):
     for row in rows:
         assert row["val_iw_samples"] == 50
         assert row["val_log_likelihood"] > row["val_elbo"]  # the k-sample bound is tighter than the ELBO
-    with pytest.raises(VaekitError, match="unknown metric 'nope'; choose one of: elbo, nll"):
+    with pytest.raises(VaekitError, match="unknown metric 'nope'; choose one of: .*elbo, .*nll"):
         vaekit.train("digits", out=tmp_path / "s", epochs=1, progress=False, sets=['train.val_metrics=["nope"]'])
     assert not (tmp_path / "s").exists()  # refused before anything was written
 

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from .errors import VaekitError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass
@@ -162,6 +162,25 @@ def upgrade(d: dict, where: str) -> dict:
     d = {k: v for k, v in d.items() if k != "format_version"}
     if version == 1:
         d = _from_v1(d)
+    if version <= 2:
+        d = _from_v2(d)
+    return d
+
+
+def _from_v2(d: dict) -> dict:
+    """Formats 1-2 meant gaussian sigma = 1 by default and one learned sigma per value; pin both."""
+    d = copy.deepcopy(d)
+    lik = d.get("model", {}).get("likelihood")
+    if not isinstance(lik, dict):
+        return d
+    kind = (d.get("data_info") or {}).get("kind")
+    gaussian = lik.get("name") == "gaussian" or (lik.get("name") == "auto" and kind == "table")
+    args = dict(lik.get("args") or {})
+    if gaussian and "sigma" not in args:
+        args["sigma"] = "1.0"
+    elif gaussian and str(args["sigma"]) == "learned":
+        args["sigma"] = "learned-per-value"
+    lik["args"] = args
     return d
 
 

@@ -28,6 +28,7 @@ from .errors import VaekitError
 CONFIG, WEIGHTS, BEST, STATE, METRICS, PLOTS = (
     "config.json", "model.safetensors", "best.safetensors", "state.pt", "metrics.jsonl", "plots")
 CHECKPOINTS = {"last": WEIGHTS, "best": BEST}
+EVALUATION = "evaluation.json"  # what ``vaekit evaluate`` computed, read by ``vaekit compare``
 
 
 # -- atomic files ---------------------------------------------------------------------------

@@ -133,42 +133,117 @@ def _interruptible(out):
                           f"`vaekit train --out {out or 'RUN'} --resume`") from None
 
 
-@app.command(epilog="Example: vaekit evaluate runs/mlp-digits --json")
+@app.command(epilog="Example: vaekit evaluate runs/mlp-digits --metrics elbo,nll,au,knn --k 1000")
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory."),
+    metrics: str = typer.Option("elbo", "--metrics", "-m", help="Comma-separated metric names, or all: "
+                                "elbo, nll, recon, au, knn, probe, silhouette, latent, fd, fid, disentanglement "
+                                "(vaekit evaluate --list explains each)."),
+    k: int = typer.Option(0, "--k", "--iw-samples", help="Importance samples per example for nll (default 1000 "
+                          "when nll is asked for; K > 0 alone adds nll)."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Other data (default: the run's own)."),
     split: str = typer.Option("test", "--split", help="test, val or train."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last or best."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the posterior samples."),
+    seed: int = typer.Option(0, "--seed", help="Seed for posterior samples and fitted metrics."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
-    iw_samples: int = typer.Option(0, "--iw-samples", help="Also estimate log p(x) by importance sampling "
-                                   "with K samples per example (e.g. 1000; 0: off)."),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="Inception weights file for fid "
+                                              "(pytorch-fid's pt_inception-2015-12-05-6726825d.pth)."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="A metric's option, METRIC.ARG=VALUE, e.g. "
+                                             "knn.k=10; repeatable."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="JSON file the results are merged into "
+                                      "(default RUN/evaluation.json)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    list_metrics: bool = typer.Option(False, "--list", help="List the metrics, what they mean and their papers."),
 ):
-    """Test-set ELBO, reconstruction term and KL (and importance-sampled log p(x)), in nats per example."""
-    from .workflows import evaluate_run
+    """Every number a paper needs: likelihood, latent, sample and disentanglement metrics, as a table and JSON."""
+    from .. import rundir
+    from .workflows import evaluate_run, metric_options, parse_metrics
 
-    result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=iw_samples)
+    if list_metrics:
+        return _list_metrics(as_json)
+    names = parse_metrics(metrics)
+    options = metric_options(sets or [], fid_weights)
+    save = out or str(run / rundir.EVALUATION)
+    result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=k,
+                          metrics=names, options=options, skipped=_note, save=save)
+    if "warning" in result:
+        err_console.print(f"[bold yellow]warning:[/] {escape(result['warning'])}", highlight=False)
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2, allow_nan=False))
         return
+    from ..evaluate import meanings
+
     title = f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"
     table = Table(title=escape(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("meaning")
-    meaning = {"elbo": "evidence lower bound, nats/example (higher is better)",
-               "recon": "-E_q[log p(x|z)], nats/example", "kl": "KL(q(z|x) || p(z)), nats/example",
-               "mse": "squared error of the mean reconstruction, per value", "bits_per_dim": "-elbo / (D ln 2)"}
-    if "log_likelihood" in result:
-        meaning["log_likelihood"] = f"log p(x), importance-sampled, K={result['iw_samples']} " \
-                                    f"(standard error {result['log_likelihood_se']:.3f})"
-    meaning.update({k: f"KL of stochastic layer {k[3:]} (1 = top), nats/example" for k in result
-                    if k.startswith("kl_")})
-    skip = {"n", "iw_samples", "log_likelihood_se"}
-    for key in [k for k in meaning if k in result] + [k for k in result if k not in meaning and k not in skip]:
-        if isinstance(result[key], (int, float)):
-            table.add_row(key, f"{result[key]:.4f}", escape(meaning.get(key, "")))
+    meaning = meanings(names if names == ["all"] else names + (["nll"] if k else []))
+    meaning.update({key: f"KL of stochastic layer {key[3:]} (1 = top)" for key in result if key.startswith("kl_")
+                    and key[3:].isdigit()})
+    skip = {"n", "run", "data", "split", "checkpoint", "warning", "metrics", "metrics_seed"}
+    notes = []
+    for key in [key for key in result if key not in skip]:
+        if isinstance(result[key], str):
+            notes.append(f"{key}: {result[key]}")
+        else:
+            table.add_row(key, escape(_show(result[key])), escape(meaning.get(key, "")))
+    table.caption = escape("\n".join(notes)) if notes else None
+    out_console.print(table)
+    _wrote([save])
+
+
+def _show(value) -> str:
+    if isinstance(value, bool) or isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list):
+        return " ".join(_show(v) for v in value[:16]) + (" ..." if len(value) > 16 else "")
+    return str(value)
+
+
+def _list_metrics(as_json: bool) -> None:
+    from ..evaluate import metric_names
+    from ..registry import METRICS
+
+    rows = [{"name": n, "title": METRICS.get(n).title, "paper": METRICS.get(n).paper,
+             "in_all": METRICS.get(n).in_all, "keys": METRICS.get(n).meanings} for n in metric_names(True)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="vaekit metrics (vaekit evaluate RUN --metrics NAME,NAME or all)")
+    for column in ("name", "what", "paper"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], escape(row["title"]), escape(row["paper"] or "-"))
+    out_console.print(table)
+
+
+@app.command(epilog="Example: vaekit compare runs/mlp runs/iwae --metrics elbo,nll")
+def compare(
+    runs: List[Path] = typer.Argument(..., help="Run directories."),
+    metrics: str = typer.Option("elbo", "--metrics", "-m", help="Comma-separated metric names, or all."),
+    k: int = typer.Option(0, "--k", "--iw-samples", help="Importance samples for nll."),
+    split: str = typer.Option("test", "--split", help="test, val or train."),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="last or best."),
+    seed: int = typer.Option(0, "--seed", help="Seed, the same for every run."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+):
+    """Several runs side by side: saved evaluations are reused, missing metrics are computed (and saved)."""
+    from .workflows import compare_runs, parse_metrics
+
+    rows, keys = compare_runs(runs, parse_metrics(metrics), split=split, checkpoint=checkpoint, seed=seed,
+                              iw_samples=k, skipped=_note)
+    if as_json:
+        print(json.dumps(rows, indent=2, allow_nan=False))
+        return
+    table = Table(title=escape(f"{split} split, {checkpoint} checkpoint"))
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(escape(row["run"]), justify="right")
+    for key in keys:
+        table.add_row(key, *(escape(_show(row.get(key, "-"))) for row in rows))
     out_console.print(table)
 
 

@@ -69,11 +69,9 @@ def to_images(arr: np.ndarray, name: str) -> np.ndarray:
     kind = arr.dtype.kind
     if kind == "b":
         return arr.astype(np.float32)
-    if arr.dtype == np.uint8:
-        return np.true_divide(arr, np.float32(255), dtype=np.float32)
     if kind in "iu":
         lo, hi = int(arr.min()), int(arr.max())
-        if lo >= 0 and hi <= 1:  # binary images
+        if lo >= 0 and hi <= 1:  # binary images, whatever the integer type (binarized MNIST is uint8)
             return arr.astype(np.float32)
         if lo >= 0 and hi <= 255:
             return np.true_divide(arr, np.float32(255), dtype=np.float32)
@@ -84,6 +82,16 @@ def to_images(arr: np.ndarray, name: str) -> np.ndarray:
     if lo < 0 or hi > 1:
         raise _range_error(name, arr, lo, hi)
     return x
+
+
+def quantization_levels(x: np.ndarray) -> Optional[int]:
+    """How many evenly spaced values images in [0, 1] were quantized to: 2 (binary), 256 (8-bit,
+    x = k / 255), or None (other float data). Bits per dimension need it (Theis et al. 2016)."""
+    for levels in (2, 256):
+        scaled = x * np.float32(levels - 1)
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-3):
+            return levels
+    return None
 
 
 def to_table(arr: np.ndarray, name: str, columns: Optional[Sequence[str]] = None,

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import VaekitError, require
-from .arrays import RawData
+from .arrays import RawData, quantization_levels
 from .builtin import DATASET_NAMES, canonical_name, load_named
 from .files import SUPPORTED, read_path
 from .splits import TEST_FRACTION, TEST_SEED, split_indices, split_sizes
@@ -83,7 +83,7 @@ def load_data(
         columns=raw.columns,
         mean=mean,
         std=std,
-        extra={**raw.extra, "test_split": test_split},
+        extra={**raw.extra, "test_split": test_split, **_levels(raw)},
     )
     train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors) for d in (train, val, test))
     return DataSplits(train, val, test, out_info)
@@ -146,3 +146,11 @@ def _labels(y) -> Optional[torch.Tensor]:
 
 def _factors(f) -> Optional[torch.Tensor]:
     return None if f is None else torch.as_tensor(np.asarray(f, dtype=np.float32))
+
+
+def _levels(raw: RawData) -> dict:
+    """``{"levels": L}`` for images quantized to L evenly spaced values (checked on a sample)."""
+    if raw.kind != "image":
+        return {}
+    levels = raw.extra.get("levels") or quantization_levels(raw.x.reshape(-1)[:1_000_000])
+    return {"levels": levels} if levels else {}

@@ -16,6 +16,8 @@ from torch.distributions import Bernoulli, Independent, Normal
 from ..errors import VaekitError
 from ..registry import LIKELIHOODS
 
+MOMENTUM = 0.99  # of the optimal sigma's running mean of batch MSEs: about the last 100 steps
+
 
 def default_likelihood(kind: str, args: dict) -> str:
     """What ``likelihood="auto"`` means: bernoulli for images in [0, 1], gaussian for
@@ -25,7 +27,7 @@ def default_likelihood(kind: str, args: dict) -> str:
 
 class Likelihood(nn.Module):
     params_per_value = 1
-
+    levels = None  # a probability mass over this many values per dimension; None: a density
     def __init__(self, data_shape: Sequence[int]):
         super().__init__()
         self.data_shape = tuple(data_shape)
@@ -38,8 +40,12 @@ class Likelihood(nn.Module):
 class BernoulliLikelihood(Likelihood):
     """Bernoulli over each value in [0, 1]; -log p is binary cross-entropy summed over pixels.
 
-    Grey values are used as soft targets, as in Kingma & Welling's MNIST experiments.
+    Grey values are used as soft targets, as in Kingma & Welling's MNIST experiments; on them
+    it is not a normalised distribution (Loaiza-Ganem & Cunningham 2019), so its log p is only
+    a probability on binary data.
     """
+
+    levels = 2
 
     def forward(self, params: torch.Tensor) -> Independent:
         return Independent(Bernoulli(logits=params, validate_args=False), len(self.data_shape))
@@ -57,25 +63,82 @@ class BernoulliLikelihood(Likelihood):
 class GaussianLikelihood(Likelihood):
     """N(x; mu(z), sigma^2) per value; with fixed sigma -log p is squared error / (2 sigma^2) + const.
 
-    ``sigma="learned"`` learns one log-sigma per data value (shared across examples),
-    the "learned variance" decoder of e.g. Rybkin et al. 2021 (sigma-VAE), clamped to
-    [1e-3, 1e3]. A number fixes sigma.
+    ``sigma`` is one of:
+
+    - ``"optimal"`` (the default): one sigma shared by every value, set to its maximum-likelihood
+      value sigma^2 = mean squared error of the batch while training (the "optimal sigma-VAE"
+      of Rybkin et al. 2021, sec. 3.2), and to a running mean of it for evaluation. It follows
+      the reconstruction error, so the KL term is never swamped and the posterior does not
+      collapse, whatever the data's scale.
+    - ``"learned"``: one shared log-sigma learned by gradient descent (Rybkin et al. 2021).
+    - ``"learned-per-value"``: one learned log-sigma per data value. Values that never vary in
+      training drive theirs towards ``min_sigma``, each adding up to -log(min_sigma) nats.
+    - a number: a fixed sigma. The classic "summed squared error" VAE is sigma^2 = 1/2; sigma = 1
+      on [0, 1] images collapses the posterior (the KL outweighs any reconstruction gain).
+
+    Every learned or fitted variance gets a smooth floor, sigma^2 = s^2 + min_sigma^2, whose
+    gradient never vanishes (a hard clamp would leave a parameter stuck past its bound).
     """
 
-    def __init__(self, data_shape: Sequence[int], sigma="1.0"):
+    def __init__(self, data_shape: Sequence[int], sigma="optimal", min_sigma: float = 1e-3):
         super().__init__(data_shape)
-        self.learned = str(sigma) == "learned"
-        if self.learned:
+        self.mode = str(sigma)
+        self.min_sigma = float(min_sigma)
+        if not self.min_sigma >= 0:
+            raise VaekitError(f"min_sigma must be at least 0, got {min_sigma!r}")
+        if self.mode == "learned":
+            self.log_sigma = nn.Parameter(torch.zeros(()))
+        elif self.mode == "learned-per-value":
             self.log_sigma = nn.Parameter(torch.zeros(self.data_shape))
+        elif self.mode == "optimal":
+            self.register_buffer("mse_ema", torch.zeros(()))       # running mean of the batch MSE (biased)
+            self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         else:
             try:
                 value = float(sigma)
             except ValueError:
-                raise VaekitError(f"--sigma must be a positive number or 'learned', got {sigma!r}") from None
+                raise VaekitError(f"--sigma must be a positive number, 'optimal', 'learned' or 'learned-per-value', "
+                                  f"got {sigma!r}") from None
             if not value > 0:
                 raise VaekitError(f"--sigma must be positive, got {sigma!r}")
+            self.mode = "fixed"
             self.register_buffer("log_sigma", torch.full(self.data_shape, math.log(value)), persistent=False)
 
+    def variance(self) -> torch.Tensor:
+        """sigma^2 as used for evaluation and sampling (a scalar or one per value)."""
+        if self.mode == "optimal":  # sigma = 1 until the first training batch
+            debiased = self.mse_ema / (1 - MOMENTUM ** self.steps.clamp(min=1))
+            return torch.where(self.steps > 0, debiased, torch.ones_like(debiased)) + self.min_sigma ** 2
+        if self.mode == "fixed":
+            return torch.exp(2 * self.log_sigma)
+        return torch.exp(2 * self.log_sigma) + self.min_sigma ** 2
+
     def forward(self, params: torch.Tensor) -> Independent:
-        scale = self.log_sigma.clamp(math.log(1e-3), math.log(1e3)).exp().expand_as(params)
+        if self.mode == "optimal" and self.training:
+            return _OptimalSigmaNormal(params, self, len(self.data_shape))
+        scale = self.variance().sqrt().expand_as(params)
         return Independent(Normal(params, scale, validate_args=False), len(self.data_shape))
+
+    def observe(self, batch_mse: torch.Tensor) -> None:
+        """Fold one training batch's mean squared error into the running mean (momentum
+        ``MOMENTUM``, debiased like Adam's moments so early epochs are not pulled towards 0)."""
+        with torch.no_grad():
+            self.steps += 1
+            self.mse_ema.mul_(MOMENTUM).add_((1 - MOMENTUM) * batch_mse.detach())
+
+
+class _OptimalSigmaNormal(Independent):
+    """N(x; mu, sigma^2) with sigma^2 the batch's mean squared error (+ min_sigma^2), computed
+    when ``log_prob`` sees the data; gradients flow through sigma as in Rybkin et al. 2021."""
+
+    def __init__(self, mean: torch.Tensor, owner: GaussianLikelihood, event_dims: int):
+        self.owner = owner
+        scale = owner.variance().sqrt().expand_as(mean)
+        super().__init__(Normal(mean, scale, validate_args=False), event_dims, validate_args=False)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        mean = self.base_dist.loc
+        mse = (x - mean).pow(2).mean()
+        self.owner.observe(mse)
+        scale = (mse + self.owner.min_sigma ** 2).sqrt()
+        return Normal(mean, scale, validate_args=False).log_prob(x).flatten(1).sum(1)

@@ -41,6 +41,7 @@ class Metric:
     title = "a metric"
     meanings: Dict[str, str] = {}
     paper = ""
+    in_all = True  # False for a metric that a group metric (computed by ``all``) already covers
 
     def unavailable(self, model, data: TensorData, ctx: EvalContext) -> Optional[str]:
         for capability in self.requires:
@@ -53,18 +54,24 @@ class Metric:
         raise NotImplementedError
 
 
-def metric_names() -> list:
-    """Every registered metric name, in registration order."""
-    return list(METRICS.names())
+FIRST = ("elbo", "nll", "recon", "au")  # the order tables list metrics in; the rest alphabetically
+
+
+def metric_names(everything: bool = False) -> list:
+    """Registered metric names, the likelihood ones first. Without ``everything``, only those
+    ``all`` computes (a metric that is part of a group, like ``knn`` of ``latent``, is left out)."""
+    names = [n for n in FIRST if n in METRICS] + [n for n in METRICS.names() if n not in FIRST]
+    return names if everything else [n for n in names if METRICS.get(n).in_all]
 
 
 def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict[str, dict] = None,
-                    ctx: Optional[EvalContext] = None, skipped: Optional[Callable[[str], None]] = None) -> dict:
+                    ctx: Optional[EvalContext] = None, skipped: Optional[Callable[[str], None]] = None,
+                    done: Optional[list] = None) -> dict:
     """Every named metric of ``model`` on ``data``, merged into one dict; options by metric name.
 
     ``names`` may be ``["all"]``: every registered metric that applies, the others reported
     through ``skipped(reason)``. A metric named explicitly that cannot run is an error, raised
-    before any work.
+    before any work. The names of the metrics computed are appended to ``done``.
     """
     options, ctx = options or {}, ctx or EvalContext()
     names = list(names)
@@ -76,15 +83,17 @@ def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict
         metric = METRICS.build(name, options.get(name, {}), where="the metric")
         reason = metric.unavailable(model, data, ctx)
         if reason is None:
-            metrics.append(metric)
+            metrics.append((name, metric))
         elif everything:
             if skipped:
                 skipped(f"skipped {name}: {reason}")
         else:
             raise VaekitError(reason)
     result = {}
-    for metric in metrics:
+    for name, metric in metrics:
         result.update(metric(model, data, ctx))
+        if done is not None:
+            done.append(name)
     return result
 
 

@@ -1,45 +1,71 @@
-"""Dataset-level ELBO, its terms and reconstruction error, in nats per example."""
+"""Dataset-level ELBO and its terms, in nats per example (original units for tables)."""
 from __future__ import annotations
 
-import math
 from typing import Dict
 
+from ..contract.bounds import elbo_terms
 from ..data.batching import iterate_batches
 from ..data.types import TensorData
-from ..contract.bounds import elbo_terms
 from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric
+from .units import bits_method, bits_per_dim, dequantize, log_jacobian, no_bits_reason, units
 
 
 def evaluate_elbo(model, data: TensorData, batch_size: int = 512) -> Dict[str, float]:
     """Single-sample ELBO over ``data`` (Kingma & Welling 2014, eq. 3), from :func:`elbo_terms`.
 
-    Returns per-example means: ``elbo`` = E_q[log p(x|z)] - KL (nats, higher is better),
-    ``recon`` = -E_q[log p(x|z)], ``kl`` = KL(q(z|x) || p(z)) summed over stochastic layers
-    (``kl_1``, ``kl_2``, ... each, top first, when there are several), ``mse`` = squared error
-    per value between x and its reconstruction, ``bits_per_dim`` = -elbo / (D ln 2), and ``n``
-    examples. Evaluation draws z from the global torch RNG; seed it to repeat.
+    Per-example means: ``elbo`` = E_q[log p(x|z)] - KL (higher is better), ``recon`` =
+    -E_q[log p(x|z)], ``kl`` = KL(q(z|x) || p(z)) summed over stochastic layers (``kl_1``,
+    ``kl_2``, ... each, top first, when there are several), and ``n`` examples. Tables are
+    reported in their original units (see :mod:`.units`). ``bits_per_dim`` is -log2 P(x) / D
+    bounded through the ELBO where it is meaningful (``bits_per_dim_method`` says how), and
+    ``bits_per_dim_none`` says why not otherwise. Draws z from the global torch RNG.
     """
-    sums, n = {}, 0
-    with evaluating(model):
-        for x, y in iterate_batches(data, batch_size, device=model.device):
-            c = y if model.num_classes else None
-            t = elbo_terms(model(x, c), x)
-            x_hat = model.reconstruct(x, c)
-            values = {"elbo": t.elbo, "recon": t.recon, "kl": t.kl,
-                      "mse": (x_hat - x).pow(2).flatten(1).mean(1)}
-            if len(t.kls) > 1:
-                values.update({f"kl_{i + 1}": kl for i, kl in enumerate(t.kls)})
-            for k, v in values.items():
-                sums[k] = sums.get(k, 0.0) + float(v.sum())
-            n += x.shape[0]
+    sums = _sum_terms(model, data, batch_size)
+    n = int(sums.pop("n"))
     if n == 0:
         return {"n": 0}
     result = {k: v / n for k, v in sums.items()}
-    result["bits_per_dim"] = -result["elbo"] / (math.prod(model.data_shape) * math.log(2))
+    jac = log_jacobian(model)
+    result["elbo"] += jac
+    result["recon"] -= jac
+    result["units"] = units(model)
+    method, levels = bits_method(model)
+    if method is None:
+        result["bits_per_dim_none"] = no_bits_reason(model)
+    else:
+        log_p = result["elbo"] if method == "exact" else \
+            _sum_terms(model, data, batch_size, levels)["elbo"] / n
+        result["bits_per_dim"] = bits_per_dim(log_p, model, method, levels)
+        result["bits_per_dim_method"] = _describe(method, levels, "the ELBO")
     result["n"] = n
     return result
+
+
+def _sum_terms(model, data: TensorData, batch_size: int, dequantize_levels: int = 0) -> Dict[str, float]:
+    """Sums over ``data`` of the per-example ELBO terms (model units), and ``n``."""
+    sums, n = {}, 0
+    with evaluating(model):
+        for x, y in iterate_batches(data, batch_size, device=model.device):
+            if dequantize_levels:
+                x = dequantize(x, dequantize_levels)
+            t = elbo_terms(model(x, y if model.num_classes else None), x)
+            values = {"elbo": t.elbo, "recon": t.recon, "kl": t.kl}
+            if len(t.kls) > 1:
+                values.update({f"kl_{i + 1}": kl for i, kl in enumerate(t.kls)})
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + float(v.double().sum())
+            n += x.shape[0]
+    sums["n"] = n
+    return sums
+
+
+def _describe(method: str, levels: int, bound: str) -> str:
+    if method == "exact":
+        return f"exact: the likelihood is a probability over the data's {levels} values; from {bound}"
+    return (f"dequantized (Theis et al. 2016): {levels}-level data, uniform noise within each value's bin; "
+            f"from {bound}")
 
 
 @METRICS.register("elbo")
@@ -48,6 +74,14 @@ class ElboMetric(Metric):
 
     requires = ("likelihood",)
     title = "the ELBO"
+    paper = "Kingma & Welling 2014"
+    meanings = {
+        "elbo": "evidence lower bound, single sample (higher is better)",
+        "recon": "-E_q[log p(x|z)], the reconstruction term",
+        "kl": "KL(q(z|x) || p(z)), summed over stochastic layers",
+        "bits_per_dim": "-log2 P(x) / D bounded through the ELBO (lower is better)",
+    }
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
         return evaluate_elbo(model, data)
+

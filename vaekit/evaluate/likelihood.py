@@ -13,6 +13,7 @@ from ..contract.bounds import MAX_ROWS, importance_sampled_log_likelihood, log_i
 from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric
+from .units import bits_method, bits_per_dim, dequantize, log_jacobian, units
 
 
 @torch.no_grad()
@@ -27,16 +28,36 @@ def log_likelihood(model, x: torch.Tensor, c: Optional[torch.Tensor] = None, k: 
     return importance_sampled_log_likelihood(log_importance_weights(model, x, c, k, max_rows))
 
 
-def evaluate_log_likelihood(model, data: TensorData, k: int = 100, batch_size: int = 64) -> Dict[str, float]:
-    """Mean importance-sampled log p(x) over ``data`` in nats per example, with its standard error
-    (0 for a single example)."""
+def evaluate_log_likelihood(model, data: TensorData, k: int = 100, batch_size: int = 64,
+                            max_rows: int = MAX_ROWS) -> Dict[str, float]:
+    """Mean importance-sampled log p(x) over ``data`` per example, with its standard error (the
+    standard deviation over examples / sqrt(n); 0 for a single example). Tables are reported in
+    their original units; ``nll_bits_per_dim`` where bits are meaningful (see :mod:`.units`)."""
+    v = _per_example(model, data, k, batch_size, max_rows) + log_jacobian(model)
+    result = {"log_likelihood": float(v.mean()), "log_likelihood_se": standard_error(v), "iw_samples": k,
+              "units": units(model)}
+    method, levels = bits_method(model)
+    if method is not None:
+        log_p = float(v.mean()) if method == "exact" else \
+            float(_per_example(model, data, k, batch_size, max_rows, levels).mean())
+        result["nll_bits_per_dim"] = bits_per_dim(log_p, model, method, levels)
+    return result
+
+
+def standard_error(v: torch.Tensor) -> float:
+    """Standard error of the mean of ``v``: std / sqrt(n), and 0 for one value."""
+    return float(v.double().std() / math.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
+def _per_example(model, data: TensorData, k: int, batch_size: int, max_rows: int,
+                 dequantize_levels: int = 0) -> torch.Tensor:
     values = []
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            values.append(log_likelihood(model, x, y if model.num_classes else None, k).cpu())
-    v = torch.cat(values).double()
-    se = float(v.std() / math.sqrt(len(v))) if len(v) > 1 else 0.0
-    return {"log_likelihood": float(v.mean()), "log_likelihood_se": se, "iw_samples": k}
+            if dequantize_levels:
+                x = dequantize(x, dequantize_levels)
+            values.append(log_likelihood(model, x, y if model.num_classes else None, k, max_rows).cpu())
+    return torch.cat(values).double()
 
 
 @METRICS.register("nll")
@@ -45,10 +66,15 @@ class LogLikelihoodMetric(Metric):
 
     requires = ("likelihood",)
     title = "the importance-sampled log-likelihood"
+    paper = "Burda et al. 2016, Importance Weighted Autoencoders, eq. 8"
+    meanings = {"log_likelihood": "log p(x), importance-sampled (higher is better); -NLL",
+                "log_likelihood_se": "its standard error over examples",
+                "iw_samples": "importance samples per example (K)",
+                "nll_bits_per_dim": "-log2 P(x) / D from the importance-sampled estimate"}
 
     def __init__(self, k: int = 1000):
         if int(k) < 1:
-            raise VaekitError(f"--iw-samples must be at least 1, got {k}")
+            raise VaekitError(f"--k (importance samples) must be at least 1, got {k}")
         self.k = int(k)
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:

@@ -235,7 +235,7 @@ class Trainer:
         names = [m.name for m in self.tc.val_metrics]
         values = compute_metrics(self.model, data, names, {m.name: m.args for m in self.tc.val_metrics},
                                  self.eval_context())
-        return {k: v for k, v in values.items() if k != "n"}
+        return {k: v for k, v in values.items() if k != "n" and isinstance(v, (int, float))}  # numbers only
 
     def _check_weights(self, epoch: int) -> None:
         """Never validate or save a broken model: the epoch's last step may have produced NaN weights."""

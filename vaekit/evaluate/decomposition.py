@@ -1,0 +1,92 @@
+"""Where the KL goes: per latent dimension and layer, active units, and a collapse warning."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import torch
+
+from ..data.batching import iterate_batches
+from ..data.types import TensorData
+from ..distributions import kl_per_dimension
+from ..models.helpers import evaluating
+from ..registry import METRICS
+from .base import EvalContext, Metric
+
+ACTIVE = 0.01  # Burda et al. 2016, sec. 5.2: a unit is active if Cov_x(E_q[u]) > 10^-2
+
+
+def active_units(means: torch.Tensor, threshold: float = ACTIVE) -> torch.Tensor:
+    """Which latent dimensions are active: the variance over the data of their posterior means
+    (N, D) exceeds ``threshold`` (Burda et al. 2016, "Importance Weighted Autoencoders", eq. 19)."""
+    return means.double().var(dim=0, correction=0) > threshold
+
+
+def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[dict]:
+    """Per stochastic layer (top first): posterior means (N, D) and the mean KL per dimension (D,)
+    where the layer's KL factorizes in closed form (else None)."""
+    means: List[list] = []
+    kls: List[Optional[torch.Tensor]] = []
+    n = 0
+    with evaluating(model):
+        for x, y in iterate_batches(data, batch_size, device=model.device):
+            out = model(x, y if model.num_classes else None)
+            if not means:
+                means = [[] for _ in out.latents]
+                kls = [torch.zeros(l.z.shape[-1], dtype=torch.float64) for l in out.latents]
+            for i, layer in enumerate(out.latents):
+                means[i].append(layer.q.mean.flatten(1).double().cpu())
+                per_dim = kl_per_dimension(layer.q, layer.prior)               # (B, D) or None
+                kls[i] = None if per_dim is None or kls[i] is None else kls[i] + per_dim.double().sum(0).cpu()
+            n += x.shape[0]
+    return [{"means": torch.cat(m), "kl_per_dim": None if k is None else k / n} for m, k in zip(means, kls)]
+
+
+def decomposition(model, data: TensorData) -> Dict[str, object]:
+    """Active units and KL per dimension of every layer, with a warning when a layer has collapsed."""
+    layers = latent_statistics(model, data)
+    out: Dict[str, object] = {}
+    warnings = []
+    for i, layer in enumerate(layers):
+        suffix = f"_{i + 1}" if len(layers) > 1 else ""
+        active = active_units(layer["means"])
+        out[f"active_units{suffix}"] = int(active.sum())
+        out[f"latent_dims{suffix}"] = int(active.numel())
+        if layer["kl_per_dim"] is not None:
+            out[f"kl_per_dim{suffix}"] = [round(float(v), 4) for v in layer["kl_per_dim"]]
+        if not bool(active.any()):
+            where = f"layer {i + 1}" if len(layers) > 1 else "the latent"
+            warnings.append(f"posterior collapse in {where}: no dimension's posterior mean varies with the data "
+                            f"(variance above {ACTIVE}), so the decoder ignores it; try KL warm-up "
+                            f"(--warmup-epochs), free bits (--set train.objective.args.free_bits=0.5) "
+                            f"or a calibrated decoder (--sigma optimal)")
+    if warnings:
+        out["warning"] = "; ".join(warnings)
+    return out
+
+
+@METRICS.register("au")
+class ActiveUnitsMetric(Metric):
+    """Active units (Burda et al. 2016) and the KL per latent dimension and layer."""
+
+    title = "active units"
+    paper = "Burda et al. 2016, Importance Weighted Autoencoders, sec. 5.2"
+    meanings = {"active_units": f"latent dimensions whose posterior mean varies with x (variance > {ACTIVE})",
+                "latent_dims": "latent dimensions in all",
+                "kl_per_dim": "mean KL of each latent dimension, nats"}
+
+    def unavailable(self, model, data: TensorData, ctx: EvalContext):
+        reason = super().unavailable(model, data, ctx)
+        if reason:
+            return reason
+        with evaluating(model):
+            out = model(data.x[:2].to(model.device), None if not model.num_classes or data.y is None
+                        else data.y[:2].to(model.device))
+        try:
+            for layer in out.latents:
+                layer.q.mean
+        except NotImplementedError:
+            return f"active units need posterior means, and the {model.name} model's posterior has none"
+        return None if out.latents else f"the {model.name} model has no stochastic latent"
+
+    def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, object]:
+        return decomposition(model, data)

@@ -1,0 +1,54 @@
+"""Reconstruction error of the decoded posterior mean: squared error and cross-entropy."""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch.nn.functional as F
+
+from ..data.batching import iterate_batches
+from ..data.types import TensorData
+from ..models.helpers import evaluating
+from ..registry import METRICS
+from .base import Metric
+
+
+def reconstruction_error(model, data: TensorData, batch_size: int = 512) -> Dict[str, float]:
+    """``mse``: mean squared error per value between x and the decoded posterior mean, in the
+    data's original units; ``bce``: binary cross-entropy summed over an example's values, for
+    data in [0, 1] (nats per example). Deterministic: no latent is sampled."""
+    info = getattr(model, "info", None)
+    binary_range = bool(data.x.numel()) and float(data.x.min()) >= 0 and float(data.x.max()) <= 1 and \
+        (info is None or info.std is None)
+    sq, ce, n, values = 0.0, 0.0, 0, 0
+    with evaluating(model):
+        for x, y in iterate_batches(data, batch_size, device=model.device):
+            x_hat = model.reconstruct(x, y if model.num_classes else None)
+            if info is not None:
+                x_hat, x_orig = info.denormalize(x_hat), info.denormalize(x)
+            else:
+                x_orig = x
+            sq += float((x_hat - x_orig).double().pow(2).sum())
+            if binary_range:
+                p = x_hat.clamp(1e-6, 1 - 1e-6)
+                ce += float(F.binary_cross_entropy(p, x, reduction="sum").double())
+            n += x.shape[0]
+            values += x[0].numel() * x.shape[0]
+    if n == 0:
+        return {"n": 0}
+    out = {"mse": sq / values}
+    if binary_range:
+        out["bce"] = ce / n
+    return out
+
+
+@METRICS.register("recon")
+class ReconstructionMetric(Metric):
+    """Squared error and cross-entropy of reconstructions (see :func:`reconstruction_error`)."""
+
+    title = "the reconstruction error"
+    meanings = {"mse": "squared error per value of the decoded posterior mean, original units",
+                "bce": "binary cross-entropy of the decoded posterior mean, nats per example"}
+
+    def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
+        return reconstruction_error(model, data)
+

@@ -1,0 +1,70 @@
+"""Log-likelihoods in the data's own units, and bits per dimension where they mean something.
+
+- Tables are standardized for training, x_std = (x - mean) / std, so a density on x_std is
+  a density on x times the Jacobian prod(1 / std): log p(x) = log p(x_std) - sum log std.
+- Bits per dimension is -log2 P(x) / D for a probability P of discrete data:
+  - a likelihood that is itself a probability mass (Bernoulli on binary data) gives it exactly;
+  - a density on data quantized to L levels is turned into a probability by uniform
+    dequantization (Theis et al. 2016, sec. 3.1): each value owns a bin of width
+    1 / (L - 1) around it, and log P(x) >= E_u[log p(x + u)] - D log(L - 1) with
+    u ~ U(-1/2, 1/2) / (L - 1); the Theis bound is evaluated at dequantized data;
+  - otherwise (Bernoulli on grey values, a density on real-valued data) there is none.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+
+
+def log_jacobian(model) -> float:
+    """log |d x_std / d x| summed over an example: -sum log std for standardized tables, else 0."""
+    info = getattr(model, "info", None)
+    if info is None or info.std is None:
+        return 0.0
+    return -float(torch.tensor(info.std, dtype=torch.float64).log().sum())
+
+
+def units(model) -> str:
+    if log_jacobian(model) != 0.0:
+        return "nats per example, in the data's original units (standardization's Jacobian included)"
+    return "nats per example"
+
+
+def bits_method(model) -> Tuple[Optional[str], Optional[int]]:
+    """("exact" | "dequantized" | None, levels): how bits per dimension can be had for this model's data,
+    with the reason in place of the method when there is none."""
+    info = getattr(model, "info", None)
+    levels = None if info is None else info.extra.get("levels")
+    lik_levels = getattr(model.likelihood, "levels", None) if hasattr(model, "likelihood") else None
+    if lik_levels is not None:
+        if levels == lik_levels:
+            return "exact", levels
+        return None, levels
+    if levels:
+        return "dequantized", levels
+    return None, None
+
+
+def no_bits_reason(model) -> str:
+    _, levels = bits_method(model)
+    lik = getattr(getattr(model, "likelihood", None), "levels", None)
+    if lik is not None:
+        return (f"the likelihood is a probability over {lik} values but the data has "
+                f"{levels or 'real'}-valued dimensions, so it is not a normalised distribution of them")
+    return "the data is not quantized to known levels (bits per dimension need discrete data)"
+
+
+def dequantize(x: torch.Tensor, levels: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """x + u, u ~ U(-1/2, 1/2) / (levels - 1): a uniform draw from each value's bin."""
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+    return x + (u - 0.5) / (levels - 1)
+
+
+def bits_per_dim(log_p: float, model, method: str, levels: int) -> float:
+    """-log2 P(x) / D from a per-example log p (nats, model units) and the method of :func:`bits_method`."""
+    d = math.prod(model.data_shape)
+    if method == "dequantized":
+        log_p = log_p - d * math.log(levels - 1)
+    return -log_p / (d * math.log(2))
