@@ -295,14 +295,17 @@ def encode(
 @app.command(epilog="Example: vaekit plot runs/mlp-digits latent --method tsne")
 def plot(
     run: Path = typer.Argument(..., help="Run directory."),
-    kind: str = typer.Argument(..., help="latent, manifold, curves, samples or reconstructions."),
+    kind: str = typer.Argument(..., help="latent, manifold, curves, samples, reconstructions, traversal "
+                               "or interpolation."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="PNG path (default RUN/plots/<kind>.png)."),
     method: str = typer.Option("pca", "--method", help="Projection above 2 latent dims: pca or tsne."),
     split: str = typer.Option("test", "--split", help="Data split for the latent map."),
-    n: int = typer.Option(15, "--n", "-n", help="Manifold grid size (n x n)."),
-    label: Optional[int] = typer.Option(None, "--label", help="Class for a conditional VAE's manifold."),
+    n: int = typer.Option(15, "--n", "-n", help="Manifold grid size (n x n); steps per row for "
+                   "traversal and interpolation."),
+    label: Optional[int] = typer.Option(None, "--label", help="Class for a conditional VAE's manifold, "
+                                         "traversal or interpolation."),
 ):
-    """Latent map coloured by class, manifold grid of decoded images, or training curves."""
+    """Latent map by class, manifold grid, latent traversals and interpolations, samples, or training curves."""
     from .plotting import plot_run
 
     err_console.print(f"wrote {plot_run(run, kind, out=out, method=method, split=split, n=n, label=label)}",

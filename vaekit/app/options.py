@@ -63,7 +63,8 @@ OPTIONS: List[Option] = [
     Option("prior", "model.prior.name", str, "Prior p(z).", choices=PRIORS),
     Option("likelihood", "model.likelihood.name", str, "p(x|z): bernoulli is cross-entropy, gaussian squared "
            "error.", choices=LIKELIHOODS),
-    Option("sigma", "model.likelihood.args.sigma", str, "Gaussian sigma: a number or 'learned'."),
+    Option("sigma", "model.likelihood.args.sigma", str, "Gaussian sigma: optimal (default: the batch's "
+           "RMS error), learned (one shared), learned-per-value, or a fixed number."),
     Option("conditional", "model.conditional", bool, "Feed the class label to encoder and decoder (CVAE)."),
     Option("objective", "train.objective.name", str, "What is minimised.", choices=OBJECTIVES),
     Option("beta", "train.objective.args.beta", float, "KL weight of the elbo objective (beta-VAE when > 1)."),

@@ -16,6 +16,7 @@ from .curves import plot_curves
 from .latent import METHODS, plot_latent
 from .manifold import plot_manifold
 from .recon import plot_reconstructions, plot_samples
+from .traversal import plot_interpolation, plot_traversal
 
 
 @dataclass(frozen=True)
@@ -76,5 +77,11 @@ for _plot in (
     Plot("reconstructions", "originals above reconstructions",
          lambda model, data, path, **_: plot_reconstructions(model, data, path, n=16), images=True,
          uses_data=True),
+    Plot("traversal", "one latent dimension varied at a time, decoded",
+         lambda model, data, path, n=10, label=None, **_: plot_traversal(model, data, path, n=n, label=label),
+         ("encode", "latent_grid"), images=True, uses_data=True),
+    Plot("interpolation", "decoded paths between pairs of examples' latent means",
+         lambda model, data, path, n=10, label=None, **_: plot_interpolation(model, data, path, n=n, label=label),
+         ("encode", "latent_grid"), images=True, uses_data=True),
 ):
     PLOTS.register(_plot.name)(_plot)

@@ -145,7 +145,7 @@ class Trainer:
     def _on_device(self, data):
         if self.device.type == "cpu":
             return data
-        return type(data)(data.x.to(self.device), None if data.y is None else data.y.to(self.device))
+        return type(data)(data.x.to(self.device), None if data.y is None else data.y.to(self.device), data.factors)
 
     def _train_epoch(self, train, steps: int, warmup_steps: int) -> dict:
         self.model.train()
