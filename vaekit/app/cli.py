@@ -136,9 +136,9 @@ def _interruptible(out):
 @app.command(epilog="Example: vaekit evaluate runs/mlp-digits --metrics elbo,nll,au,knn --k 1000")
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory."),
-    metrics: str = typer.Option("elbo", "--metrics", "-m", help="Comma-separated metric names, or all: "
-                                "elbo, nll, recon, au, knn, probe, silhouette, latent, fd, fid, disentanglement "
-                                "(vaekit evaluate --list explains each)."),
+    metrics: str = typer.Option("default", "--metrics", "-m", help="Comma-separated metric names, all, or "
+                                "default (elbo, recon, au): elbo, nll, recon, au, knn, probe, silhouette, latent, "
+                                "fd, fid, disentanglement (vaekit evaluate --list explains each)."),
     k: int = typer.Option(0, "--k", "--iw-samples", help="Importance samples per example for nll (default 1000 "
                           "when nll is asked for; K > 0 alone adds nll)."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Other data (default: the run's own)."),
@@ -178,7 +178,7 @@ def evaluate(
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("meaning")
-    meaning = meanings(names if names == ["all"] else names + (["nll"] if k else []))
+    meaning = meanings(names + (["nll"] if k else []))
     meaning.update({key: f"KL of stochastic layer {key[3:]} (1 = top)" for key in result if key.startswith("kl_")
                     and key[3:].isdigit()})
     skip = {"n", "run", "data", "split", "checkpoint", "warning", "metrics", "metrics_seed"}

@@ -12,7 +12,8 @@ from .. import rundir
 from ..data import load_data
 from ..data.types import DataSplits, TensorData
 from ..errors import VaekitError
-from ..evaluate import EvalContext, compute_metrics, metric_names
+from ..evaluate import EvalContext, compute_metrics
+from ..evaluate.base import expand
 from ..models.helpers import posterior_moments
 from ..models.load import load
 from ..registry import METRICS
@@ -51,15 +52,15 @@ def parse_metrics(text: str) -> List[str]:
     names = [n.strip() for n in str(text).split(",") if n.strip()]
     if not names:
         raise VaekitError("--metrics needs at least one metric name, e.g. --metrics elbo,nll")
-    if names != ["all"]:
-        for name in names:
+    for name in names:
+        if name not in ("all", "default"):
             METRICS.get(name)
     return names
 
 
 def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
                  checkpoint: str = "last", device: str = "cpu", iw_samples: int = 0,
-                 metrics: Sequence[str] = ("elbo",), options: Optional[Dict[str, dict]] = None,
+                 metrics: Sequence[str] = ("default",), options: Optional[Dict[str, dict]] = None,
                  skipped=None, save: Optional[str] = None) -> dict:
     """The named metrics of a run on one split (``["all"]``: every one that applies). ``iw_samples``
     K > 0 adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the
@@ -70,7 +71,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     options = {k: dict(v) for k, v in (options or {}).items()}
     if iw_samples:
         options.setdefault("nll", {})["k"] = iw_samples
-        if "nll" not in names and names != ["all"]:
+        if "nll" not in names and "all" not in names:
             names.append("nll")
     if save is not None:
         require_suffix(save, ".json", "--out")
@@ -111,7 +112,7 @@ def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoi
         cfg = rundir.read_config(rundir.require_run(run))
         saved_path = Path(run) / rundir.EVALUATION
         saved = read_evaluations(saved_path).get(f"{cfg.data.source}:{split}:{checkpoint}", {})
-        wanted = metric_names() if names == ["all"] else names
+        wanted = [n for n, lenient in expand(names) if not lenient] or ["elbo"]
         have = saved.get("metrics_seed") == seed and all(n in saved.get("metrics", []) for n in wanted) and \
             (not iw_samples or saved.get("iw_samples") == iw_samples)
         if not have:

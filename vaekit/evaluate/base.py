@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
+import torch
+
 from ..data.types import DataInfo, TensorData
 from ..errors import VaekitError
 from ..registry import METRICS
@@ -55,6 +57,7 @@ class Metric:
 
 
 FIRST = ("elbo", "nll", "recon", "au")  # the order tables list metrics in; the rest alphabetically
+DEFAULT = ("elbo", "recon", "au")       # ``vaekit evaluate RUN`` without --metrics: cheap, and warns of collapse
 
 
 def metric_names(everything: bool = False) -> list:
@@ -69,37 +72,59 @@ def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict
                     done: Optional[list] = None) -> dict:
     """Every named metric of ``model`` on ``data``, merged into one dict; options by metric name.
 
-    ``names`` may be ``["all"]``: every registered metric that applies, the others reported
-    through ``skipped(reason)``. A metric named explicitly that cannot run is an error, raised
-    before any work. The names of the metrics computed are appended to ``done``.
+    ``names`` may hold the groups ``all`` (every registered metric) and ``default`` (those of
+    :data:`DEFAULT`): their members that do not apply are reported through ``skipped(reason)``.
+    A metric named on its own that cannot run is an error, raised before any work. The names of
+    the metrics computed are appended to ``done``. Each metric starts from torch's generator
+    seeded with ``ctx.seed``; the caller's generator state is restored afterwards.
     """
     options, ctx = options or {}, ctx or EvalContext()
-    names = list(names)
-    everything = names == ["all"]
-    if everything:
-        names = metric_names()
-    metrics = []
-    for name in names:
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # the caller's random stream (training's) is left as it was
+        return _compute(model, data, names, options, ctx, skipped, done)
+
+
+def _compute(model, data, names, options, ctx, skipped, done) -> dict:
+    metrics, seen = [], set()
+    for name, lenient in expand(names):
+        if name in seen:
+            continue
+        seen.add(name)
         metric = METRICS.build(name, options.get(name, {}), where="the metric")
         reason = metric.unavailable(model, data, ctx)
         if reason is None:
             metrics.append((name, metric))
-        elif everything:
+        elif lenient:
             if skipped:
                 skipped(f"skipped {name}: {reason}")
         else:
             raise VaekitError(reason)
     result = {}
     for name, metric in metrics:
+        torch.manual_seed(ctx.seed)  # each metric's numbers do not depend on which others ran before it
         result.update(metric(model, data, ctx))
         if done is not None:
             done.append(name)
     return result
 
 
+def expand(names: Iterable[str]) -> list:
+    """``[(metric name, lenient)]``: the groups ``all`` and ``default`` become their members, which
+    are skipped when they do not apply (lenient); a metric named on its own must apply."""
+    out = []
+    for name in names:
+        if name == "all":
+            out += [(n, True) for n in metric_names()]
+        elif name == "default":
+            out += [(n, True) for n in DEFAULT if n in METRICS]
+        else:
+            out.append((name, False))
+    return out
+
+
 def meanings(names: Iterable[str]) -> Dict[str, str]:
     """What each key of the named metrics means, for tables."""
     out = {}
-    for name in metric_names() if list(names) == ["all"] else names:
+    for name, _ in expand(names):
         out.update(METRICS.get(name).meanings)
     return out
