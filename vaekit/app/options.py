@@ -78,8 +78,8 @@ OPTIONS: List[Option] = [
     Option("grad_clip", "train.grad_clip", float, "Clip each parameter group's gradient norm to this."),
     Option("patience", "train.patience", int, "Early stopping: epochs without validation gain."),
     Option("device", "train.device", str, "auto, cpu or cuda."),
-    Option("data", "data.source", str, "Dataset name (digits, mnist, fashion-mnist) or path (.npy/.npz, "
-           "image folder, .csv). Default: digits."),
+    Option("data", "data.source", str, "Dataset name (digits, mnist, fashion-mnist, shapes[-N]) or path "
+           "(.npy/.npz, image folder, .csv). Default: digits."),
     Option("data_dir", "data.data_dir", str, "Where mnist/fashion-mnist IDX files are."),
     Option("label_column", "data.label_column", str, "CSV column holding class labels."),
     Option("val_fraction", "data.val_fraction", float, "Share of training data for validation (default 0.1)."),

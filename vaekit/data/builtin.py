@@ -1,4 +1,6 @@
-"""Named datasets: ``digits`` (bundled with scikit-learn), ``mnist`` and ``fashion-mnist``.
+"""Named datasets: ``digits`` (bundled with scikit-learn), ``mnist``, ``fashion-mnist`` and
+``shapes`` (dSprites-style images with known factors, drawn on demand: ``shapes-N``,
+``shapes-N-seedS``; see :mod:`vaekit.data.shapes`).
 
 MNIST-style IDX files are looked up, in order, in ``data_dir``, ``$VAEKIT_DATA_DIR`` (each
 also with a ``<name>/`` sub-folder), the user cache ``$XDG_CACHE_HOME/vaekit/<name>``
@@ -17,8 +19,9 @@ from ..errors import VaekitError, require
 from .arrays import RawData, to_images
 from .download import DownloadError, download_dataset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from .shapes import load_shapes, parse_name, shapes_name
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "shapes")
 SYSTEM_DATA_DIRS = [Path("/usr/share/datasets")]  # tests replace this list
 
 IDX_STEMS = {
@@ -36,8 +39,12 @@ CLASS_NAMES = {
 
 
 def canonical_name(source: str) -> Optional[str]:
-    """``source`` as a known dataset name ('Fashion_MNIST' -> 'fashion-mnist'), else None."""
+    """``source`` as a known dataset name ('Fashion_MNIST' -> 'fashion-mnist',
+    'Shapes-10000' -> 'shapes'), else None."""
     key = source.strip().lower().replace("_", "-")
+    shapes = parse_name(key)
+    if shapes is not None:
+        return shapes_name(*shapes)
     return key if key in DATASET_NAMES else None
 
 
@@ -46,6 +53,8 @@ def load_named(name: str, *, data_dir=None, download: bool = True,
     """Read the named dataset ``name`` (one of :data:`DATASET_NAMES`)."""
     if name == "digits":
         return load_digits()
+    if parse_name(name) is not None:
+        return load_shapes(*parse_name(name))
     return load_idx_dataset(name, data_dir=data_dir, download=download, mirrors=mirrors)
 
 
@@ -56,7 +65,7 @@ def load_digits() -> RawData:
     bunch = sk_load_digits()
     x = (bunch.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
     return RawData("dataset 'digits'", "image", x, bunch.target.astype(np.int64),
-                   num_classes=10, class_names=CLASS_NAMES["digits"])
+                   num_classes=10, class_names=CLASS_NAMES["digits"], extra={"levels": 17})
 
 
 def cache_dir(name: str) -> Path:

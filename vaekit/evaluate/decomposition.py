@@ -81,12 +81,14 @@ class ActiveUnitsMetric(Metric):
         with evaluating(model):
             out = model(data.x[:2].to(model.device), None if not model.num_classes or data.y is None
                         else data.y[:2].to(model.device))
-        try:
-            for layer in out.latents:
-                layer.q.mean
-        except NotImplementedError:
-            return f"active units need posterior means, and the {model.name} model's posterior has none"
-        return None if out.latents else f"the {model.name} model has no stochastic latent"
+        if not out.latents:
+            return f"the {model.name} model has no stochastic latent"
+        for layer in out.latents:
+            if layer.z.dim() != 2 or isinstance(layer.q.base_dist if hasattr(layer.q, "base_dist") else layer.q,
+                                                torch.distributions.OneHotCategorical):
+                return (f"active units are defined for vector latents with a posterior mean, and the "
+                        f"{model.name} model's latent is of shape {tuple(layer.z.shape[1:])} (discrete codes)")
+        return None
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, object]:
         return decomposition(model, data)
