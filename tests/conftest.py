@@ -1,6 +1,7 @@
 """Shared fixtures: small runs trained once per test session on scikit-learn's digits."""
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -8,6 +9,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # The test models are tiny: one thread is as fast as two, and far faster when other jobs
 # share the cores (a busy 2-core machine ran the suite 3-4x slower with two threads).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Metrics cache what they fit (fd's feature network) under the user cache: never the user's own in tests.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vaekit-test-cache-")
 
 
 def run_cli(args, capsys=None):

@@ -47,6 +47,16 @@ def run_splits(model, source: Optional[str] = None, split: str = "test") -> Tupl
     return data, splits
 
 
+def reference_split(model, source: Optional[str] = None) -> TensorData:
+    """Every non-test example of the run's data (or ``source``) in the dataset's own order, whatever
+    the run's seed and validation share: what yardsticks shared across runs are fitted on."""
+    cfg = model.config
+    own = source is None or source == cfg.data.source
+    return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
+                     label_column=cfg.data.label_column if own else None, val_fraction=0, seed=0,
+                     info=model.info).train
+
+
 def parse_metrics(text: str) -> List[str]:
     """``"elbo,nll"`` -> ["elbo", "nll"]; ``"all"`` stays ["all"]; unknown names are a clear error."""
     names = [n.strip() for n in str(text).split(",") if n.strip()]
@@ -77,7 +87,8 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
         require_suffix(save, ".json", "--out")
     model = load(path, checkpoint=checkpoint, device=device)
     data, splits = run_splits(model, source, split)
-    ctx = EvalContext(train=splits.train, source=source or model.config.data.source, info=model.info, seed=seed)
+    ctx = EvalContext(train=splits.train, source=source or model.config.data.source, info=model.info, seed=seed,
+                      reference=lambda: reference_split(model, source))
     torch.manual_seed(seed)
     done = []
     result = compute_metrics(model, data, names, options, ctx, skipped=skipped, done=done)

@@ -20,15 +20,21 @@ from ..registry import METRICS
 class EvalContext:
     """What a metric may use besides the model and the scored split.
 
-    ``train`` is the training split, for metrics that fit something (probes, a feature
-    network, a fitted sampler); ``source`` names the dataset (a cache key); ``seed`` seeds
-    any randomness a metric draws itself.
+    ``train`` is the training split, for metrics that fit something (probes, a fitted
+    sampler); ``reference`` gives what a yardstick shared across runs is fitted on;
+    ``source`` names the dataset (a cache key); ``seed`` seeds any randomness a metric draws.
     """
 
     train: Optional[TensorData] = None
     source: Optional[str] = None
     info: Optional[DataInfo] = None
     seed: int = 0
+    reference: Optional[Callable[[], TensorData]] = None  # every non-test example, in the dataset's order
+
+    def reference_data(self) -> Optional[TensorData]:
+        """The data a shared yardstick (``fd``'s feature network) is fitted on: every non-test example,
+        independent of the run's seed and validation share, so runs compare; else the training split."""
+        return self.reference() if self.reference is not None else self.train
 
 
 class Metric:
