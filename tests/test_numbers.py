@@ -400,3 +400,32 @@ def test_decomposition_sums_to_the_kl_and_warns_on_collapse():
     collapsed = prior_posterior_model(torch.zeros(16), Part("bernoulli"))
     d = decomposition(collapsed, TensorData(torch.rand(32, 16)))
     assert d["active_units"] == 0 and d["kl_per_dim"] == [0.0, 0.0] and "posterior collapse" in d["warning"]
+
+
+@pytest.mark.parametrize("kind", ["vae", "cvae", "vamp"])
+def test_encoding_once_gives_the_same_weights_as_repeating_the_batch(kind):
+    """The one-latent VAE's ``forward_many`` (the encoder run once for k samples) draws the same z
+    from the same random numbers as k repeats of the batch, so the log weights agree."""
+    from vaekit.contract.bounds import log_importance_weights
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(network=Part("mlp", {"hidden": [16]}), latent_dim=3, data_shape=[1, 4, 4],
+                      conditional=kind == "cvae", num_classes=3 if kind == "cvae" else None,
+                      prior=Part("vamp", {"components": 5}) if kind == "vamp" else Part("normal"))
+    model = vaekit.models.build_model(cfg).eval()
+    x, y = torch.rand(6, 1, 4, 4), (torch.tensor([0, 1, 2, 0, 1, 2]) if kind == "cvae" else None)
+
+    class Repeating(torch.nn.Module):  # the same model without forward_many: the general path
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, c=None):
+            return self.inner(x, c)
+
+    with torch.no_grad():
+        torch.manual_seed(1)
+        fast = log_importance_weights(model, x, y, k=7, max_rows=12)
+        torch.manual_seed(1)
+        slow = log_importance_weights(Repeating(model), x, y, k=7, max_rows=12)
+    assert fast.shape == (7, 6) and torch.allclose(fast, slow, atol=1e-4)

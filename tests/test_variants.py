@@ -286,7 +286,7 @@ def test_iwae_runs_in_bounded_chunks_without_gradients(monkeypatch):
     cfg, model = small("iwae", sets=["train.objective.args.k=6"])
     objective = build_objective(cfg)
     sizes = []
-    model.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    model.decoder.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))  # rows decoded
     monkeypatch.setattr(iwae_module, "MAX_ROWS", 8)
     x = DIGITS.train.x[:4]
     objective(model, x)                    # training: all 6 * 4 rows in one pass, for the gradient

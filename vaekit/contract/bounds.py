@@ -48,8 +48,8 @@ def log_weight_parts(out: ModelOutput, x: torch.Tensor) -> Tuple[torch.Tensor, t
     """log p(x given z) and sum_layers log p(z) - log q(z given x) at the output's samples, (B,) each."""
     log_px = out.px.log_prob(x)
     log_ratio = torch.zeros_like(log_px)
-    for layer in out.latents:
-        log_ratio = log_ratio + layer.prior.log_prob(layer.z) - layer.q.log_prob(layer.z)
+    for layer in out.latents:  # a layer may hold its samples as (k, B, D): flattened like x
+        log_ratio = log_ratio + (layer.prior.log_prob(layer.z) - layer.q.log_prob(layer.z)).reshape(log_px.shape)
     return log_px, log_ratio
 
 
@@ -57,9 +57,11 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
                             max_rows: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """:func:`log_weight_parts` for k posterior samples per example, (k, B) each.
 
-    The batch is repeated k times (sample-major) so any structure, a hierarchy included,
-    draws its samples as in training. ``max_rows`` bounds the rows (k * B) run at once, so
-    memory stays bounded whatever k is; gradients flow when called with grad enabled.
+    A model with ``forward_many(x, c, n)`` (the one-latent VAE) encodes each example once and
+    decodes n posterior samples of it; any other structure, a hierarchy included, gets the
+    batch repeated n times (sample-major) and draws its samples as in training. Both give
+    z in the same order from the same random numbers. ``max_rows`` bounds the rows (k * B)
+    run at once, so memory stays bounded whatever k is; gradients flow with grad enabled.
     """
     if int(k) < 1:
         raise VaekitError(f"importance sampling needs k >= 1 samples per example, got k={k}")
@@ -73,7 +75,8 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
         n = min(chunk, k - start)
         xr = x.repeat(n, *([1] * (x.dim() - 1)))                     # (n*B, ...)
         cr = None if c is None else c.repeat(n)
-        parts.append([t.view(n, b) for t in log_weight_parts(model(xr, cr), xr)])
+        out = model.forward_many(x, c, n) if hasattr(model, "forward_many") else model(xr, cr)
+        parts.append([t.view(n, b) for t in log_weight_parts(out, xr)])
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 

@@ -66,6 +66,18 @@ class VAE(Model):
         z = q.rsample()  # z = mu + sigma * eps: the reparameterization trick
         return ModelOutput(px=self.decode(z, c), latents=[Latent(q, z, self.prior())])
 
+    def forward_many(self, x: torch.Tensor, c: Optional[torch.Tensor], n: int) -> ModelOutput:
+        """``forward`` with n posterior samples per example, sample-major: the encoder runs once.
+
+        ``px`` has batch (n * B,) and the latent's z is (n, B, D) under q expanded to (n, B);
+        importance sampling (``contract.bounds``) uses it to skip n - 1 encoder passes.
+        """
+        q = self.encode(x, c)
+        z = q.rsample((n,))                                            # (n, B, D), same draws as n repeats
+        c = None if c is None else torch.as_tensor(c, device=x.device).reshape(-1).expand(x.shape[0]).repeat(n)
+        px = self.decode(z.flatten(0, 1), c)
+        return ModelOutput(px=px, latents=[Latent(q.expand((n, x.shape[0])), z, self.prior())])
+
 
 VARIANTS.add("vae", "The variational autoencoder: one Gaussian latent, standard-normal prior, ELBO.",
              "Kingma & Welling 2014, Auto-Encoding Variational Bayes")
