@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.app.workflows import evaluate_run
+from vaekit.app.evaluations import evaluate_run
 
 
 def bench(recipe: str, data: str, epochs, device: str, iw_samples: int = 0) -> dict:

@@ -336,7 +336,7 @@ def test_file_runs_work_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     vaekit.train("data/x.npy", out="runs/a", epochs=1, **SMALL)
     monkeypatch.chdir(tmp_path / "data")
-    from vaekit.app.workflows import evaluate_run
+    from vaekit.app.evaluations import evaluate_run
 
     assert evaluate_run(tmp_path / "runs" / "a")["n"] == 24  # the saved source is absolute
 

@@ -135,7 +135,7 @@ def _interruptible(out):
 
 @app.command(epilog="Example: vaekit evaluate runs/mlp-digits --metrics elbo,nll,au,knn --k 1000")
 def evaluate(
-    run: Path = typer.Argument(..., help="Run directory."),
+    run: Optional[Path] = typer.Argument(None, help="Run directory."),
     metrics: str = typer.Option("default", "--metrics", "-m", help="Comma-separated metric names, all, or "
                                 "default (elbo, recon, au): elbo, nll, recon, au, knn, probe, silhouette, latent, "
                                 "fd, fid, disentanglement (vaekit evaluate --list explains each)."),
@@ -157,20 +157,29 @@ def evaluate(
 ):
     """Every number a paper needs: likelihood, latent, sample and disentanglement metrics, as a table and JSON."""
     from .. import rundir
-    from .workflows import evaluate_run, metric_options, parse_metrics
+    from .evaluations import evaluate_run, metric_options, parse_metrics, save_evaluation
+    from .workflows import require_suffix
 
     if list_metrics:
         return _list_metrics(as_json)
+    if run is None:
+        raise VaekitError("vaekit evaluate needs a run directory: vaekit evaluate RUN [--metrics ...]")
     names = parse_metrics(metrics)
     options = metric_options(sets or [], fid_weights)
     save = out or str(run / rundir.EVALUATION)
+    require_suffix(save, ".json", "--out")
     result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=k,
-                          metrics=names, options=options, skipped=_note, save=save)
+                          metrics=names, options=options, skipped=_note)
     if "warning" in result:
         err_console.print(f"[bold yellow]warning:[/] {escape(result['warning'])}", highlight=False)
     if as_json:
         print(json.dumps(result, indent=2, allow_nan=False))
-        return
+    else:
+        _evaluation_table(result, names + (["nll"] if k else []))
+    _wrote([save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
+
+
+def _evaluation_table(result: dict, names: List[str]) -> None:
     from ..evaluate import meanings
 
     title = f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"
@@ -178,10 +187,11 @@ def evaluate(
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("meaning")
-    meaning = meanings(names + (["nll"] if k else []))
+    meaning = meanings(names)
     meaning.update({key: f"KL of stochastic layer {key[3:]} (1 = top)" for key in result if key.startswith("kl_")
                     and key[3:].isdigit()})
-    skip = {"n", "run", "data", "split", "checkpoint", "warning", "metrics", "metrics_seed"}
+    skip = {"n", "run", "data", "split", "checkpoint", "warning", "metrics", "metrics_seed", "not_applicable",
+            "options", "weights"}
     notes = []
     for key in [key for key in result if key not in skip]:
         if isinstance(result[key], str):
@@ -190,7 +200,6 @@ def evaluate(
             table.add_row(key, escape(_show(result[key])), escape(meaning.get(key, "")))
     table.caption = escape("\n".join(notes)) if notes else None
     out_console.print(table)
-    _wrote([save])
 
 
 def _show(value) -> str:
@@ -231,7 +240,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
     """Several runs side by side: saved evaluations are reused, missing metrics are computed (and saved)."""
-    from .workflows import compare_runs, parse_metrics
+    from .evaluations import compare_runs, parse_metrics
 
     rows, keys = compare_runs(runs, parse_metrics(metrics), split=split, checkpoint=checkpoint, seed=seed,
                               iw_samples=k, skipped=_note)
@@ -321,7 +330,7 @@ def demo(
     """Train the mlp recipe on digits and write every plot (under 2 minutes on 2 cores)."""
     from . import api
     from .plotting import write_all_plots
-    from .workflows import evaluate_run
+    from .evaluations import evaluate_run
 
     start = time.perf_counter()
     with _interruptible(out):

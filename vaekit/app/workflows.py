@@ -1,9 +1,8 @@
 """What the commands do, as plain functions on a run directory (the CLI is a thin layer)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -12,12 +11,8 @@ from .. import rundir
 from ..data import load_data
 from ..data.types import DataSplits, TensorData
 from ..errors import VaekitError
-from ..evaluate import EvalContext, compute_metrics
-from ..evaluate.base import expand
 from ..models.helpers import posterior_moments
 from ..models.load import load
-from ..registry import METRICS
-from .options import parse_set
 
 SPLITS = ("test", "val", "train")
 
@@ -45,127 +40,6 @@ def run_splits(model, source: Optional[str] = None, split: str = "test") -> Tupl
     if model.num_classes and data.y is None:
         raise VaekitError(f"this is a conditional VAE: the {name} needs labels")
     return data, splits
-
-
-def reference_split(model, source: Optional[str] = None) -> TensorData:
-    """Every non-test example of the run's data (or ``source``) in the dataset's own order, whatever
-    the run's seed and validation share: what yardsticks shared across runs are fitted on."""
-    cfg = model.config
-    own = source is None or source == cfg.data.source
-    return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
-                     label_column=cfg.data.label_column if own else None, val_fraction=0, seed=0,
-                     info=model.info).train
-
-
-def parse_metrics(text: str) -> List[str]:
-    """``"elbo,nll"`` -> ["elbo", "nll"]; ``"all"`` stays ["all"]; unknown names are a clear error."""
-    names = [n.strip() for n in str(text).split(",") if n.strip()]
-    if not names:
-        raise VaekitError("--metrics needs at least one metric name, e.g. --metrics elbo,nll")
-    for name in names:
-        if name not in ("all", "default"):
-            METRICS.get(name)
-    return names
-
-
-def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
-                 checkpoint: str = "last", device: str = "cpu", iw_samples: int = 0,
-                 metrics: Sequence[str] = ("default",), options: Optional[Dict[str, dict]] = None,
-                 skipped=None, save: Optional[str] = None) -> dict:
-    """The named metrics of a run on one split (``["all"]``: every one that applies). ``iw_samples``
-    K > 0 adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the
-    result is merged into that file under ``"<data>:<split>:<checkpoint>"``, for ``vaekit compare``."""
-    if iw_samples < 0:
-        raise VaekitError(f"--k must be 0 (off) or more, got {iw_samples}")
-    names = list(metrics)
-    options = {k: dict(v) for k, v in (options or {}).items()}
-    if iw_samples:
-        options.setdefault("nll", {})["k"] = iw_samples
-        if "nll" not in names and "all" not in names:
-            names.append("nll")
-    if save is not None:
-        require_suffix(save, ".json", "--out")
-    model = load(path, checkpoint=checkpoint, device=device)
-    data, splits = run_splits(model, source, split)
-    ctx = EvalContext(train=splits.train, source=source or model.config.data.source, info=model.info, seed=seed,
-                      reference=lambda: reference_split(model, source))
-    torch.manual_seed(seed)
-    done = []
-    result = compute_metrics(model, data, names, options, ctx, skipped=skipped, done=done)
-    result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
-                   "checkpoint": checkpoint, "n": len(data), "metrics": done, "metrics_seed": seed})
-    if save is not None:
-        save_evaluation(save, result)
-    return result
-
-
-def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Dict[str, dict]:
-    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights``."""
-    options: Dict[str, dict] = {}
-    for item in sets:
-        path, value = parse_set(item)
-        metric, _, arg = path.partition(".")
-        if not arg or "." in arg:
-            raise VaekitError(f"--set takes METRIC.ARG=VALUE for evaluate, like knn.k=10; got {item!r}")
-        METRICS.get(metric)
-        options.setdefault(metric, {})[arg] = value
-    if fid_weights:
-        options.setdefault("fid", {})["weights"] = fid_weights
-    return options
-
-
-def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoint: str = "last", seed: int = 0,
-                 iw_samples: int = 0, skipped=None) -> Tuple[List[dict], List[str]]:
-    """One row per run with the named metrics on its own data: read from RUN/evaluation.json when
-    saved with the same seed, else computed and saved. Returns (rows, the keys in table order)."""
-    rows = []
-    for run in runs:
-        cfg = rundir.read_config(rundir.require_run(run))
-        saved_path = Path(run) / rundir.EVALUATION
-        saved = read_evaluations(saved_path).get(f"{cfg.data.source}:{split}:{checkpoint}", {})
-        wanted = [n for n, lenient in expand(names) if not lenient] or ["elbo"]
-        have = saved.get("metrics_seed") == seed and all(n in saved.get("metrics", []) for n in wanted) and \
-            (not iw_samples or saved.get("iw_samples") == iw_samples)
-        if not have:
-            saved = evaluate_run(run, split=split, seed=seed, checkpoint=checkpoint, iw_samples=iw_samples,
-                                 metrics=names, skipped=skipped, save=str(saved_path))
-        rows.append({**saved, "run": str(run)})
-    keys = []
-    for row in rows:
-        keys += [k for k in row if k not in keys and k not in ("run", "data", "split", "checkpoint", "metrics",
-                                                                 "metrics_seed", "warning", "units")]
-    return rows, keys
-
-
-def evaluation_key(result: dict) -> str:
-    return f"{result['data']}:{result['split']}:{result['checkpoint']}"
-
-
-def save_evaluation(path, result: dict) -> Path:
-    """Merge ``result`` into the JSON file at ``path`` (a dict keyed by :func:`evaluation_key`)."""
-    path = Path(path)
-    saved = read_evaluations(path)
-    key = evaluation_key(result)
-    old = saved.get(key, {})
-    if old.get("metrics_seed") != result.get("metrics_seed"):
-        old = {}  # numbers drawn with another seed are not mixed with these
-    metrics = list(dict.fromkeys(old.get("metrics", []) + result.get("metrics", [])))
-    saved[key] = {**old, **result, "metrics": metrics}
-    return rundir.write_text(path, json.dumps(saved, indent=2, allow_nan=False) + "\n")
-
-
-def read_evaluations(path) -> dict:
-    """The saved evaluations of :func:`save_evaluation` ({} when there are none yet)."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise VaekitError(f"{path} is not a readable evaluation file ({e}); delete it and evaluate again") from None
-    if not isinstance(saved, dict):
-        raise VaekitError(f"{path} is not a vaekit evaluation file; delete it and evaluate again")
-    return saved
 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:

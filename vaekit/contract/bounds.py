@@ -75,7 +75,8 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
         n = min(chunk, k - start)
         xr = x.repeat(n, *([1] * (x.dim() - 1)))                     # (n*B, ...)
         cr = None if c is None else c.repeat(n)
-        out = model.forward_many(x, c, n) if hasattr(model, "forward_many") else model(xr, cr)
+        out = model.forward_many(x, c, n) if hasattr(model, "forward_many") else None
+        out = model(xr, cr) if out is None else out
         parts.append([t.view(n, b) for t in log_weight_parts(out, xr)])
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 

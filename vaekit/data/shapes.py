@@ -45,7 +45,8 @@ FACTOR_SIZES = (3, 6, 40, 32, 32)
 SHAPE_NAMES = ["square", "ellipse", "heart"]
 IMAGE_SIZE = 64
 DEFAULT_SIZE = 10000
-MAX_SIZE = int(np.prod(FACTOR_SIZES))  # 737,280: every combination of factor values
+COMBINATIONS = int(np.prod(FACTOR_SIZES))  # 737,280: every combination of factor values
+MAX_SIZE = 200_000  # rendered in memory: 3.3 GB as float32 at this size
 STEP = 1.5  # pixels between neighbouring positions
 MARGIN = (IMAGE_SIZE - STEP * (FACTOR_SIZES[3] - 1)) / 2  # 8.75: the first and last centres
 SUPERSAMPLE = 4  # points per pixel side when deciding whether a pixel is on
@@ -166,8 +167,8 @@ def ground_truth_for(name: Optional[str]) -> Optional[ShapesGroundTruth]:
 def load_shapes(size: int = DEFAULT_SIZE, seed: int = 0) -> RawData:
     """``size`` shapes images drawn with ``seed``, their shape labels and factor indices."""
     name = f"dataset '{shapes_name(size, seed)}'"
-    require(1 <= size <= MAX_SIZE, f"{name}: the size must be between 1 and {MAX_SIZE:,} (every combination "
-                                   f"of factor values), got {size}; e.g. shapes-20000")
+    require(1 <= size <= MAX_SIZE, f"{name}: the size must be between 1 and {MAX_SIZE:,} (the images are "
+                                   f"rendered in memory), got {size}; e.g. shapes-20000")
     truth = ShapesGroundTruth()
     factors = truth.sample_factors(size, np.random.default_rng(seed))
     return RawData(name, "image", truth.render(factors), truth.labels(factors),

@@ -6,6 +6,8 @@ why in one line: an error when it was asked for by name, a skipped note under ``
 """
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
@@ -74,12 +76,12 @@ def metric_names(everything: bool = False) -> list:
 
 
 def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict[str, dict] = None,
-                    ctx: Optional[EvalContext] = None, skipped: Optional[Callable[[str], None]] = None,
+                    ctx: Optional[EvalContext] = None, skipped: Optional[Callable[[str, str], None]] = None,
                     done: Optional[list] = None) -> dict:
     """Every named metric of ``model`` on ``data``, merged into one dict; options by metric name.
 
     ``names`` may hold the groups ``all`` (every registered metric) and ``default`` (those of
-    :data:`DEFAULT`): their members that do not apply are reported through ``skipped(reason)``.
+    :data:`DEFAULT`): their members that do not apply are reported through ``skipped(name, reason)``.
     A metric named on its own that cannot run is an error, raised before any work. The names of
     the metrics computed are appended to ``done``. Each metric starts from torch's generator
     seeded with ``ctx.seed``; the caller's generator state is restored afterwards.
@@ -102,7 +104,7 @@ def _compute(model, data, names, options, ctx, skipped, done) -> dict:
             metrics.append((name, metric))
         elif lenient:
             if skipped:
-                skipped(f"skipped {name}: {reason}")
+                skipped(name, reason)
         else:
             raise VaekitError(reason)
     result = {}
@@ -134,3 +136,13 @@ def meanings(names: Iterable[str]) -> Dict[str, str]:
     for name, _ in expand(names):
         out.update(METRICS.get(name).meanings)
     return out
+
+
+@contextmanager
+def quiet():
+    """No warnings from scikit-learn, SciPy or NumPy inside the block: metrics check their inputs
+    first, and what these libraries would still say (an unconverged probe) does not change what
+    the number means. Users see only vaekit's own messages."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

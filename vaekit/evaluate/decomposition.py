@@ -57,8 +57,8 @@ def decomposition(model, data: TensorData) -> Dict[str, object]:
             where = f"layer {i + 1}" if len(layers) > 1 else "the latent"
             warnings.append(f"posterior collapse in {where}: no dimension's posterior mean varies with the data "
                             f"(variance above {ACTIVE}), so the decoder ignores it; try KL warm-up "
-                            f"(--warmup-epochs), free bits (--set train.objective.args.free_bits=0.5) "
-                            f"or a calibrated decoder (--sigma optimal)")
+                            f"(--warmup N), free bits with the elbo objective (--free-bits 0.5), a smaller "
+                            f"--beta, or, with a gaussian likelihood, the default --sigma optimal")
     if warnings:
         out["warning"] = "; ".join(warnings)
     return out

@@ -17,13 +17,12 @@ them all on a model.
 """
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
 from typing import Callable, Dict, Tuple
 
 import numpy as np
 
 from ..errors import require
+from .base import quiet
 
 Represent = Callable[[np.ndarray], np.ndarray]  # factor indices (n, F) -> codes (n, D)
 
@@ -61,7 +60,7 @@ def beta_vae_score(represent: Represent, space, rng: np.random.Generator, n_trai
     train_x, train_k = points(n_train)
     require(np.unique(train_k).size >= 2, f"the beta-VAE score drew n_train={n_train} points, all with the "
                                           "same factor held fixed; use more points")
-    with _quiet():
+    with quiet():
         classifier = LogisticRegression(max_iter=1000).fit(train_x, train_k)
     test_x, test_k = points(n_test)
     return float((classifier.predict(test_x) == test_k).mean())
@@ -146,8 +145,8 @@ def sap(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_
             if values.size < 2:
                 guess = np.full(len(factors_test), values[0])
             else:
-                with _quiet():
-                    svm = LinearSVC(C=0.01, class_weight="balanced").fit(codes[:, i:i + 1], factors[:, k])
+                with quiet():
+                    svm = LinearSVC(C=0.01, class_weight="balanced", random_state=0).fit(codes[:, i:i + 1], factors[:, k])
                 guess = svm.predict(codes_test[:, i:i + 1])
             score[i, k] = np.mean(guess == factors_test[:, k])
     if score.shape[0] < 2:
@@ -219,11 +218,3 @@ def _pair(codes, factors) -> Tuple[np.ndarray, np.ndarray]:
     require(codes.ndim == 2 and factors.ndim == 2 and len(codes) == len(factors),
             f"codes (N, D) and factors (N, F) must pair up, got shapes {codes.shape} and {factors.shape}")
     return codes, np.rint(factors).astype(np.int64)
-
-
-@contextmanager
-def _quiet():
-    """No convergence warnings from scikit-learn: an unconverged classifier still gives a valid score."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield

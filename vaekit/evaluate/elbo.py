@@ -9,10 +9,10 @@ from ..data.types import TensorData
 from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric
-from .units import bits_method, bits_per_dim, dequantize, log_jacobian, no_bits_reason, units
+from .units import CONDITIONAL, bits_method, bits_per_dim, dequantize, log_jacobian, no_bits_reason, units
 
 
-def evaluate_elbo(model, data: TensorData, batch_size: int = 512) -> Dict[str, float]:
+def evaluate_elbo(model, data: TensorData, batch_size: int = 512, info=None) -> Dict[str, float]:
     """Single-sample ELBO over ``data`` (Kingma & Welling 2014, eq. 3), from :func:`elbo_terms`.
 
     Per-example means: ``elbo`` = E_q[log p(x|z)] - KL (higher is better), ``recon`` =
@@ -20,7 +20,8 @@ def evaluate_elbo(model, data: TensorData, batch_size: int = 512) -> Dict[str, f
     ``kl_2``, ... each, top first, when there are several), and ``n`` examples. Tables are
     reported in their original units (see :mod:`.units`). ``bits_per_dim`` is -log2 P(x) / D
     bounded through the ELBO where it is meaningful (``bits_per_dim_method`` says how), and
-    ``bits_per_dim_none`` says why not otherwise. Draws z from the global torch RNG.
+    ``bits_per_dim_none`` says why not otherwise; ``info`` describes ``data`` (its levels; default the
+    training data's). Draws z from the global torch RNG.
     """
     sums = _sum_terms(model, data, batch_size)
     n = int(sums.pop("n"))
@@ -31,9 +32,11 @@ def evaluate_elbo(model, data: TensorData, batch_size: int = 512) -> Dict[str, f
     result["elbo"] += jac
     result["recon"] -= jac
     result["units"] = units(model)
-    method, levels = bits_method(model)
+    if model.num_classes:
+        result["conditional"] = CONDITIONAL
+    method, levels = bits_method(model, info)
     if method is None:
-        result["bits_per_dim_none"] = no_bits_reason(model)
+        result["bits_per_dim_none"] = no_bits_reason(model, info)
     else:
         log_p = result["elbo"] if method == "exact" else \
             _sum_terms(model, data, batch_size, levels)["elbo"] / n
@@ -83,5 +86,5 @@ class ElboMetric(Metric):
     }
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
-        return evaluate_elbo(model, data)
+        return evaluate_elbo(model, data, info=None if ctx is None else ctx.info)
 

@@ -10,8 +10,6 @@ a plain VAE's: the label is already in the decoder's condition.
 """
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -20,7 +18,7 @@ from ..data.types import TensorData
 from ..errors import VaekitError
 from ..models.helpers import posterior_moments
 from ..registry import METRICS
-from .base import EvalContext, Metric
+from .base import EvalContext, Metric, quiet
 
 # what each key means; the group ``latent`` returns all of them
 FIT = "fit on the training split, scored on the evaluated one; a conditional model encodes with the labels"
@@ -41,7 +39,7 @@ def knn_accuracy(train_z, train_y, z, y, k: int = 5) -> float:
     train_z, train_y, z, y = _arrays(train_z, train_y, z, y)
     if not 1 <= k <= len(train_z):
         raise VaekitError(f"the k-NN accuracy needs 1 <= k <= {len(train_z)} (the training examples), got k={k}")
-    with _quiet():
+    with quiet():
         clf = KNeighborsClassifier(n_neighbors=k).fit(train_z, train_y)
         return float((clf.predict(z) == y).mean())
 
@@ -62,7 +60,7 @@ def probe_accuracy(train_z, train_y, z, y, max_iter: int = 1000) -> float:
     train_z, train_y, z, y = _arrays(train_z, train_y, z, y)
     if len(np.unique(train_y)) < 2:
         raise VaekitError("the linear probe needs at least 2 classes in the training split")
-    with _quiet():
+    with quiet():
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
         probe.fit(train_z, train_y)
         return float((probe.predict(z) == y).mean())
@@ -86,7 +84,7 @@ def silhouette(z, y, max_points: int = 5000, seed: int = 0) -> float:
     if not 2 <= classes < len(z):
         raise VaekitError(f"the silhouette needs at least 2 classes and more examples than classes; the data has "
                           f"{len(z)} examples in {classes} class{'es' if classes != 1 else ''}")
-    with _quiet():
+    with quiet():
         return float(silhouette_score(z, y, metric="euclidean"))
 
 
@@ -107,15 +105,6 @@ def _arrays(*arrays) -> Tuple[np.ndarray, ...]:
                               "retrain it, e.g. with a lower --lr")
         out.append(a)
     return tuple(out)
-
-
-@contextmanager
-def _quiet():
-    """No warnings from scikit-learn, SciPy or NumPy inside the block: the inputs are checked
-    first, and what they would still say (an unconverged probe) is documented."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def latent_quality(train_z, train_y, z, y, k: int = 5, max_iter: int = 1000, max_points: int = 5000,

@@ -13,7 +13,7 @@ from ..contract.bounds import MAX_ROWS, importance_sampled_log_likelihood, log_i
 from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric
-from .units import bits_method, bits_per_dim, dequantize, log_jacobian, units
+from .units import CONDITIONAL, bits_method, bits_per_dim, dequantize, log_jacobian, units
 
 
 @torch.no_grad()
@@ -29,14 +29,16 @@ def log_likelihood(model, x: torch.Tensor, c: Optional[torch.Tensor] = None, k: 
 
 
 def evaluate_log_likelihood(model, data: TensorData, k: int = 100, batch_size: int = 64,
-                            max_rows: int = MAX_ROWS) -> Dict[str, float]:
+                            max_rows: int = MAX_ROWS, info=None) -> Dict[str, float]:
     """Mean importance-sampled log p(x) over ``data`` per example, with its standard error (the
     standard deviation over examples / sqrt(n); 0 for a single example). Tables are reported in
     their original units; ``nll_bits_per_dim`` where bits are meaningful (see :mod:`.units`)."""
     v = _per_example(model, data, k, batch_size, max_rows) + log_jacobian(model)
     result = {"log_likelihood": float(v.mean()), "log_likelihood_se": standard_error(v), "iw_samples": k,
               "units": units(model)}
-    method, levels = bits_method(model)
+    if model.num_classes:
+        result["conditional"] = CONDITIONAL
+    method, levels = bits_method(model, info)
     if method is not None:
         log_p = float(v.mean()) if method == "exact" else \
             float(_per_example(model, data, k, batch_size, max_rows, levels).mean())
@@ -78,4 +80,4 @@ class LogLikelihoodMetric(Metric):
         self.k = int(k)
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
-        return evaluate_log_likelihood(model, data, k=self.k)
+        return evaluate_log_likelihood(model, data, k=self.k, info=None if ctx is None else ctx.info)

@@ -26,33 +26,34 @@ def log_jacobian(model) -> float:
     return -float(torch.tensor(info.std, dtype=torch.float64).log().sum())
 
 
+CONDITIONAL = "a conditional model's numbers are of log p(x | y): each example's class label is given"
+
+
 def units(model) -> str:
     if log_jacobian(model) != 0.0:
         return "nats per example, in the data's original units (standardization's Jacobian included)"
     return "nats per example"
 
 
-def bits_method(model) -> Tuple[Optional[str], Optional[int]]:
-    """("exact" | "dequantized" | None, levels): how bits per dimension can be had for this model's data,
-    with the reason in place of the method when there is none."""
-    info = getattr(model, "info", None)
+def bits_method(model, info=None) -> Tuple[Optional[str], Optional[int]]:
+    """``("exact" | "dequantized" | None, levels)``: how bits per dimension can be had for this model
+    on data described by ``info`` (the evaluated data's :class:`DataInfo`; default the training data's)."""
+    info = info if info is not None else getattr(model, "info", None)
     levels = None if info is None else info.extra.get("levels")
-    lik_levels = getattr(model.likelihood, "levels", None) if hasattr(model, "likelihood") else None
+    lik_levels = getattr(getattr(model, "likelihood", None), "levels", None)
     if lik_levels is not None:
-        if levels == lik_levels:
-            return "exact", levels
-        return None, levels
-    if levels:
-        return "dequantized", levels
-    return None, None
+        return ("exact" if levels == lik_levels else None), levels
+    return ("dequantized" if levels else None), levels
 
 
-def no_bits_reason(model) -> str:
-    _, levels = bits_method(model)
+def no_bits_reason(model, info=None) -> str:
+    """Why :func:`bits_method` gives no method."""
+    _, levels = bits_method(model, info)
     lik = getattr(getattr(model, "likelihood", None), "levels", None)
+    data = f"{levels} levels" if levels else "real values"
     if lik is not None:
-        return (f"the likelihood is a probability over {lik} values but the data has "
-                f"{levels or 'real'}-valued dimensions, so it is not a normalised distribution of them")
+        return (f"the likelihood is a probability over {lik} values per dimension but the data has {data}, "
+                "so it is not a normalised distribution of the data")
     return "the data is not quantized to known levels (bits per dimension need discrete data)"
 
 

@@ -66,12 +66,15 @@ class VAE(Model):
         z = q.rsample()  # z = mu + sigma * eps: the reparameterization trick
         return ModelOutput(px=self.decode(z, c), latents=[Latent(q, z, self.prior())])
 
-    def forward_many(self, x: torch.Tensor, c: Optional[torch.Tensor], n: int) -> ModelOutput:
+    def forward_many(self, x: torch.Tensor, c: Optional[torch.Tensor], n: int) -> Optional[ModelOutput]:
         """``forward`` with n posterior samples per example, sample-major: the encoder runs once.
 
         ``px`` has batch (n * B,) and the latent's z is (n, B, D) under q expanded to (n, B);
-        importance sampling (``contract.bounds``) uses it to skip n - 1 encoder passes.
+        importance sampling (``contract.bounds``) uses it to skip n - 1 encoder passes. None for
+        a subclass with its own ``forward`` or ``encode``, which this shortcut would bypass.
         """
+        if type(self).forward is not VAE.forward or type(self).encode is not VAE.encode:
+            return None
         q = self.encode(x, c)
         z = q.rsample((n,))                                            # (n, B, D), same draws as n repeats
         c = None if c is None else torch.as_tensor(c, device=x.device).reshape(-1).expand(x.shape[0]).repeat(n)

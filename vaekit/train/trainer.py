@@ -118,8 +118,8 @@ class Trainer:
             with evaluating(self.model):
                 self.model.fit_prior(iterate_batches(train, max(self.tc.batch_size, 512)))
             val_terms = self.validate(val) if len(val) else {}
-            if len(val) and self.tc.val_metrics:
-                val_terms.update(self.metrics(val))
+            if len(val) and self.tc.val_metrics:  # the objective's own terms (model units) win a name clash
+                val_terms.update({k: v for k, v in self.metrics(val).items() if k not in val_terms})
             self.epoch += 1
             row = {"epoch": self.epoch, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
             row.update({f"train_{k}": v for k, v in train_terms.items()})

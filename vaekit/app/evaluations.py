@@ -1,0 +1,204 @@
+"""``vaekit evaluate`` and ``vaekit compare``: metrics of a run, saved in RUN/evaluation.json.
+
+Saved numbers are keyed by data, split and checkpoint, and carry a fingerprint of the weights
+they were computed from, the seed and each metric's options, so ``compare`` reuses them only
+when they would come out the same.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .. import rundir
+from ..data import load_data
+from ..data.types import TensorData
+from ..errors import VaekitError
+from ..evaluate import EvalContext, compute_metrics
+from ..evaluate.base import expand
+from ..models.load import load
+from ..registry import METRICS
+from .options import parse_set
+from .workflows import require_suffix, run_splits
+
+GROUPS = ("all", "default")
+
+
+def parse_metrics(text: str) -> List[str]:
+    """``"elbo,nll"`` -> ["elbo", "nll"]; the groups ``all`` and ``default`` stay; unknown names are an error."""
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    if not names:
+        raise VaekitError("--metrics needs at least one metric name, e.g. --metrics elbo,nll")
+    for name in names:
+        if name not in GROUPS:
+            METRICS.get(name)
+    return names
+
+
+def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Dict[str, dict]:
+    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights``."""
+    options: Dict[str, dict] = {}
+    for item in sets:
+        path, value = parse_set(item)
+        metric, _, arg = path.partition(".")
+        if not arg or "." in arg:
+            raise VaekitError(f"--set takes METRIC.ARG=VALUE for evaluate, like knn.k=10; got {item!r}")
+        METRICS.get(metric)
+        options.setdefault(metric, {})[arg] = value
+    if fid_weights:
+        options.setdefault("fid", {})["weights"] = fid_weights
+    return options
+
+
+def reference_split(model, source: Optional[str] = None) -> TensorData:
+    """Every non-test example of the run's data (or ``source``) in the dataset's own order, whatever
+    the run's seed and validation share: what yardsticks shared across runs are fitted on."""
+    cfg = model.config
+    own = source is None or source == cfg.data.source
+    return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
+                     label_column=cfg.data.label_column if own else None, val_fraction=0, seed=0,
+                     info=model.info).train
+
+
+def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
+                 checkpoint: str = "last", device: str = "cpu", iw_samples: int = 0,
+                 metrics: Sequence[str] = ("default",), options: Optional[Dict[str, dict]] = None,
+                 skipped=None, save: Optional[str] = None) -> dict:
+    """The named metrics of a run on one split (groups: ``all``, ``default``). ``iw_samples`` K > 0
+    adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the result
+    is merged into that file (see :func:`save_evaluation`), for ``vaekit compare``."""
+    if iw_samples < 0:
+        raise VaekitError(f"--k must be 0 (off) or more, got {iw_samples}")
+    names = list(metrics)
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    if iw_samples:
+        options.setdefault("nll", {})["k"] = iw_samples
+        if "nll" not in names and "all" not in names:
+            names.append("nll")
+    computed = {n for n, _ in expand(names)}
+    for name in options:
+        if name not in computed:
+            group = " (part of the latent group: set latent's options instead)" if name in ("knn", "probe",
+                                                                                         "silhouette") else ""
+            raise VaekitError(f"--set {name}.* applies to the {name} metric, which is not computed here{group}")
+    if save is not None:
+        require_suffix(save, ".json", "--out")
+    model = load(path, checkpoint=checkpoint, device=device)
+    data, splits = run_splits(model, source, split)
+    ctx = EvalContext(train=splits.train, source=source or model.config.data.source, info=splits.info, seed=seed,
+                      reference=lambda: reference_split(model, source))
+    done, not_applicable = [], []
+
+    def skip(name: str, reason: str) -> None:
+        not_applicable.append(name)
+        if skipped:
+            skipped(f"skipped {name}: {reason}")
+
+    result = compute_metrics(model, data, names, options, ctx, skipped=skip, done=done)
+    result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
+                   "checkpoint": checkpoint, "n": len(data), "metrics": done, "not_applicable": not_applicable,
+                   "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
+                   "weights": weights_fingerprint(path, checkpoint)})
+    result = finite_or_null(result)
+    if save is not None:
+        save_evaluation(save, result)
+    return result
+
+
+def weights_fingerprint(path, checkpoint: str) -> str:
+    """SHA-256 (first 16 hex digits) of the checkpoint's weights file: which model the numbers are of."""
+    weights = Path(path) / rundir.CHECKPOINTS[checkpoint]
+    if checkpoint == "best" and not weights.is_file():
+        weights = Path(path) / rundir.WEIGHTS
+    digest = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def finite_or_null(result: dict) -> dict:
+    """NaN or infinite numbers become null (valid JSON), listed under ``nonfinite``."""
+    bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
+    if not bad:
+        return result
+    out = {k: (None if k in bad else v) for k, v in result.items()}
+    out["nonfinite"] = bad
+    return out
+
+
+def evaluation_key(result: dict) -> str:
+    return f"{result['data']}:{result['split']}:{result['checkpoint']}"
+
+
+def save_evaluation(path, result: dict) -> Path:
+    """Merge ``result`` into the JSON file at ``path`` (a dict keyed by :func:`evaluation_key`).
+
+    Numbers of other weights (a retrained or resumed run) or another seed are replaced, never
+    mixed with these."""
+    path = Path(path)
+    saved = read_evaluations(path)
+    key = evaluation_key(result)
+    old = saved.get(key, {})
+    if (old.get("metrics_seed"), old.get("weights")) != (result.get("metrics_seed"), result.get("weights")):
+        old = {}
+    merged = {**old, **result}
+    for field in ("metrics", "not_applicable"):
+        merged[field] = list(dict.fromkeys(old.get(field, []) + result.get(field, [])))
+    merged["options"] = {**old.get("options", {}), **result.get("options", {})}
+    saved[key] = merged
+    try:
+        return rundir.write_text(path, json.dumps(saved, indent=2, allow_nan=False) + "\n")
+    except OSError as e:
+        raise VaekitError(f"could not write the evaluation to {path} ({e.strerror or e}); choose another "
+                          "--out, or free space") from None
+
+
+def read_evaluations(path) -> dict:
+    """The saved evaluations of :func:`save_evaluation` ({} when there are none yet)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise VaekitError(f"{path} is not a readable evaluation file ({e}); delete it and evaluate again") from None
+    if not isinstance(saved, dict):
+        raise VaekitError(f"{path} is not a vaekit evaluation file; delete it and evaluate again")
+    return saved
+
+
+def reusable(saved: dict, names: List[str], seed: int, iw_samples: int, weights: str) -> bool:
+    """Whether a saved evaluation already holds what ``compare`` would compute for these weights:
+    the same seed, every wanted metric computed (or found not to apply) with compare's options."""
+    if (saved.get("metrics_seed"), saved.get("weights")) != (seed, weights):
+        return False
+    wanted = {n for n, _ in expand(names)} | ({"nll"} if iw_samples else set())
+    computed, options = set(saved.get("metrics", [])), saved.get("options", {})
+    if not wanted <= computed | set(saved.get("not_applicable", [])):
+        return False
+    return all(options.get(n, {}) == ({"k": iw_samples} if n == "nll" and iw_samples else {})
+               for n in wanted & computed)
+
+
+def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoint: str = "last", seed: int = 0,
+                 iw_samples: int = 0, skipped=None) -> Tuple[List[dict], List[str]]:
+    """One row per run with the named metrics on its own data: read from RUN/evaluation.json when
+    saved for the same weights, seed and options, else computed and saved. Returns (rows, keys)."""
+    rows = []
+    for run in runs:
+        cfg = rundir.read_config(rundir.require_run(run))
+        saved_path = Path(run) / rundir.EVALUATION
+        saved = read_evaluations(saved_path).get(f"{cfg.data.source}:{split}:{checkpoint}", {})
+        if not reusable(saved, names, seed, iw_samples, weights_fingerprint(run, checkpoint)):
+            saved = evaluate_run(run, split=split, seed=seed, checkpoint=checkpoint, iw_samples=iw_samples,
+                                 metrics=names, skipped=skipped, save=str(saved_path))
+        rows.append({**saved, "run": str(run)})
+    hidden = ("run", "data", "split", "checkpoint", "metrics", "not_applicable", "metrics_seed", "options", "weights",
+              "warning", "units")
+    keys = []
+    for row in rows:
+        keys += [k for k in row if k not in keys and k not in hidden]
+    return rows, keys
