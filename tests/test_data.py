@@ -443,7 +443,7 @@ def test_info_shape_mismatch(tmp_path):
         load_data(str(tmp_path / "foo.npy"), info=info)
     source = str(tmp_path / "foo.npy")
     assert str(err.value) == (f"data '{source}' has examples of shape (1, 8, 8) but the run was trained on "
-                              "(1, 28, 28); encode data of the same shape as the training data")
+                              "(1, 28, 28); use data of the same shape as the training data")
 
 
 def test_info_column_mismatch(tmp_path):

@@ -26,11 +26,11 @@ def run(mlp_run, tmp_path):
 def test_evaluate_saves_and_compare_reuses_only_for_the_same_weights(run, tmp_path, capsys):
     code, _, err = run_cli(["evaluate", run, "--metrics", "elbo"], capsys)
     assert code == 0, err
-    saved = json.loads((run / "evaluation.json").read_text())["digits:test:last"]
+    saved = json.loads((run / "evaluation.json").read_text())["digits:test:last:seed0"]
     assert saved["metrics"] == ["elbo"] and len(saved["weights"]) == 16
     # a saved entry with a recognisable marker: compare must reuse it, not recompute
     entries = json.loads((run / "evaluation.json").read_text())
-    entries["digits:test:last"]["elbo"] = 123.0
+    entries["digits:test:last:seed0"]["elbo"] = 123.0
     (run / "evaluation.json").write_text(json.dumps(entries))
     code, out, err = run_cli(["compare", run, "--metrics", "elbo", "--json"], capsys)
     assert code == 0, err
@@ -43,7 +43,7 @@ def test_evaluate_saves_and_compare_reuses_only_for_the_same_weights(run, tmp_pa
     code, out, err = run_cli(["compare", run, "--metrics", "elbo", "--json"], capsys)
     row = json.loads(out)[0]
     assert code == 0 and row["elbo"] != 123.0 and row["elbo"] < 0
-    entry = json.loads((run / "evaluation.json").read_text())["digits:test:last"]
+    entry = json.loads((run / "evaluation.json").read_text())["digits:test:last:seed0"]
     assert entry["elbo"] == row["elbo"] and entry["weights"] != saved["weights"]
 
 
@@ -53,18 +53,21 @@ def test_compare_recomputes_when_metrics_or_options_differ(run, capsys):
     row = json.loads(out)[0]
     assert code == 0, err
     assert row["iw_samples"] == 5 and row["log_likelihood"] >= row["elbo"] - 1.0
-    entry = json.loads((run / "evaluation.json").read_text())["digits:test:last"]
+    entry = json.loads((run / "evaluation.json").read_text())["digits:test:last:seed0"]
     assert set(entry["metrics"]) == {"elbo", "nll"} and entry["options"]["nll"] == {"k": 5}
     code, out, _ = run_cli(["compare", run, "--metrics", "nll", "--k", "7", "--json"], capsys)
     assert json.loads(out)[0]["iw_samples"] == 7  # another K: computed again
+    code, table, _ = run_cli(["compare", run, "--metrics", "nll", "--k", "7"], capsys)
+    assert "log_likelihood" in table and "bernoulli" in table and "mse" not in table  # only what was asked
 
 
-def test_another_seed_replaces_the_saved_numbers(run):
+def test_each_seed_keeps_its_own_saved_numbers(run):
     path = str(run / "evaluation.json")
     evaluate_run(run, metrics=["elbo", "recon"], save=path, seed=0)
     evaluate_run(run, metrics=["elbo"], save=path, seed=1)
-    entry = json.loads((run / "evaluation.json").read_text())["digits:test:last"]
-    assert entry["metrics_seed"] == 1 and entry["metrics"] == ["elbo"] and "mse" not in entry
+    saved = json.loads((run / "evaluation.json").read_text())
+    assert saved["digits:test:last:seed0"]["metrics"] == ["elbo", "recon"] and "mse" in saved["digits:test:last:seed0"]
+    assert saved["digits:test:last:seed1"]["metrics"] == ["elbo"] and "mse" not in saved["digits:test:last:seed1"]
 
 
 def test_nonfinite_numbers_become_null_and_unwritable_output_is_a_clear_error(tmp_path):
@@ -128,3 +131,35 @@ def test_validation_metrics_do_not_replace_the_objectives_terms(tmp_path):
     row = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[0])
     assert row["val_loss"] == pytest.approx(-row["val_elbo"], rel=1e-5)  # model units, as the objective reports
     assert row["val_mse"] > 0
+
+
+def test_importance_sampling_chunks_are_capped_by_data_values():
+    """Rows per chunk shrink with the example's size, so a 64x64 conv net stays in bounded memory."""
+    from vaekit.contract.bounds import MAX_VALUES, importance_weight_parts
+    from vaekit.config import ModelConfig, Part
+    from vaekit.models import build_model
+
+    model = build_model(ModelConfig(network=Part("mlp", {"hidden": [4]}), latent_dim=2, data_shape=[1, 64, 64])).eval()
+    rows = []
+    model.decoder.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    with torch.no_grad():
+        importance_weight_parts(model, torch.rand(4, 1, 64, 64), k=300, max_rows=8192)
+    assert max(rows) * 64 * 64 <= MAX_VALUES and sum(rows) == 1200
+
+
+def test_a_deterministic_posterior_gets_one_sample_and_says_so(tmp_path):
+    vaekit.train("digits", model="vqvae", epochs=1, out=tmp_path / "vq", progress=False)
+    r = evaluate_run(tmp_path / "vq", metrics=["elbo", "nll"])
+    assert r["iw_samples"] == 1 and "deterministic" in r["log_likelihood_note"]
+    assert r["log_likelihood"] == pytest.approx(r["elbo"], abs=1e-3)
+
+
+def test_evaluating_another_csv_uses_the_runs_label_column(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("a.csv", "b.csv"):
+        rows = ["x1,x2,species"] + [f"{rng.normal():.3f},{rng.normal():.3f},{'ab'[i % 2]}" for i in range(40)]
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+    vaekit.train(str(tmp_path / "a.csv"), label_column="species", hidden=[8], epochs=1, out=tmp_path / "r",
+                 progress=False)
+    r = evaluate_run(tmp_path / "r", source=str(tmp_path / "b.csv"), metrics=["elbo"])
+    assert r["n"] == 8 and "original units" in r["units"]

@@ -157,7 +157,7 @@ def evaluate(
 ):
     """Every number a paper needs: likelihood, latent, sample and disentanglement metrics, as a table and JSON."""
     from .. import rundir
-    from .evaluations import evaluate_run, metric_options, parse_metrics, save_evaluation
+    from .evaluations import evaluate_run, metric_options, parse_metrics, read_evaluations, save_evaluation
     from .workflows import require_suffix
 
     if list_metrics:
@@ -168,6 +168,7 @@ def evaluate(
     options = metric_options(sets or [], fid_weights)
     save = out or str(run / rundir.EVALUATION)
     require_suffix(save, ".json", "--out")
+    read_evaluations(save)  # a file that is not an evaluation is refused before any work
     result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=k,
                           metrics=names, options=options, skipped=_note)
     if "warning" in result:

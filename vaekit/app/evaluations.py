@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import rundir
-from ..data import load_data
 from ..data.types import TensorData
 from ..errors import VaekitError
-from ..evaluate import EvalContext, compute_metrics
+from ..evaluate import EvalContext, compute_metrics, meanings
+from ..evaluate.units import likelihood_name
 from ..evaluate.base import expand
 from ..models.load import load
 from ..registry import METRICS
 from .options import parse_set
-from .workflows import require_suffix, run_splits
+from .workflows import load_run_data, require_suffix, run_splits
 
 GROUPS = ("all", "default")
 
@@ -41,6 +41,8 @@ def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Di
     """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights``."""
     options: Dict[str, dict] = {}
     for item in sets:
+        if "=" not in str(item):
+            raise VaekitError(f"--set takes METRIC.ARG=VALUE for evaluate, like knn.k=10; got {item!r}")
         path, value = parse_set(item)
         metric, _, arg = path.partition(".")
         if not arg or "." in arg:
@@ -55,11 +57,7 @@ def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Di
 def reference_split(model, source: Optional[str] = None) -> TensorData:
     """Every non-test example of the run's data (or ``source``) in the dataset's own order, whatever
     the run's seed and validation share: what yardsticks shared across runs are fitted on."""
-    cfg = model.config
-    own = source is None or source == cfg.data.source
-    return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
-                     label_column=cfg.data.label_column if own else None, val_fraction=0, seed=0,
-                     info=model.info).train
+    return load_run_data(model, source, val_fraction=0, seed=0).train
 
 
 def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
@@ -70,7 +68,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the result
     is merged into that file (see :func:`save_evaluation`), for ``vaekit compare``."""
     if iw_samples < 0:
-        raise VaekitError(f"--k must be 0 (off) or more, got {iw_samples}")
+        raise VaekitError(f"--k must be at least 1 (or 0, the default: nll's own K = 1000), got {iw_samples}")
     names = list(metrics)
     options = {k: dict(v) for k, v in (options or {}).items()}
     if iw_samples:
@@ -85,6 +83,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
             raise VaekitError(f"--set {name}.* applies to the {name} metric, which is not computed here{group}")
     if save is not None:
         require_suffix(save, ".json", "--out")
+        read_evaluations(save)  # a file that is not an evaluation is refused before any work
     model = load(path, checkpoint=checkpoint, device=device)
     data, splits = run_splits(model, source, split)
     ctx = EvalContext(train=splits.train, source=source or model.config.data.source, info=splits.info, seed=seed,
@@ -98,7 +97,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
 
     result = compute_metrics(model, data, names, options, ctx, skipped=skip, done=done)
     result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
-                   "checkpoint": checkpoint, "n": len(data), "metrics": done, "not_applicable": not_applicable,
+                   "checkpoint": checkpoint, "n": len(data), "likelihood": likelihood_name(model), "metrics": done, "not_applicable": not_applicable,
                    "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
                    "weights": weights_fingerprint(path, checkpoint)})
     result = finite_or_null(result)
@@ -130,19 +129,19 @@ def finite_or_null(result: dict) -> dict:
 
 
 def evaluation_key(result: dict) -> str:
-    return f"{result['data']}:{result['split']}:{result['checkpoint']}"
+    """Saved evaluations are kept per data, split, checkpoint and seed."""
+    return f"{result['data']}:{result['split']}:{result['checkpoint']}:seed{result.get('metrics_seed', 0)}"
 
 
 def save_evaluation(path, result: dict) -> Path:
     """Merge ``result`` into the JSON file at ``path`` (a dict keyed by :func:`evaluation_key`).
 
-    Numbers of other weights (a retrained or resumed run) or another seed are replaced, never
-    mixed with these."""
+    Numbers of other weights (a retrained or resumed run) are replaced, never mixed with these."""
     path = Path(path)
     saved = read_evaluations(path)
     key = evaluation_key(result)
     old = saved.get(key, {})
-    if (old.get("metrics_seed"), old.get("weights")) != (result.get("metrics_seed"), result.get("weights")):
+    if old.get("weights") != result.get("weights"):
         old = {}
     merged = {**old, **result}
     for field in ("metrics", "not_applicable"):
@@ -191,14 +190,15 @@ def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoi
     for run in runs:
         cfg = rundir.read_config(rundir.require_run(run))
         saved_path = Path(run) / rundir.EVALUATION
-        saved = read_evaluations(saved_path).get(f"{cfg.data.source}:{split}:{checkpoint}", {})
+        key = evaluation_key({"data": cfg.data.source, "split": split, "checkpoint": checkpoint, "metrics_seed": seed})
+        saved = read_evaluations(saved_path).get(key, {})
         if not reusable(saved, names, seed, iw_samples, weights_fingerprint(run, checkpoint)):
             saved = evaluate_run(run, split=split, seed=seed, checkpoint=checkpoint, iw_samples=iw_samples,
                                  metrics=names, skipped=skipped, save=str(saved_path))
         rows.append({**saved, "run": str(run)})
-    hidden = ("run", "data", "split", "checkpoint", "metrics", "not_applicable", "metrics_seed", "options", "weights",
-              "warning", "units")
-    keys = []
+    asked = set(meanings(names + (["nll"] if iw_samples else [])))
+    keys = ["likelihood", "n"]  # what the numbers are of, then the numbers asked for
     for row in rows:
-        keys += [k for k in row if k not in keys and k not in hidden]
+        keys += [k for k, v in row.items() if k not in keys and not isinstance(v, str) and
+                 (k in asked or (k.startswith("kl_") and k[3:].isdigit() and "kl" in asked))]
     return rows, keys

@@ -27,11 +27,7 @@ def run_splits(model, source: Optional[str] = None, split: str = "test") -> Tupl
     if split not in SPLITS:
         raise VaekitError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     cfg = model.config
-    own = source is None or source == cfg.data.source
-    # the training split settings (label column, validation carve) only apply to the run's own data
-    splits = load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
-                       label_column=cfg.data.label_column if own else None, val_fraction=cfg.data.val_fraction,
-                       seed=cfg.train.seed, info=model.info)
+    splits = load_run_data(model, source, cfg.data.val_fraction, cfg.train.seed)
     data = getattr(splits, split)
     if len(data) == 0:
         raise VaekitError(f"the {split} split of {source or cfg.data.source!r} is empty; choose another --split")
@@ -40,6 +36,16 @@ def run_splits(model, source: Optional[str] = None, split: str = "test") -> Tupl
     if model.num_classes and data.y is None:
         raise VaekitError(f"this is a conditional VAE: the {name} needs labels")
     return data, splits
+
+
+def load_run_data(model, source: Optional[str], val_fraction: float, seed: int) -> DataSplits:
+    """The run's own data or ``source``, normalized like the training data; the run's label column
+    applies to its own data and to any CSV like it."""
+    cfg = model.config
+    labelled = source is None or source == cfg.data.source or str(source).lower().endswith(".csv")
+    return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
+                     label_column=cfg.data.label_column if labelled else None, val_fraction=val_fraction,
+                     seed=seed, info=model.info)
 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:

@@ -14,7 +14,8 @@ from ..distributions.kl import kl_term
 from ..errors import VaekitError
 from .output import ModelOutput
 
-MAX_ROWS = 8192  # examples x samples run at once without gradients: bounds memory whatever k is
+MAX_ROWS = 8192       # examples x samples run at once without gradients: bounds memory whatever k is
+MAX_VALUES = 1 << 21  # and at most this many data values (a conv net's activations grow with the input)
 
 
 @dataclass
@@ -61,7 +62,8 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
     decodes n posterior samples of it; any other structure, a hierarchy included, gets the
     batch repeated n times (sample-major) and draws its samples as in training. Both give
     z in the same order from the same random numbers. ``max_rows`` bounds the rows (k * B)
-    run at once, so memory stays bounded whatever k is; gradients flow with grad enabled.
+    run at once, further capped at :data:`MAX_VALUES` data values, so memory stays bounded
+    whatever k and the data's size are; gradients flow with grad enabled.
     """
     if int(k) < 1:
         raise VaekitError(f"importance sampling needs k >= 1 samples per example, got k={k}")
@@ -69,6 +71,8 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
     if c is not None:
         c = torch.as_tensor(c, device=x.device).reshape(-1)
         c = c.expand(b) if c.numel() == 1 else c                       # one label for the whole batch
+    if max_rows:
+        max_rows = min(max_rows, max(1, MAX_VALUES // max(1, x[0].numel())))
     chunk = k if not max_rows else max(1, min(k, max_rows // max(b, 1)))
     parts = []
     for start in range(0, k, chunk):

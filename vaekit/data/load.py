@@ -110,11 +110,11 @@ def _check_matches(raw: RawData, info: DataInfo) -> None:
     """New data must look like the data the run in ``info`` was trained on."""
     shape = tuple(raw.x.shape[1:])
     require(shape == tuple(info.shape),
-            f"data {raw.name} has examples of shape {shape} but the run was trained on {tuple(info.shape)}; "
-            "encode data of the same shape as the training data")
+            f"{_named(raw)} has examples of shape {shape} but the run was trained on {tuple(info.shape)}; "
+            "use data of the same shape as the training data")
     if raw.columns is not None and info.columns is not None:
         require(list(raw.columns) == list(info.columns),
-                f"data {raw.name} has columns {raw.columns} but the run was trained on columns {info.columns}; "
+                f"{_named(raw)} has columns {raw.columns} but the run was trained on columns {info.columns}; "
                 "use a table with the same columns in the same order")
 
 
@@ -154,3 +154,8 @@ def _levels(raw: RawData) -> dict:
         return {}
     levels = raw.extra.get("levels") or quantization_levels(raw.x.reshape(-1)[:1_000_000])
     return {"levels": levels} if levels else {}
+
+
+def _named(raw: RawData) -> str:
+    """How messages name data: "dataset 'shapes'" as it is, a path as "data 'x.npz'"."""
+    return raw.name if raw.name.startswith("dataset ") else f"data {raw.name}"

@@ -80,4 +80,10 @@ class LogLikelihoodMetric(Metric):
         self.k = int(k)
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
-        return evaluate_log_likelihood(model, data, k=self.k, info=None if ctx is None else ctx.info)
+        info = None if ctx is None else ctx.info
+        if model.deterministic_posterior:  # every sample is the same z: one is the whole estimate
+            result = evaluate_log_likelihood(model, data, k=1, info=info)
+            result["log_likelihood_note"] = (f"the {model.name} model's posterior is deterministic, so importance "
+                                             "sampling adds nothing: this is its ELBO, a lower bound on log p(x)")
+            return result
+        return evaluate_log_likelihood(model, data, k=self.k, info=info)

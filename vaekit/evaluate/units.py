@@ -30,9 +30,17 @@ CONDITIONAL = "a conditional model's numbers are of log p(x | y): each example's
 
 
 def units(model) -> str:
-    if log_jacobian(model) != 0.0:
-        return "nats per example, in the data's original units (standardization's Jacobian included)"
-    return "nats per example"
+    """What the log-density numbers (elbo, recon, kl, log_likelihood) are measured in."""
+    where = ", in the data's original units (standardization's Jacobian included)" if log_jacobian(model) else ""
+    return f"elbo, recon, kl and log_likelihood are nats per example{where}"
+
+
+def likelihood_name(model) -> str:
+    """The registered name of the model's likelihood p(x | z), e.g. "bernoulli"."""
+    from ..registry import LIKELIHOODS
+
+    lik = getattr(model, "likelihood", None)
+    return next((n for n in LIKELIHOODS.names() if type(lik) is LIKELIHOODS.get(n)), type(lik).__name__)
 
 
 def bits_method(model, info=None) -> Tuple[Optional[str], Optional[int]]:

@@ -23,6 +23,7 @@ class Model(nn.Module):
     capabilities = Capabilities()
     # why a capability is missing, said in one line to the user: {"latent_grid": "..."}
     missing_because: Dict[str, str] = {}
+    deterministic_posterior = False  # q(z|x) puts all its mass on one z: importance sampling adds nothing
     # the objectives this structure can train with; None: any objective that gives every group a loss
     objectives: Optional[Tuple[str, ...]] = None
 

@@ -81,6 +81,7 @@ class VQVAE(Model):
 
     capabilities = Capabilities(posterior_variance=False, latent_grid=False)
     objectives = ("vq",)  # the commitment term lives there; elbo or iwae would drop it
+    deterministic_posterior = True
     missing_because = {"posterior_variance": "its posterior is a deterministic choice of codes, with no variance",
                        "latent_grid": "its latent space is a set of discrete codes, not a continuous plane"}
 
