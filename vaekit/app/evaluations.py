@@ -100,6 +100,9 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
                    "checkpoint": checkpoint, "n": len(data), "likelihood": likelihood_name(model), "metrics": done, "not_applicable": not_applicable,
                    "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
                    "weights": weights_fingerprint(path, checkpoint)})
+    if split == "train" and {"knn", "probe", "latent"} & set(done):
+        result["latent_note"] = ("knn and probe accuracies are scored on the split they were fitted on, so they "
+                                 "are optimistic; use --split test")
     result = finite_or_null(result)
     if save is not None:
         save_evaluation(save, result)
