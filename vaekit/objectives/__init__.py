@@ -2,5 +2,11 @@
 from .base import LossOutput, Objective
 from .elbo import ELBO
 from .iwae import IWAE
+from .miwae import MIWAE
+from .ciwae import CIWAE
+from .piwae import PIWAE
+from .tc import BetaTC
+from .dip import DIPVAE
+from .capacity import Capacity
 
-__all__ = ["LossOutput", "Objective", "ELBO", "IWAE"]
+__all__ = ["LossOutput", "Objective", "ELBO", "IWAE", "MIWAE", "CIWAE", "PIWAE", "BetaTC", "DIPVAE", "Capacity"]

@@ -24,9 +24,12 @@ from .progress import EpochProgress
 from .schedules import linear_warmup
 
 
-def build_objective(config: RunConfig):
+def build_objective(config: RunConfig, dataset_size: Optional[int] = None):
+    """The configured objective; one that names ``dataset_size`` in its constructor (beta-TC's
+    minibatch-weighted sampling) is given the number of training examples."""
     part = config.train.objective
-    return OBJECTIVES.build(part.name, part.args, where="the objective")
+    context = {} if dataset_size is None else {"dataset_size": int(dataset_size)}
+    return OBJECTIVES.build(part.name, part.args, where="the objective", **context)
 
 
 class Trainer:
@@ -36,7 +39,7 @@ class Trainer:
         self.model, self.splits, self.config = model, splits, config
         self.run_dir = Path(run_dir)
         self.tc = config.train
-        self.objective = build_objective(config)
+        self.objective = build_objective(config, len(splits.train))
         self.monitor, self.mode = self.objective.monitor
         for m in self.tc.val_metrics:  # an unknown metric or option fails before anything is written
             reason = METRICS.build(m.name, m.args, where="the validation metric").unavailable(
