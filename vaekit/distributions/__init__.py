@@ -6,3 +6,5 @@ from .priors import StandardNormal
 
 __all__ = ["kl_term", "kl_per_dimension", "BernoulliLikelihood", "GaussianLikelihood", "Likelihood",
            "default_likelihood", "DiagonalGaussian", "StandardNormal"]
+from . import image_likelihoods as _image_likelihoods  # noqa: F401,E402  (registers continuous-bernoulli, laplace)
+from . import pixel_likelihoods as _pixel_likelihoods  # noqa: F401,E402  (registers categorical256, dlogistic)
