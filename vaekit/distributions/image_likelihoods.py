@@ -18,7 +18,7 @@ from torch.distributions import Distribution, Independent, Laplace, constraints
 
 from ..errors import VaekitError
 from ..registry import LIKELIHOODS, VARIANTS
-from .likelihoods import Likelihood
+from .likelihoods import Likelihood, log_scale
 
 SMALL = 1e-2  # |logit / 2| below which the Taylor expansions are used (error < 1e-12)
 
@@ -125,24 +125,10 @@ class LaplaceLikelihood(Likelihood):
 
     def __init__(self, data_shape: Sequence[int], scale="learned", min_scale: float = 1e-3):
         super().__init__(data_shape)
-        self.mode = str(scale)
         self.min_scale = float(min_scale)
         if not self.min_scale >= 0:
             raise VaekitError(f"min_scale must be at least 0, got {min_scale!r}")
-        if self.mode == "learned":
-            self.log_scale = nn.Parameter(torch.zeros(()))
-        elif self.mode == "learned-per-value":
-            self.log_scale = nn.Parameter(torch.zeros(self.data_shape))
-        else:
-            try:
-                value = float(scale)
-            except ValueError:
-                raise VaekitError(f"the laplace scale must be a positive number, 'learned' or 'learned-per-value', "
-                                  f"got {scale!r}") from None
-            if not value > 0:
-                raise VaekitError(f"the laplace scale must be positive, got {scale!r}")
-            self.mode = "fixed"
-            self.register_buffer("log_scale", torch.full(self.data_shape, math.log(value)), persistent=False)
+        self.mode = log_scale(self, "log_scale", scale, "the laplace scale")
 
     def scale(self) -> torch.Tensor:
         if self.mode == "fixed":

@@ -25,6 +25,26 @@ def default_likelihood(kind: str, args: dict) -> str:
     return "gaussian" if kind == "table" or "sigma" in args else "bernoulli"
 
 
+def log_scale(module: nn.Module, name: str, value, option: str, also: str = "") -> str:
+    """Give ``module`` its log-scale ``name``: a parameter for "learned" (one shared) or
+    "learned-per-value" (one per data value), else a fixed buffer from a positive number.
+    Returns the mode ("learned", "learned-per-value" or "fixed")."""
+    mode = str(value)
+    if mode in ("learned", "learned-per-value"):
+        shape = () if mode == "learned" else module.data_shape
+        setattr(module, name, nn.Parameter(torch.zeros(shape)))
+        return mode
+    try:
+        number = float(value)
+    except ValueError:
+        raise VaekitError(f"{option} must be a positive number, {also}'learned' or 'learned-per-value', "
+                          f"got {value!r}") from None
+    if not number > 0:
+        raise VaekitError(f"{option} must be positive, got {value!r}")
+    module.register_buffer(name, torch.full(module.data_shape, math.log(number)), persistent=False)
+    return "fixed"
+
+
 class Likelihood(nn.Module):
     params_per_value = 1
     levels = None  # a probability mass over this many values per dimension; None: a density
@@ -86,23 +106,11 @@ class GaussianLikelihood(Likelihood):
         self.min_sigma = float(min_sigma)
         if not self.min_sigma >= 0:
             raise VaekitError(f"min_sigma must be at least 0, got {min_sigma!r}")
-        if self.mode == "learned":
-            self.log_sigma = nn.Parameter(torch.zeros(()))
-        elif self.mode == "learned-per-value":
-            self.log_sigma = nn.Parameter(torch.zeros(self.data_shape))
-        elif self.mode == "optimal":
+        if self.mode == "optimal":
             self.register_buffer("mse_ema", torch.zeros(()))       # running mean of the batch MSE (biased)
             self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         else:
-            try:
-                value = float(sigma)
-            except ValueError:
-                raise VaekitError(f"--sigma must be a positive number, 'optimal', 'learned' or 'learned-per-value', "
-                                  f"got {sigma!r}") from None
-            if not value > 0:
-                raise VaekitError(f"--sigma must be positive, got {sigma!r}")
-            self.mode = "fixed"
-            self.register_buffer("log_sigma", torch.full(self.data_shape, math.log(value)), persistent=False)
+            self.mode = log_scale(self, "log_sigma", sigma, "--sigma", "'optimal', ")
 
     def variance(self) -> torch.Tensor:
         """sigma^2 as used for evaluation and sampling (a scalar or one per value)."""
