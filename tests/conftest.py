@@ -32,6 +32,19 @@ def run_cli(args, capsys=None):
     return code, captured.out, captured.err
 
 
+def small_model(variant="vae", **options):
+    """A zoo variant built small (MLP 32, latent 4) for 8x8 digits, seeded."""
+    import torch
+
+    from vaekit.app.options import apply_options, base_config
+    from vaekit.models import build_model
+
+    cfg = apply_options(base_config(), dict({"model": variant, "hidden": [32], "latent_dim": 4}, **options))
+    cfg.model.data_shape, cfg.model.num_classes = [1, 8, 8], 10
+    torch.manual_seed(0)
+    return build_model(cfg.model)
+
+
 @pytest.fixture(scope="session")
 def mlp_run(tmp_path_factory):
     """A 2-epoch MLP VAE on digits, trained through the CLI."""

@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 
 import vaekit
-from vaekit.app.plotting import plot_run
 from vaekit.app.workflows import run_data
 from vaekit.errors import VaekitError
 from vaekit.plots.traversal import (MARGIN, choose_pairs, interpolation_grid, interpolation_path, plot_interpolation,

@@ -7,11 +7,10 @@ import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 import vaekit
-from vaekit.app.options import apply_options, base_config
 from vaekit.data import load_data
 from vaekit.errors import VaekitError
 from vaekit.evaluate import evaluate_elbo
-from vaekit.models import build_model, elbo_terms
+from vaekit.models import elbo_terms
 from vaekit.objectives.capacity import Capacity
 from vaekit.objectives.ciwae import CIWAE
 from vaekit.objectives.dip import DIPVAE, dip_covariance, dip_penalty
@@ -20,15 +19,10 @@ from vaekit.objectives.miwae import MIWAE
 from vaekit.objectives.piwae import PIWAE
 from vaekit.objectives.tc import BetaTC, tc_decomposition
 
+from conftest import small_model as small  # noqa: E402
+
 DIGITS = load_data("digits")
 X = DIGITS.train.x[:32]
-
-
-def small(variant="vae", **options):
-    cfg = apply_options(base_config(), dict({"model": variant, "hidden": [32], "latent_dim": 4}, **options))
-    cfg.model.data_shape, cfg.model.num_classes = [1, 8, 8], 10
-    torch.manual_seed(0)
-    return build_model(cfg.model)
 
 
 def seeded(objective, model, x=X, seed=5, **kw):

@@ -13,7 +13,6 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.distributions import Distribution, Independent, Laplace, constraints
 
 from ..errors import VaekitError

@@ -8,5 +8,6 @@ from .piwae import PIWAE
 from .tc import BetaTC
 from .dip import DIPVAE
 from .capacity import Capacity
+from .mmd import MMD
 
 __all__ = ["LossOutput", "Objective", "ELBO", "IWAE", "MIWAE", "CIWAE", "PIWAE", "BetaTC", "DIPVAE", "Capacity"]
