@@ -10,3 +10,4 @@ from . import image_likelihoods as _image_likelihoods  # noqa: F401,E402  (regis
 from . import pixel_likelihoods as _pixel_likelihoods  # noqa: F401,E402  (registers categorical256, dlogistic)
 from . import mog_prior as _mog_prior, sigma_vae as _sigma_vae  # noqa: F401,E402  (registers mog, mog-vae, sigma-vae)
 from . import flows as _flows  # noqa: F401,E402  (registers planar, radial, iaf posteriors and their variants)
+from . import gumbel as _gumbel  # noqa: F401,E402  (registers gumbel, uniform-categorical, gumbel-vae)
