@@ -418,7 +418,9 @@ def test_cli_trains_and_evaluates(name, tmp_path, capsys):
         result = json.loads(out)
         assert math.isfinite(result["elbo"]), result
         assert result["elbo"] == pytest.approx(-(result["recon"] + result["kl"]), rel=1e-6)
-    else:  # says why, in one line
+    else:  # the default metrics skip the ELBO; asked for by name, it says why in one line
+        assert code == 0 and "elbo" not in json.loads(out), err
+        code, _, err = run_cli(["evaluate", run, "--metrics", "elbo"], capsys)
         assert code != 0 and "does not apply" in err, err
     # every other command works, or says in one line why it does not apply to this model
     model = vaekit.load(run)

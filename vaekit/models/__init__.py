@@ -5,6 +5,7 @@ from .build import build_model
 from ..contract.output import Capabilities, Latent, ModelOutput
 from .vae import VAE
 from . import factorvae, ladder, vqvae  # noqa: F401,E402  (register the structures)
+from . import rae  # noqa: F401,E402  (registers the ae structure, the ae and rae objectives)
 
 __all__ = ["Model", "VAE", "build_model", "ModelOutput", "Latent", "Capabilities", "elbo_terms",
            "log_importance_weights", "importance_weight_parts"]

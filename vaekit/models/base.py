@@ -45,12 +45,14 @@ class Model(nn.Module):
         raise NotImplementedError
 
     def decode(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
-        """p(x given z) for a point ``z`` of the space :meth:`encode` maps to."""
-        raise NotImplementedError
+        """p(x given z) for a point ``z`` of the space :meth:`encode` maps to; by default the
+        structure's ``decoder`` network gives the parameters of its ``likelihood``."""
+        z = self.check_latent(z)
+        return self.likelihood(self.decoder(z, self.condition(c, z.shape[0])))
 
     def prior_sample(self, n: int, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """n points of the space :meth:`decode` reads, drawn from the prior."""
-        raise NotImplementedError
+        """n points of the space :meth:`decode` reads, drawn from the prior (by default ``prior()``)."""
+        return self.prior().sample((n,)).to(self.device)
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         """Parameters per optimizer, in the order they are stepped; one group by default."""

@@ -53,14 +53,6 @@ class VAE(Model):
         x = self.check_shape(x)
         return self.posterior(self.encoder(x, self.condition(c, x.shape[0])))
 
-    def decode(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
-        """p(x|z): a Distribution with batch (B,) and event = data shape."""
-        z = self.check_latent(z)
-        return self.likelihood(self.decoder(z, self.condition(c, z.shape[0])))
-
-    def prior_sample(self, n: int, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.prior().sample((n,)).to(self.device)
-
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
         q = self.encode(x, c)
         z = q.rsample()  # z = mu + sigma * eps: the reparameterization trick
