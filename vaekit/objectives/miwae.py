@@ -53,9 +53,10 @@ class MIWAE(Objective):
     """
 
     monitor = ("miwae", "max")
+    name = "miwae"  # for messages; PIWAE shares the constructor
 
     def __init__(self, m: int = 8, k: int = 8):
-        check_samples("miwae", m=m, k=k)
+        check_samples(self.name, m=m, k=k)
         self.m, self.k = int(m), int(k)
 
     def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,

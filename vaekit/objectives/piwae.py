@@ -15,8 +15,8 @@ from ..contract.bounds import importance_sampled_log_likelihood
 from ..errors import VaekitError
 from ..models.vae import VAE
 from ..registry import MODELS, OBJECTIVES, VARIANTS
-from .base import LossOutput, Objective
-from .miwae import check_samples, grouped_log_weights, miwae_bound
+from .base import LossOutput
+from .miwae import MIWAE, grouped_log_weights, miwae_bound
 
 
 @MODELS.register("piwae")
@@ -31,7 +31,7 @@ class PIWAEModel(VAE):
 
 
 @OBJECTIVES.register("piwae")
-class PIWAE(Objective):
+class PIWAE(MIWAE):
     """Encoder loss -MIWAE(M, K); decoder loss -IWAE(M * K), both from the same M * K samples.
 
     Rainforth, Kosiorek, Le, Maddison, Igl, Wood & Teh 2018, "Tighter Variational Bounds are Not
@@ -42,10 +42,7 @@ class PIWAE(Objective):
     """
 
     monitor = ("iwae", "max")
-
-    def __init__(self, m: int = 8, k: int = 8):
-        check_samples("piwae", m=m, k=k)
-        self.m, self.k = int(m), int(k)
+    name = "piwae"
 
     def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                  kl_weight: float = 1.0) -> LossOutput:
