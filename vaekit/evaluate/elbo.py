@@ -4,12 +4,10 @@ from __future__ import annotations
 from typing import Dict
 
 from ..contract.bounds import elbo_terms
-from ..data.batching import iterate_batches
 from ..data.types import TensorData
-from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric
-from .units import CONDITIONAL, bits_method, bits_per_dim, dequantize, log_jacobian, no_bits_reason, units
+from .units import CONDITIONAL, bits_method, bits_per_dim, log_jacobian, no_bits_reason, scored_batches, units
 
 
 def evaluate_elbo(model, data: TensorData, batch_size: int = 512, info=None) -> Dict[str, float]:
@@ -49,17 +47,14 @@ def evaluate_elbo(model, data: TensorData, batch_size: int = 512, info=None) -> 
 def _sum_terms(model, data: TensorData, batch_size: int, dequantize_levels: int = 0) -> Dict[str, float]:
     """Sums over ``data`` of the per-example ELBO terms (model units), and ``n``."""
     sums, n = {}, 0
-    with evaluating(model):
-        for x, y in iterate_batches(data, batch_size, device=model.device):
-            if dequantize_levels:
-                x = dequantize(x, dequantize_levels)
-            t = elbo_terms(model(x, y if model.num_classes else None), x)
-            values = {"elbo": t.elbo, "recon": t.recon, "kl": t.kl}
-            if len(t.kls) > 1:
-                values.update({f"kl_{i + 1}": kl for i, kl in enumerate(t.kls)})
-            for k, v in values.items():
-                sums[k] = sums.get(k, 0.0) + float(v.double().sum())
-            n += x.shape[0]
+    for x, c in scored_batches(model, data, batch_size, dequantize_levels):
+        t = elbo_terms(model(x, c), x)
+        values = {"elbo": t.elbo, "recon": t.recon, "kl": t.kl}
+        if len(t.kls) > 1:
+            values.update({f"kl_{i + 1}": kl for i, kl in enumerate(t.kls)})
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + float(v.double().sum())
+        n += x.shape[0]
     sums["n"] = n
     return sums
 

@@ -6,14 +6,12 @@ from typing import Dict, Optional
 
 import torch
 
-from ..data.batching import iterate_batches
 from ..data.types import TensorData
 from ..errors import VaekitError
 from ..contract.bounds import MAX_ROWS, importance_sampled_log_likelihood, log_importance_weights
-from ..models.helpers import evaluating
 from ..registry import METRICS
 from .base import Metric
-from .units import CONDITIONAL, bits_method, bits_per_dim, dequantize, log_jacobian, units
+from .units import CONDITIONAL, bits_method, bits_per_dim, log_jacobian, scored_batches, units
 
 
 @torch.no_grad()
@@ -53,12 +51,8 @@ def standard_error(v: torch.Tensor) -> float:
 
 def _per_example(model, data: TensorData, k: int, batch_size: int, max_rows: int,
                  dequantize_levels: int = 0) -> torch.Tensor:
-    values = []
-    with evaluating(model):
-        for x, y in iterate_batches(data, batch_size, device=model.device):
-            if dequantize_levels:
-                x = dequantize(x, dequantize_levels)
-            values.append(log_likelihood(model, x, y if model.num_classes else None, k, max_rows).cpu())
+    values = [log_likelihood(model, x, c, k, max_rows).cpu()
+              for x, c in scored_batches(model, data, batch_size, dequantize_levels)]
     return torch.cat(values).double()
 
 

@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
+
+from ..data.batching import iterate_batches
+from ..models.helpers import evaluating
 
 
 def log_jacobian(model) -> float:
@@ -63,6 +66,15 @@ def no_bits_reason(model, info=None) -> str:
         return (f"the likelihood is a probability over {lik} values per dimension but the data has {data}, "
                 "so it is not a normalised distribution of the data")
     return "the data is not quantized to known levels (bits per dimension need discrete data)"
+
+
+def scored_batches(model, data, batch_size: int, dequantize_levels: int = 0) -> Iterator[tuple]:
+    """``(x, c)`` batches of ``data`` on the model's device, in eval mode without gradients:
+    ``c`` is the label for a conditional model (else None), and x is dequantized to
+    ``dequantize_levels`` levels when given (see :func:`dequantize`)."""
+    with evaluating(model):
+        for x, y in iterate_batches(data, batch_size, device=model.device):
+            yield (dequantize(x, dequantize_levels) if dequantize_levels else x), (y if model.num_classes else None)
 
 
 def dequantize(x: torch.Tensor, levels: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
