@@ -94,47 +94,55 @@ def all_levels(n_values=256):
     return LEVELS.float().view(-1, 1, 1, 1).expand(n_values, *SHAPE).contiguous()
 
 
-def per_value_log_probs(px, params_batch: int):
-    """log p(k / 255) per value, for every k: (256, B, *SHAPE), via the per-value base distribution."""
+def per_value_log_probs(px, params_batch: int, levels: int = 256):
+    """log p(k / (L-1)) per value, for every k: (L, B, *SHAPE), via the per-value base distribution."""
     base = px.base_dist
     rows = []
-    for k in range(256):
-        x = torch.full((params_batch, *SHAPE), k / 255)
+    for k in range(levels):
+        x = torch.full((params_batch, *SHAPE), k / (levels - 1))
         rows.append(base.log_prob(x))
     return torch.stack(rows)
 
 
-def test_categorical_mass_one_mean_sample():
+def grid(levels: int, dtype=torch.float32):
+    return (torch.arange(levels, dtype=torch.float64) / (levels - 1)).to(dtype)
+
+
+@pytest.mark.parametrize("levels", [256, 17])
+def test_categorical_mass_one_mean_sample(levels):
     torch.manual_seed(0)
-    lik = build("categorical256")
-    assert lik.params_per_value == 256 and lik.levels == 256
-    params = torch.randn(2, 256 * SHAPE[0], *SHAPE[1:]) * 4
+    lik = build("categorical256", levels=levels)
+    assert lik.params_per_value == levels and lik.levels == levels
+    params = torch.randn(2, levels * SHAPE[0], *SHAPE[1:]) * 4
     px = lik(params)
-    log_p = per_value_log_probs(px, 2)
+    log_p = per_value_log_probs(px, 2, levels)
     torch.testing.assert_close(log_p.exp().sum(0), torch.ones(2, *SHAPE))
-    expected_mean = (log_p.exp() * LEVELS.float().view(-1, 1, 1, 1, 1)).sum(0)
+    expected_mean = (log_p.exp() * grid(levels).view(-1, 1, 1, 1, 1)).sum(0)
     torch.testing.assert_close(px.mean, expected_mean)
     x = px.sample()
-    assert x.shape == (2, *SHAPE) and torch.equal(x, torch.round(x * 255) / 255)
+    top = levels - 1
+    assert x.shape == (2, *SHAPE) and torch.equal(x, torch.round(x * top) / top)
     assert px.log_prob(x).shape == (2,)
     assert px.sample((5,)).shape == (5, 2, *SHAPE)
 
 
 @pytest.mark.parametrize("components", [1, 5])
 @pytest.mark.parametrize("spread", [0.05, 3.0])
-def test_dlogistic_mass_one_on_256_bins(components, spread):
-    """Total mass 1 over the 256 bins, edges included (means beyond [-1, 1], tiny and big scales)."""
+@pytest.mark.parametrize("levels", [256, 17])
+def test_dlogistic_mass_one_on_its_bins(components, spread, levels):
+    """Total mass 1 over the L bins (256 or the digits' 17), edges included (means beyond [-1, 1],
+    tiny and big scales)."""
     torch.manual_seed(components)
-    lik = build("dlogistic", components=components)
-    assert lik.params_per_value == 3 * components and lik.levels == 256
+    lik = build("dlogistic", components=components, levels=levels)
+    assert lik.params_per_value == 3 * components and lik.levels == levels
     p = torch.randn(2, 3 * components, *SHAPE)
     p[:, components:2 * components] *= 1.5                                    # means, some outside [-1, 1]
     p[:, 2 * components:] = p[:, 2 * components:] * spread - 4 * (spread < 1)  # log-scales
     px = lik(p.view(2, 3 * components * SHAPE[0], *SHAPE[1:]))
-    log_p = per_value_log_probs(px, 2)
+    log_p = per_value_log_probs(px, 2, levels)
     assert torch.isfinite(log_p).all()
     torch.testing.assert_close(log_p.exp().sum(0), torch.ones(2, *SHAPE), atol=1e-5, rtol=0)
-    expected_mean = (log_p.exp().double() * LEVELS.view(-1, 1, 1, 1, 1)).sum(0)
+    expected_mean = (log_p.exp().double() * grid(levels, torch.float64).view(-1, 1, 1, 1, 1)).sum(0)
     torch.testing.assert_close(px.mean.double(), expected_mean, atol=1e-5, rtol=0)
 
 
@@ -158,8 +166,11 @@ def test_8bit_likelihoods_refuse_other_data(name):
     lik = build(name)
     lik.check_data(all_levels(), "8-bit data")                                  # accepted
     lik.check_data(torch.tensor([0.0, 1.0]), "binary data")
-    with pytest.raises(VaekitError, match=r"not 8-bit data.*continuous-bernoulli"):
+    with pytest.raises(VaekitError, match=r"not on the .* grid.*levels out.*continuous-bernoulli"):
         lik.check_data(torch.arange(17) / 16, "the digits")                     # 17 levels
+    build(name, levels=17).check_data(torch.arange(17) / 16, "the digits")     # on its own grid
+    with pytest.raises(VaekitError, match="levels must be an integer of at least 2"):
+        build(name, levels=1)
     with pytest.raises(VaekitError, match=r"values in \[-1, 1\].*gaussian"):
         lik.check_data(torch.tensor([-1.0, 1.0]), "standardized data")
     with pytest.raises(VaekitError, match="NaN"):
@@ -185,3 +196,16 @@ def test_8bit_npy_round_trip(tmp_path):
     np.save(tmp_path / "x.npy", rng.integers(0, 256, size=(40, 8, 8), dtype=np.uint8))
     data = vaekit.load_data(str(tmp_path / "x.npy"))
     build("categorical256").check_data(data.train.x, "the 8-bit data")
+
+
+@pytest.mark.parametrize("variant", ["dlogistic-vae", "categorical-vae"])
+def test_levels_follow_the_training_data(variant, tmp_path):
+    """Left out of the config, levels come from the data (digits: 17) and are saved with the run;
+    given explicitly, they are checked against the data."""
+    model = vaekit.train("digits", model=variant, epochs=1, out=tmp_path / "run", progress=False, hidden=[16],
+                         latent_dim=2, batch_size=512)
+    assert model.likelihood.levels == 17 and model.config.model.likelihood.args["levels"] == 17
+    assert vaekit.load(tmp_path / "run").likelihood.levels == 17
+    with pytest.raises(VaekitError, match="not on the .* grid"):
+        vaekit.train("digits", model=variant, epochs=1, out=tmp_path / "bad", progress=False, hidden=[16],
+                     latent_dim=2, sets=["model.likelihood.args.levels=256"])

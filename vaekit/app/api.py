@@ -15,6 +15,7 @@ from ..distributions import default_likelihood
 from ..errors import VaekitError
 from ..models import Model, build_model
 from ..models.load import data_info, load
+from ..registry import LIKELIHOODS, accepted_args
 from ..train import Trainer
 from .options import RESUME_OPTIONS, apply_options, base_config
 
@@ -132,6 +133,9 @@ def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
     if info.kind == "table" and lik.name == "bernoulli":
         raise VaekitError(f"{cfg.data.source!r} is a table, and tables are standardized (mean 0, std 1 per "
                           "column), which a bernoulli likelihood cannot model; use --likelihood gaussian")
+    levels = info.extra.get("levels")
+    if levels and "levels" not in lik.args and "levels" in accepted_args(LIKELIHOODS.get(lik.name)):
+        lik.args["levels"] = int(levels)   # a pmf over the data's own quantization (categorical256, dlogistic)
     cfg.model.data_shape = list(info.shape)
     cfg.model.num_classes = info.num_classes
     cfg.data_info = info.to_dict()

@@ -1,12 +1,15 @@
-"""Probability masses over 8-bit values: each data value x in [0, 1] is k / 255, k in 0..255.
+"""Probability masses over quantized values: each data value x in [0, 1] is k / (L - 1), k in 0..L-1.
 
-- ``categorical256``: a free 256-way categorical per value (van den Oord et al. 2016,
+- ``categorical256``: a free L-way categorical per value (van den Oord et al. 2016,
   Pixel Recurrent Neural Networks, sec. 5.3).
 - ``dlogistic``: the discretized logistic mixture of PixelCNN++ (Salimans et al. 2017, sec. 2.1),
   with each channel independent given z (the paper's linear coupling of R, G, B is not used).
 
-Both have ``levels = 256``: their log p is an exact log probability, so bits per dimension are
-exact on 8-bit data. Decoders emit (B, P * C, *rest), read here as (B, P, C, *rest).
+L (``levels``) is 256 for 8-bit images, the papers' case. When a run's config leaves ``levels``
+out it is taken from the training data (``DataInfo.extra["levels"]``: 17 for scikit-learn's
+digits), so the same likelihood is an exact pmf on any evenly quantized images. Either way log p
+is an exact log probability and bits per dimension are exact. Decoders emit (B, P * C, *rest),
+read here as (B, P, C, *rest).
 """
 from __future__ import annotations
 
@@ -17,34 +20,41 @@ import torch.nn.functional as F
 from torch.distributions import Categorical, Distribution, Independent, constraints
 
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS
+from ..registry import LIKELIHOODS, VARIANTS
 from .likelihoods import Likelihood
 
-LEVELS = 256
+LEVELS = 256           # 8-bit images, the default
 GRID_TOLERANCE = 1e-3  # of a level: float32 images k / 255 are within 1e-5 of the grid
 MIN_LOG_SCALE = -7.0   # PixelCNN++'s floor on the logistic log-scales
 
 
-def to_levels(x: torch.Tensor) -> torch.Tensor:
-    """x in [0, 1] -> the integer level round(255 x), as a long tensor clamped to 0..255."""
-    return torch.round(x * (LEVELS - 1)).clamp(0, LEVELS - 1).long()
+def to_levels(x: torch.Tensor, levels: int = LEVELS) -> torch.Tensor:
+    """x in [0, 1] -> the integer level round((L - 1) x), as a long tensor clamped to 0..L-1."""
+    return torch.round(x * (levels - 1)).clamp(0, levels - 1).long()
 
 
-def check_8bit(x: torch.Tensor, name: str, what: str) -> None:
-    """Refuse data that is not k / 255: a probability over 256 levels cannot model it."""
+def check_levels(levels, what: str) -> int:
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        raise VaekitError(f"{what} levels must be an integer of at least 2 (256 for 8-bit images), got {levels!r}")
+    return levels
+
+
+def check_grid(x: torch.Tensor, name: str, what: str, levels: int) -> None:
+    """Refuse data that is not k / (L - 1): a probability over L levels cannot model it."""
     if not bool(torch.isfinite(x).all()):
         raise VaekitError(f"{name} has NaN or infinite values, which the {what} likelihood cannot model")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
-        raise VaekitError(f"{name} has values in [{lo:.3g}, {hi:.3g}], but the {what} likelihood needs 8-bit "
-                          "images scaled to [0, 1] (k / 255); use --likelihood gaussian or laplace for real values")
-    scaled = x * (LEVELS - 1)
+        raise VaekitError(f"{name} has values in [{lo:.3g}, {hi:.3g}], but the {what} likelihood needs images "
+                          f"scaled to [0, 1] (k / {levels - 1}); use --likelihood gaussian or laplace for real values")
+    scaled = x * (levels - 1)
     off = float((scaled - torch.round(scaled)).abs().max())
     if off > GRID_TOLERANCE:
         raise VaekitError(
-            f"{name} is not 8-bit data: the {what} likelihood is a probability over the 256 values k / 255, but "
-            f"some values are {off:.3g} levels off that grid (data with fewer or other levels, e.g. the 17-level "
-            "digits); use --likelihood continuous-bernoulli or bernoulli for values in [0, 1], or gaussian")
+            f"{name} is not on the {what} likelihood's grid: it is a probability over the {levels} values "
+            f"k / {levels - 1}, but some values are {off:.3g} levels off that grid; leave "
+            f"model.likelihood.args.levels out so it follows the data's levels, or use --likelihood "
+            "continuous-bernoulli or bernoulli for values in [0, 1], or gaussian")
 
 
 def split_params(params: torch.Tensor, per_value: int) -> torch.Tensor:
@@ -54,43 +64,46 @@ def split_params(params: torch.Tensor, per_value: int) -> torch.Tensor:
 
 
 class Categorical256(Distribution):
-    """A 256-way categorical per value, on x = k / 255; batch shape = logits' shape minus the last."""
+    """An L-way categorical per value, on x = k / (L - 1); batch shape = logits' shape minus the last (L)."""
 
     arg_constraints = {}
     support = constraints.unit_interval
 
-    def __init__(self, logits: torch.Tensor):  # logits (..., 256)
+    def __init__(self, logits: torch.Tensor):  # logits (..., L)
         self.cat = Categorical(logits=logits, validate_args=False)
+        self.levels = logits.shape[-1]
         super().__init__(logits.shape[:-1], validate_args=False)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cat.log_prob(to_levels(x))
+        return self.cat.log_prob(to_levels(x, self.levels))
 
     @property
     def mean(self) -> torch.Tensor:
-        values = torch.arange(LEVELS, dtype=self.cat.probs.dtype, device=self.cat.probs.device) / (LEVELS - 1)
-        return (self.cat.probs * values).sum(-1)
+        probs = self.cat.probs
+        values = torch.arange(self.levels, dtype=probs.dtype, device=probs.device) / (self.levels - 1)
+        return (probs * values).sum(-1)
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
         with torch.no_grad():
-            return self.cat.sample(sample_shape).to(self.cat.logits.dtype) / (LEVELS - 1)
+            return self.cat.sample(sample_shape).to(self.cat.logits.dtype) / (self.levels - 1)
 
 
 @LIKELIHOODS.register("categorical256")
 class Categorical256Likelihood(Likelihood):
-    """A free 256-way softmax per value for 8-bit images: x = k / 255 with p(k) = softmax(logits)_k
-    (van den Oord et al. 2016, Pixel Recurrent Neural Networks, sec. 5.3). The decoder emits
-    256 logits per value, so its last layer is 256 times the Bernoulli's."""
+    """A free L-way softmax per value (L = 256 for 8-bit images): x = k / (L - 1) with
+    p(k) = softmax(logits)_k (van den Oord et al. 2016, Pixel Recurrent Neural Networks, sec. 5.3).
+    The decoder emits L logits per value, so its last layer is L times the Bernoulli's."""
 
-    params_per_value = LEVELS
-    levels = LEVELS
+    def __init__(self, data_shape: Sequence[int], levels: int = LEVELS):
+        super().__init__(data_shape)
+        self.levels = self.params_per_value = check_levels(levels, "categorical256")
 
     def forward(self, params: torch.Tensor) -> Independent:
-        logits = split_params(params, LEVELS).movedim(1, -1)          # (B, C, *rest, 256)
+        logits = split_params(params, self.levels).movedim(1, -1)     # (B, C, *rest, L)
         return Independent(Categorical256(logits), len(self.data_shape))
 
     def check_data(self, x: torch.Tensor, name: str) -> None:
-        check_8bit(x, name, "categorical256")
+        check_grid(x, name, "categorical256", self.levels)
 
 
 def _log_sigmoid_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -100,45 +113,48 @@ def _log_sigmoid_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class DiscretizedLogisticMixture(Distribution):
-    """sum_m pi_m P(bin k | logistic(mu_m, s_m)) per value, on y = 2x - 1 in [-1, 1].
+    """sum_m pi_m P(bin k | logistic(mu_m, s_m)) per value, on y = 2x - 1 in [-1, 1], L bins.
 
-    Bin k (centre c_k = 2k / 255 - 1) is [c_k - 1/255, c_k + 1/255], except bin 0, which takes
-    everything below, and bin 255, everything above (Salimans et al. 2017, PixelCNN++, eq. 2).
+    Bin k (centre c_k = 2k / (L-1) - 1) is [c_k - 1/(L-1), c_k + 1/(L-1)], except bin 0, which takes
+    everything below, and bin L-1, everything above (Salimans et al. 2017, PixelCNN++, eq. 2, L = 256).
     Each bin's probability is a difference of two sigmoids, computed in the log domain so it is
-    exact (no PixelCNN++-style pdf fallback) and the 256 masses sum to 1.
+    exact (no PixelCNN++-style pdf fallback) and the L masses sum to 1.
     """
 
     arg_constraints = {}
     support = constraints.unit_interval
 
-    def __init__(self, logit_probs: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor):
+    def __init__(self, logit_probs: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
+                 levels: int = LEVELS):
         # each (B, K, C, *rest): mixture components on dim 1
-        self.logit_probs, self.means = logit_probs, means
+        self.logit_probs, self.means, self.levels = logit_probs, means, levels
         self.log_scales = log_scales.clamp(min=MIN_LOG_SCALE)
         super().__init__(means.shape[:1] + means.shape[2:], validate_args=False)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        k = to_levels(x).unsqueeze(1)                                    # (B, 1, C, *rest)
-        y = 2 * k.to(self.means.dtype) / (LEVELS - 1) - 1
+        top = self.levels - 1
+        k = to_levels(x, self.levels).unsqueeze(1)                       # (B, 1, C, *rest)
+        y = 2 * k.to(self.means.dtype) / top - 1
         inv_s = torch.exp(-self.log_scales)
-        plus = inv_s * (y - self.means + 1 / (LEVELS - 1))               # upper bin edge, standardized
-        minus = inv_s * (y - self.means - 1 / (LEVELS - 1))              # lower bin edge
+        plus = inv_s * (y - self.means + 1 / top)                        # upper bin edge, standardized
+        minus = inv_s * (y - self.means - 1 / top)                       # lower bin edge
         middle = _log_sigmoid_difference(plus, minus)
-        log_p = torch.where(k == 0, F.logsigmoid(plus), torch.where(k == LEVELS - 1, F.logsigmoid(-minus), middle))
+        log_p = torch.where(k == 0, F.logsigmoid(plus), torch.where(k == top, F.logsigmoid(-minus), middle))
         return torch.logsumexp(log_p + F.log_softmax(self.logit_probs, dim=1), dim=1)
 
     @property
     def mean(self) -> torch.Tensor:
-        """E[x] = E[k] / 255 with E[k] = sum_{j=1..255} P(k >= j), P(k >= j) = sum_m pi_m sigmoid(-(e_j - mu_m) / s_m),
-        e_j = (2j - 1) / 255 - 1 the lower edge of bin j: exact, in chunks of edges."""
+        """E[x] = E[k] / (L-1) with E[k] = sum_{j=1..L-1} P(k >= j), P(k >= j) = sum_m pi_m sigmoid(-(e_j - mu_m) / s_m),
+        e_j = (2j - 1) / (L-1) - 1 the lower edge of bin j: exact, in chunks of edges."""
+        top = self.levels - 1
         weights = F.softmax(self.logit_probs, dim=1)
         inv_s = torch.exp(-self.log_scales)
         total = torch.zeros_like(self.means)
-        edges = (2 * torch.arange(1, LEVELS, dtype=self.means.dtype, device=self.means.device) - 1) / (LEVELS - 1) - 1
+        edges = (2 * torch.arange(1, self.levels, dtype=self.means.dtype, device=self.means.device) - 1) / top - 1
         for chunk in edges.split(32):
             e = chunk.view(-1, *([1] * self.means.dim()))               # (E, 1, 1, ...)
             total = total + torch.sigmoid(-(e - self.means) * inv_s).sum(0)
-        return (weights * total).sum(1) / (LEVELS - 1)
+        return (weights * total).sum(1) / top
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
         """Pick a component, draw a logistic, clip to [-1, 1] and round to the nearest bin."""
@@ -150,7 +166,7 @@ class DiscretizedLogisticMixture(Distribution):
             mu, log_s = pick(self.means), pick(self.log_scales)
             u = torch.rand_like(mu).clamp(1e-5, 1 - 1e-5)
             y = (mu + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u))).clamp(-1, 1)
-            return torch.round((y + 1) * (LEVELS - 1) / 2) / (LEVELS - 1)
+            return torch.round((y + 1) * (self.levels - 1) / 2) / (self.levels - 1)
 
 
 @LIKELIHOODS.register("dlogistic")
@@ -158,13 +174,13 @@ class DiscretizedLogisticLikelihood(Likelihood):
     """The discretized logistic mixture of PixelCNN++ over 8-bit values (Salimans et al. 2017,
     PixelCNN++: Improving the PixelCNN with Discretized Logistic Mixture Likelihood and Other
     Modifications, sec. 2.1), ``components`` logistics per value (5 in the paper's ablations, 10
-    in its CIFAR model). Channels are independent given z: the paper's linear dependence of
-    G on R and B on R, G is not modelled. 3 * components parameters per value."""
+    in its CIFAR model), over ``levels`` bins (256 in the paper). Channels are independent given z:
+    the paper's linear dependence of G on R and B on R, G is not modelled. 3 * components
+    parameters per value."""
 
-    levels = LEVELS
-
-    def __init__(self, data_shape: Sequence[int], components: int = 5):
+    def __init__(self, data_shape: Sequence[int], components: int = 5, levels: int = LEVELS):
         super().__init__(data_shape)
+        self.levels = check_levels(levels, "dlogistic")
         if isinstance(components, bool) or not isinstance(components, int) or components < 1:
             raise VaekitError(f"dlogistic components must be a positive integer, got {components!r}")
         self.components = components
@@ -173,7 +189,18 @@ class DiscretizedLogisticLikelihood(Likelihood):
     def forward(self, params: torch.Tensor) -> Independent:
         p = split_params(params, self.params_per_value)                  # (B, 3K, C, *rest)
         logit_probs, means, log_scales = p.split(self.components, dim=1)
-        return Independent(DiscretizedLogisticMixture(logit_probs, means, log_scales), len(self.data_shape))
+        return Independent(DiscretizedLogisticMixture(logit_probs, means, log_scales, self.levels),
+                           len(self.data_shape))
 
     def check_data(self, x: torch.Tensor, name: str) -> None:
-        check_8bit(x, name, "dlogistic")
+        check_grid(x, name, "dlogistic", self.levels)
+
+
+VARIANTS.add("dlogistic-vae", "VAE whose decoder is a discretized logistic mixture over each value's levels (256 for "
+             "8-bit images; the data's own levels otherwise): an exact pmf, so bits per dimension are exact.",
+             "Salimans, Karpathy, Chen & Kingma 2017, PixelCNN++ (the discretized logistic mixture likelihood)",
+             model={"likelihood": {"name": "dlogistic", "args": {"components": 5}}})
+VARIANTS.add("categorical-vae", "VAE whose decoder is a free softmax over each value's levels (256-way for 8-bit "
+             "images): an exact pmf with no shape imposed on it.",
+             "van den Oord, Kalchbrenner & Kavukcuoglu 2016, Pixel Recurrent Neural Networks (the 256-way softmax)",
+             model={"likelihood": {"name": "categorical256", "args": {}}})
