@@ -11,3 +11,5 @@ from . import pixel_likelihoods as _pixel_likelihoods  # noqa: F401,E402  (regis
 from . import mog_prior as _mog_prior, sigma_vae as _sigma_vae  # noqa: F401,E402  (registers mog, mog-vae, sigma-vae)
 from . import flows as _flows  # noqa: F401,E402  (registers planar, radial, iaf posteriors and their variants)
 from . import gumbel as _gumbel  # noqa: F401,E402  (registers gumbel, uniform-categorical, gumbel-vae)
+from . import vmf as _vmf  # noqa: F401,E402  (registers vmf, uniform-sphere, svae)
+from . import poincare as _poincare  # noqa: F401,E402  (registers wrapped-normal, wrapped-normal-origin, pvae)

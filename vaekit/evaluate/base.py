@@ -55,8 +55,8 @@ class Metric:
 
     def unavailable(self, model, data: TensorData, ctx: EvalContext) -> Optional[str]:
         for capability in self.requires:
-            if not model.can(capability):
-                why = model.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
+            why = model.why_not(capability)
+            if why:
                 return f"{self.title} does not apply to the {model.name} model: {why}"
         return None
 

@@ -94,13 +94,28 @@ class Model(nn.Module):
         """True when the model is conditioned on a class label (a CVAE)."""
         return bool(self.num_classes)
 
+    def why_not(self, capability: str) -> Optional[str]:
+        """None if the model can do ``capability``, else the one-line reason.
+
+        The structure declares what it cannot do (``capabilities``, ``missing_because``); so may any
+        of its parts, by a ``missing_capabilities`` dict (a posterior on the sphere has no grid of
+        latent values to decode).
+        """
+        if not getattr(self.capabilities, capability):
+            return self.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
+        for part in self.children():
+            why = getattr(part, "missing_capabilities", {}).get(capability)
+            if why:
+                return why
+        return None
+
     def can(self, capability: str) -> bool:
-        return bool(getattr(self.capabilities, capability))
+        return self.why_not(capability) is None
 
     def require(self, capability: str, what: str) -> None:
         """A one-line VaekitError when ``what`` needs a capability this model lacks."""
-        if not self.can(capability):
-            why = self.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
+        why = self.why_not(capability)
+        if why:
             raise VaekitError(f"{what} does not apply to the {self.name} model: {why}")
 
     def condition(self, c: Optional[torch.Tensor], n: int) -> Optional[torch.Tensor]:

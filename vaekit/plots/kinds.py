@@ -34,8 +34,9 @@ class Plot:
         if not self.uses_model:
             return None
         for capability in self.requires:
-            if not model.can(capability):
-                return model.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
+            why = model.why_not(capability)
+            if why:
+                return why
         if self.images and data_kind(model) != "image":
             return (f"it draws images, and this model was trained on {data_kind(model)} data of shape "
                     f"{tuple(model.data_shape)}")
