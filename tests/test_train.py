@@ -247,7 +247,7 @@ def expected_config(spec: dict) -> dict:
         merged = dict(variant.get(section, {}))
         for key, value in spec.get(section, {}).items():
             old = merged.get(key)
-            if isinstance(value, dict) and isinstance(old, dict) and old.get("name") == value.get("name"):
+            if isinstance(value, dict) and isinstance(old, dict) and "name" in value and old.get("name") == value["name"]:
                 value = {"name": value["name"], "args": {**old.get("args", {}), **value.get("args", {})}}
             merged[key] = value
         expect[section] = merged
