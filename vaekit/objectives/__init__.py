@@ -9,5 +9,7 @@ from .tc import BetaTC
 from .dip import DIPVAE
 from .capacity import Capacity
 from .mmd import MMD
+from .swae import SlicedWasserstein  # noqa: F401
+from .msssim import MSSSIM  # noqa: F401
 
 __all__ = ["LossOutput", "Objective", "ELBO", "IWAE", "MIWAE", "CIWAE", "PIWAE", "BetaTC", "DIPVAE", "Capacity"]
