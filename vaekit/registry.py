@@ -142,4 +142,5 @@ OBJECTIVES = Registry("objective")
 OPTIMIZERS = Registry("optimizer")
 METRICS = Registry("metric")
 PLOTS = Registry("plot")
+SAMPLERS = Registry("sampler")           # densities fitted to the codes after training: gmm, maf, ...
 VARIANTS = VariantRegistry("model")       # the zoo: --model NAME

@@ -1,4 +1,4 @@
-"""The Python API: ``vaekit.train`` and ``vaekit.load``."""
+"""The Python API: ``vaekit.train``, ``vaekit.load``, ``vaekit.fit_sampler`` and ``vaekit.load_sampler``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +18,9 @@ from ..models.load import data_info, load
 from ..registry import LIKELIHOODS, accepted_args
 from ..train import Trainer
 from .options import RESUME_OPTIONS, apply_options, base_config
+from .sampling import fit_sampler, load_sampler  # samplers fitted after training
 
-__all__ = ["train", "load"]
+__all__ = ["train", "load", "fit_sampler", "load_sampler"]
 
 
 def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None, resume: bool = False,

@@ -262,14 +262,41 @@ def sample(
     run: Path = typer.Argument(..., help="Run directory."),
     n: int = typer.Option(64, "--n", "-n", help="How many samples."),
     label: Optional[int] = typer.Option(None, "--label", help="Class to generate (conditional VAE)."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="PNG grid (default RUN/plots/samples.png)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="PNG grid (default RUN/plots/samples.png), or a "
+                                      ".npy file for the array."),
     npy: Optional[str] = typer.Option(None, "--npy", help="Also/instead write the samples as .npy."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    sampler: str = typer.Option("prior", "--sampler", help="Where z comes from: prior (the model's own), or a "
+                                "sampler fitted with `vaekit fit-sampler` (gmm, maf, two-stage)."),
 ):
-    """Generate new data: decode draws from the model's prior into a PNG grid and/or a .npy array."""
+    """Generate new data: decode draws from the model's prior (or a fitted sampler) into a PNG grid and/or .npy."""
     from .workflows import sample_run
 
-    _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy))
+    if out and Path(out).suffix.lower() == ".npy" and npy is None:
+        out, npy = None, out  # --out samples.npy writes the array
+    _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy, sampler=sampler))
+
+
+@app.command("fit-sampler", epilog="Example: vaekit fit-sampler runs/rae-digits --sampler gmm --set components=20")
+def fit_sampler(
+    run: Path = typer.Argument(..., help="Run directory."),
+    sampler: str = typer.Option("gmm", "--sampler", help="gmm, maf, two-stage or prior (the model's own)."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="ARG=VALUE: an option of the sampler, e.g. "
+                                             "components=20 (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fit."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+):
+    """Fit a density to the codes of the run's training data (ex-post density estimation); saved in RUN/samplers/."""
+    from .sampling import fit_sampler as fit, parse_sampler_sets
+
+    fitted = fit(run, sampler, seed=seed, **parse_sampler_sets(sets or []))
+    if as_json:
+        print(json.dumps({"sampler": sampler, "args": fitted.args, "score": fitted.score_name,
+                          "scores": fitted.scores}, indent=2))
+    else:
+        scores = ", ".join(f"{split} {value:.3f}" for split, value in fitted.scores.items()) or "not available"
+        print(f"{sampler} sampler: mean {fitted.score_name} per code (nats): {scores}")
+    _wrote(fitted.files)
 
 
 @app.command(epilog="Example: vaekit reconstruct runs/mlp-digits --n 16")

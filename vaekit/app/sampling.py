@@ -1,0 +1,133 @@
+"""Samplers of a run: fit one to the codes of its training data, save it in RUN/samplers/, sample from it.
+
+``RUN/samplers/NAME.safetensors`` holds the sampler's tensors and ``RUN/samplers/NAME.json`` its
+name, args, seed, the fingerprint of the weights it was fitted to and its scores; the JSON is
+written last, so its presence means the sampler is complete.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .. import rundir
+from .. import samplers as _samplers  # noqa: F401  (registers the samplers)
+from ..errors import VaekitError
+from ..models.helpers import posterior_moments
+from ..models.load import load
+from ..registry import SAMPLERS, accepted_args
+from ..samplers.base import Sampler
+from .evaluations import weights_fingerprint
+from .options import parse_set
+from .workflows import run_splits
+
+DIR, FORMAT = "samplers", 1
+
+
+def sampler_files(run, name: str) -> Tuple[Path, Path]:
+    """(RUN/samplers/NAME.json, RUN/samplers/NAME.safetensors)."""
+    base = Path(run) / DIR
+    return base / f"{name}.json", base / f"{name}.safetensors"
+
+
+def parse_sampler_sets(sets: Sequence[str]) -> Dict[str, object]:
+    """``["components=20"]`` -> {"components": 20} (values are JSON where they parse)."""
+    args = {}
+    for item in sets or ():
+        if "=" not in str(item):
+            raise VaekitError(f"--set takes ARG=VALUE for a sampler, like components=20; got {item!r}")
+        key, value = parse_set(item)
+        args[key] = value
+    return args
+
+
+def build_sampler(name: str, dim: int, args: Optional[dict] = None) -> Sampler:
+    """``SAMPLERS[name](dim, **args)`` with the args checked; the full args (defaults filled in) are kept."""
+    args = dict(args or {})
+    sampler = SAMPLERS.build(name, args, dim, where="the sampler")
+    defaults = {k: p.default for k, p in accepted_args(SAMPLERS.get(name)).items() if p.default is not p.empty}
+    sampler.name, sampler.args = name, dict(defaults, **args)
+    return sampler
+
+
+def _model(run):
+    """(model, run directory) from a run directory or a trained/loaded model."""
+    if isinstance(run, torch.nn.Module):
+        if getattr(run, "run_dir", None) is None:
+            raise VaekitError("this model has no run directory; train it with vaekit.train(out=...) or load one")
+        return run, Path(run.run_dir)
+    return load(run), Path(run)
+
+
+def require_continuous(model) -> None:
+    """One line when the model has no continuous latent space a density can be fitted to and decoded from."""
+    what = "a sampler fitted to the codes (vaekit fit-sampler)"
+    for capability in ("encode", "sample", "latent_grid"):
+        model.require(capability, what)
+
+
+def run_codes(model) -> Dict[str, torch.Tensor]:
+    """The posterior mean (model.embed) of every example of each non-empty split the run used, (N, D)."""
+    train, splits = run_splits(model, None, "train")
+    return {name: posterior_moments(model, data)[0] for name, data in
+            (("train", train), ("val", splits.val), ("test", splits.test)) if len(data)}
+
+
+def fit_sampler(run, sampler: str = "gmm", seed: int = 0, **args) -> Sampler:
+    """Fit the sampler ``sampler`` (gmm, maf, two-stage, prior) to the training codes of ``run`` (a run
+    directory or a model with one) and save it in RUN/samplers/. ``args`` are the sampler's options
+    (``components=20``). Its mean score per code on each split is in ``sampler.scores``."""
+    SAMPLERS.get(sampler)  # an unknown name is refused before any work
+    model, path = _model(run)
+    require_continuous(model)
+    fitted = build_sampler(sampler, model.latent_dim, args)
+    if fitted.needs_model:
+        fitted.use(model)
+    codes = run_codes(model)
+    fitted.fit(codes["train"], seed=seed)
+    fitted.scores = {}
+    with torch.no_grad():
+        for split, z in codes.items():
+            try:
+                fitted.scores[split] = float(fitted.score(z).mean())
+            except NotImplementedError:
+                break
+    meta = {"format": FORMAT, "sampler": sampler, "args": fitted.args, "dim": fitted.dim, "seed": int(seed),
+            "weights": weights_fingerprint(path, "last"), "score": fitted.score_name, "scores": fitted.scores,
+            "codes": {split: int(z.shape[0]) for split, z in codes.items()}}
+    meta_path, tensors = sampler_files(path, sampler)
+    state = {k: v.detach().cpu().contiguous() for k, v in fitted.state_dict().items()}
+    rundir.atomic_write(tensors, lambda tmp: save_file(state, tmp, metadata={"sampler": sampler}))
+    rundir.write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+    fitted.files = [tensors, meta_path]
+    return fitted
+
+
+def load_sampler(run, sampler: str = "gmm", model=None) -> Sampler:
+    """The sampler fitted with ``fit_sampler`` (``vaekit fit-sampler``), ready to ``sample(n)`` or
+    ``generate(model, n)``; refused if the run's weights changed since it was fitted."""
+    SAMPLERS.get(sampler)
+    model, path = _model(model if model is not None else run)
+    meta_path, tensors = sampler_files(path, sampler)
+    if sampler == "prior" and not meta_path.is_file():
+        return build_sampler("prior", model.latent_dim).use(model)
+    if not meta_path.is_file():
+        raise VaekitError(f"run {path} has no fitted {sampler} sampler; fit it first with "
+                          f"`vaekit fit-sampler {path} --sampler {sampler}`")
+    meta = rundir.read_json(meta_path, "sampler file")
+    if meta.get("weights") != weights_fingerprint(path, "last"):
+        raise VaekitError(f"the {sampler} sampler in {meta_path.parent} was fitted to other weights than the "
+                          f"run's {rundir.WEIGHTS} (the run was trained on); fit it again with "
+                          f"`vaekit fit-sampler {path} --sampler {sampler}`")
+    fitted = build_sampler(sampler, int(meta["dim"]), meta.get("args", {}))
+    try:
+        fitted.load_state_dict(load_file(str(tensors)), strict=True)
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise VaekitError(f"{tensors} is missing or damaged ({str(e).splitlines()[0]}); fit it again with "
+                          f"`vaekit fit-sampler {path} --sampler {sampler}`") from None
+    fitted.scores = meta.get("scores", {})
+    return fitted.use(model) if fitted.needs_model else fitted
