@@ -16,7 +16,7 @@ from vaekit.objectives.ciwae import CIWAE
 from vaekit.objectives.dip import DIPVAE, dip_covariance, dip_penalty
 from vaekit.objectives.iwae import IWAE
 from vaekit.objectives.miwae import MIWAE
-from vaekit.objectives.piwae import PIWAE
+from vaekit.models.piwae import PIWAE
 from vaekit.objectives.tc import BetaTC, tc_decomposition
 
 from conftest import small_model as small  # noqa: E402

@@ -270,7 +270,7 @@ def sample(
                                 "sampler fitted with `vaekit fit-sampler` (gmm, maf, two-stage)."),
 ):
     """Generate new data: decode draws from the model's prior (or a fitted sampler) into a PNG grid and/or .npy."""
-    from .workflows import sample_run
+    from .sampling import sample_run
 
     if out and Path(out).suffix.lower() == ".npy" and npy is None:
         out, npy = None, out  # --out samples.npy writes the array

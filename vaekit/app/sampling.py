@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -23,7 +24,7 @@ from ..registry import SAMPLERS, accepted_args
 from ..samplers.base import Sampler
 from .evaluations import weights_fingerprint
 from .options import parse_set
-from .workflows import run_splits
+from .workflows import _save_npy, require_suffix, run_splits
 
 DIR, FORMAT = "samplers", 1
 
@@ -131,3 +132,40 @@ def load_sampler(run, sampler: str = "gmm", model=None) -> Sampler:
                           f"`vaekit fit-sampler {path} --sampler {sampler}`") from None
     fitted.scores = meta.get("scores", {})
     return fitted.use(model) if fitted.needs_model else fitted
+
+
+def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, png: Optional[str] = None,
+               npy: Optional[str] = None, sampler: str = "prior") -> list:
+    """``vaekit sample RUN``: decode n draws of z to a PNG grid and/or .npy (original units).
+
+    z comes from the model's prior, or with ``sampler`` from a sampler fitted to the run's codes
+    (``vaekit fit-sampler``); the default files are then named after it.
+    """
+    from ..plots import save_image_grid
+
+    if n < 1:
+        raise VaekitError(f"--n must be at least 1, got {n}")
+    require_suffix(png, ".png", "--out")
+    require_suffix(npy, ".npy", "--npy")
+    model = load(path)
+    if label is not None and not model.num_classes:
+        raise VaekitError("--label needs a conditional VAE (train with --model cvae)")
+    if sampler == "prior":
+        draw, suffix = model.sample, ""
+    else:
+        require_continuous(model)
+        fitted = load_sampler(path, sampler, model=model)
+        draw, suffix = (lambda k, c: fitted.generate(model, k, c).cpu()), f"-{sampler}"
+    torch.manual_seed(seed)
+    x = model.info.denormalize(draw(n, label))
+    written = []
+    if png is None and npy is None:
+        png = str(Path(path) / rundir.PLOTS / f"samples{suffix}.png") if model.info.kind == "image" else None
+        npy = None if png else str(Path(path) / f"samples{suffix}.npy")
+    if png:
+        if model.info.kind != "image":
+            raise VaekitError("a PNG grid needs image data; write the samples with --npy instead")
+        written.append(save_image_grid(x, png, nrow=int(np.ceil(np.sqrt(n)))))
+    if npy:
+        written.append(_save_npy(Path(npy), x.numpy()))
+    return written

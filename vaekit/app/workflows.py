@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
-import torch
 
 from .. import rundir
 from ..data import load_data
@@ -72,45 +71,6 @@ def encode_run(path, out, source: Optional[str] = None, split: str = "test", var
         text = ",".join(cols) + "\n" + "\n".join(",".join(_fmt(v) for v in row) for row in table) + "\n"
         return [rundir.write_text(out, text)]
     raise VaekitError(f"--out {out} must end in .npy or .csv")
-
-
-def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, png: Optional[str] = None,
-               npy: Optional[str] = None, sampler: str = "prior") -> list:
-    """``vaekit sample RUN``: decode n draws of z to a PNG grid and/or .npy (original units).
-
-    z comes from the model's prior, or with ``sampler`` from a sampler fitted to the run's codes
-    (``vaekit fit-sampler``); the default files are then named after it.
-    """
-    from ..plots import save_image_grid
-
-    if n < 1:
-        raise VaekitError(f"--n must be at least 1, got {n}")
-    require_suffix(png, ".png", "--out")
-    require_suffix(npy, ".npy", "--npy")
-    model = load(path)
-    if label is not None and not model.num_classes:
-        raise VaekitError("--label needs a conditional VAE (train with --model cvae)")
-    if sampler == "prior":
-        draw, suffix = model.sample, ""
-    else:
-        from .sampling import load_sampler, require_continuous
-
-        require_continuous(model)
-        fitted = load_sampler(path, sampler, model=model)
-        draw, suffix = (lambda k, c: fitted.generate(model, k, c).cpu()), f"-{sampler}"
-    torch.manual_seed(seed)
-    x = model.info.denormalize(draw(n, label))
-    written = []
-    if png is None and npy is None:
-        png = str(Path(path) / rundir.PLOTS / f"samples{suffix}.png") if model.info.kind == "image" else None
-        npy = None if png else str(Path(path) / f"samples{suffix}.npy")
-    if png:
-        if model.info.kind != "image":
-            raise VaekitError("a PNG grid needs image data; write the samples with --npy instead")
-        written.append(save_image_grid(x, png, nrow=int(np.ceil(np.sqrt(n)))))
-    if npy:
-        written.append(_save_npy(Path(npy), x.numpy()))
-    return written
 
 
 def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: int = 16,

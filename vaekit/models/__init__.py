@@ -8,6 +8,7 @@ from . import factorvae, ladder, vqvae  # noqa: F401,E402  (register the structu
 from . import rae  # noqa: F401,E402  (registers the ae structure, the ae and rae objectives)
 from . import aae, vaegan  # noqa: F401,E402  (adversarial structures: aae, vae-gan)
 from . import jointvae  # noqa: F401,E402  (registers the jointvae structure, joint-capacity objective)
+from . import piwae  # noqa: F401,E402  (registers the piwae structure and objective)
 from . import hvae  # noqa: F401,E402  (registers the hvae structure: tempered Hamiltonian dynamics)
 
 __all__ = ["Model", "VAE", "build_model", "ModelOutput", "Latent", "Capabilities", "elbo_terms",

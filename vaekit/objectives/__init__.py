@@ -4,12 +4,12 @@ from .elbo import ELBO
 from .iwae import IWAE
 from .miwae import MIWAE
 from .ciwae import CIWAE
-from .piwae import PIWAE
 from .tc import BetaTC
 from .dip import DIPVAE
 from .capacity import Capacity
 from .mmd import MMD
-from .swae import SlicedWasserstein  # noqa: F401
-from .msssim import MSSSIM  # noqa: F401
+from .swae import SlicedWasserstein
+from .msssim import MSSSIM
 
-__all__ = ["LossOutput", "Objective", "ELBO", "IWAE", "MIWAE", "CIWAE", "PIWAE", "BetaTC", "DIPVAE", "Capacity"]
+__all__ = ["LossOutput", "Objective", "ELBO", "IWAE", "MIWAE", "CIWAE", "BetaTC", "DIPVAE", "Capacity", "MMD",
+           "SlicedWasserstein", "MSSSIM"]

@@ -13,10 +13,10 @@ from torch import nn
 
 from ..contract.bounds import importance_sampled_log_likelihood
 from ..errors import VaekitError
-from ..models.vae import VAE
+from ..objectives.base import LossOutput
+from ..objectives.miwae import MIWAE, grouped_log_weights, miwae_bound
 from ..registry import MODELS, OBJECTIVES, VARIANTS
-from .base import LossOutput
-from .miwae import MIWAE, grouped_log_weights, miwae_bound
+from .vae import VAE
 
 
 @MODELS.register("piwae")
