@@ -13,6 +13,10 @@ Columns, all on the official test split with metrics seed 0:
 - ``test ELBO`` in nats per example (the single-sample bound each model reports; for gumbel-vae
   Jang et al.'s surrogate, see its docstring); absent where a model has no likelihood (plain and
   regularized autoencoders), which are compared by MSE;
+- ``bits/dim``: -log2 P(x) / D through the ELBO where the likelihood makes it a probability of
+  the 8-bit data (exact for the pmfs categorical256 and dlogistic; dequantized for densities);
+  absent for a Bernoulli on grey values, which is not a distribution over them. ELBOs of
+  different likelihoods compare only through this column;
 - ``test MSE`` of the reconstruction from the posterior mean, per value;
 - ``s/epoch``: the mean seconds of a training epoch (its validation pass included, checkpointing
   excluded), from the run's metrics.jsonl; the machine is shared, so compare within one table.
@@ -63,14 +67,15 @@ def bench(name: str, args) -> dict:
 
 def markdown(results: list, command: str) -> str:
     lines = [f"`{command}`", "",
-             "| variant | latent | likelihood | test ELBO (nats) | test MSE | s/epoch |",
-             "|---|---|---|---|---|---|"]
+             "| variant | latent | likelihood | test ELBO (nats) | bits/dim | test MSE | s/epoch |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
-            lines.append(f"| `{r['variant']}` | | | failed: {r['error']} | | |")
+            lines.append(f"| `{r['variant']}` | | | failed: {r['error']} | | | |")
             continue
         elbo = "n/a (no likelihood)" if r["test_elbo"] is None else f"{r['test_elbo']:.2f}"
-        lines.append(f"| `{r['variant']}` | {r['latent_dim']} | {r['likelihood'] or ''} | {elbo} | "
+        bits = "" if r["bits_per_dim"] is None else f"{r['bits_per_dim']:.3f}"
+        lines.append(f"| `{r['variant']}` | {r['latent_dim']} | {r['likelihood'] or ''} | {elbo} | {bits} | "
                      f"{r['test_mse']:.4f} | {r['seconds_per_epoch']:.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -84,7 +89,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--variants", nargs="+", default=None, help="default: every variant of `vaekit models`")
+    parser.add_argument("--render", action="store_true", help="only redraw the Markdown from the saved JSON")
     args = parser.parse_args()
+    results_dir = Path(__file__).parent / "results"
+    if args.render:
+        stem = f"zoo-{args.data}" + ("-partial" if args.variants else "")
+        report = json.loads((results_dir / f"{stem}.json").read_text())
+        (results_dir / f"{stem}.md").write_text(markdown(report["results"], report["command"]))
+        print(markdown(report["results"], report["command"]))
+        return
     names = args.variants or VARIANTS.names()
     base_config()  # registers every part before the names are read
     command = (f"python benchmarks/zoo_table.py --data {args.data} --epochs {args.epochs} --hidden "
@@ -102,7 +115,6 @@ def main() -> None:
     report = {"command": command, "data": args.data, "epochs": args.epochs, "torch": torch.__version__,
               "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
               "results": results}
-    results_dir = Path(__file__).parent / "results"
     results_dir.mkdir(exist_ok=True)
     stem = f"zoo-{args.data}" + ("-partial" if args.variants else "")  # a subset never replaces the table
     (results_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
