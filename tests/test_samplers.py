@@ -220,7 +220,7 @@ def test_errors_unfitted_stale_unknown_and_discrete(rae_run, capsys, tmp_path):
         load_sampler(rae_run, "gmm")
     vq = small_model("vqvae")
     vq.run_dir = tmp_path
-    with pytest.raises(VaekitError, match="does not apply to the VQVAE model: its latent space is a set of discrete"):
+    with pytest.raises(VaekitError, match="does not apply to the VQVAE model: it draws points anywhere in the latent space, but the latent space is a set of discrete"):
         vaekit.fit_sampler(vq, "gmm")
 
 
@@ -234,3 +234,14 @@ def test_prior_sampler_scores_codes_under_the_models_prior(rae_run):
     torch.manual_seed(3)
     torch.testing.assert_close(a, model.prior_sample(5))
     assert math.isfinite(vaekit.fit_sampler(rae_run, "prior").scores["test"])
+
+
+@pytest.mark.parametrize("variant,word", [("gumbel-vae", "simplices"), ("svae", "sphere")])
+def test_samplers_refuse_latent_spaces_a_density_on_r_d_would_leave(variant, word):
+    """A GMM on relaxed one-hot codes or codes on a sphere scores and draws points off them: refused."""
+    from conftest import small_model
+    from vaekit.app.sampling import require_continuous
+
+    with pytest.raises(VaekitError, match=f"it draws points anywhere in the latent space, but .*{word}"):
+        require_continuous(small_model(variant))
+    require_continuous(small_model("vae"))

@@ -124,3 +124,17 @@ def test_variant_trains_one_epoch_and_evaluates(name, tmp_path):
     assert model.config.model.variant == name
     result = evaluate_elbo(vaekit.load(tmp_path / name), DIGITS.test)
     assert math.isfinite(float(result["elbo"]))
+
+
+def test_collapse_advice_fits_the_objective():
+    """The ELBO's remedies (warm-up, free bits, beta) for an ELBO model; the objective's own options otherwise."""
+    from vaekit.app.options import apply_options, base_config
+    from vaekit.evaluate.decomposition import collapse_advice
+
+    advice = {}
+    for variant in ("vae", "wae-mmd"):
+        model = small(variant)
+        model.config = apply_options(base_config(), {"model": variant})
+        advice[variant] = collapse_advice(model)
+    assert "--free-bits" in advice["vae"] and "--beta" in advice["vae"]
+    assert "mmd objective" in advice["wae-mmd"] and "--beta" not in advice["wae-mmd"]

@@ -67,8 +67,12 @@ def _model(run):
 def require_continuous(model) -> None:
     """One line when the model has no continuous latent space a density can be fitted to and decoded from."""
     what = "a sampler fitted to the codes (vaekit fit-sampler)"
-    for capability in ("encode", "sample", "latent_grid"):
+    for capability in ("encode", "sample"):
         model.require(capability, what)
+    why = model.why_not("latent_grid")
+    if why:
+        raise VaekitError(f"{what} does not apply to the {model.name} model: it draws points anywhere in the latent "
+                          f"space, but {why.replace('its latent space', 'the latent space', 1)}")
 
 
 def run_codes(model) -> Dict[str, torch.Tensor]:
@@ -122,7 +126,7 @@ def load_sampler(run, sampler: str = "gmm", model=None) -> Sampler:
     meta = rundir.read_json(meta_path, "sampler file")
     if meta.get("weights") != weights_fingerprint(path, "last"):
         raise VaekitError(f"the {sampler} sampler in {meta_path.parent} was fitted to other weights than the "
-                          f"run's {rundir.WEIGHTS} (the run was trained on); fit it again with "
+                          f"run's {rundir.WEIGHTS} holds now (the run was trained again); fit it again with "
                           f"`vaekit fit-sampler {path} --sampler {sampler}`")
     fitted = build_sampler(sampler, int(meta["dim"]), meta.get("args", {}))
     try:

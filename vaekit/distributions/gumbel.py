@@ -40,7 +40,8 @@ def group_sizes(latent_dim: int, categories: int) -> List[int]:
     full, rest = divmod(int(latent_dim), categories)
     if rest == 1:
         raise VaekitError(f"latent_dim={latent_dim} with categories={categories} leaves a last group of one "
-                          f"category (a constant); use a latent_dim that is a multiple of {categories}")
+                          f"category (a constant); use a latent_dim that is a multiple of {categories}, or one that "
+                          f"leaves a last group of at least 2")
     return [categories] * full + ([rest] if rest else [])
 
 
@@ -154,6 +155,9 @@ class GumbelSoftmaxPosterior(nn.Module):
     at a fixed ``temperature`` (no annealing: Jang et al. anneal from 1 to 0.5, this keeps 0.5).
     Logits are clamped to [-20, 20] so a diverging encoder cannot push a sample to exact 0.
     """
+
+    missing_capabilities = {"latent_grid": "its latent groups are relaxed one-hot vectors on simplices, so a grid "
+                                           "of latent values leaves them"}
 
     def __init__(self, in_features: Optional[int], latent_dim: int, categories: int = 10,
                  temperature: float = 0.5):

@@ -52,8 +52,9 @@ def check_grid(x: torch.Tensor, name: str, what: str, levels: int) -> None:
     if off > GRID_TOLERANCE:
         raise VaekitError(
             f"{name} is not on the {what} likelihood's grid: it is a probability over the {levels} values "
-            f"k / {levels - 1}, but some values are {off:.3g} levels off that grid; leave "
-            f"model.likelihood.args.levels out so it follows the data's levels, or use --likelihood "
+            f"k / {levels - 1}, but some values are {off:.3g} levels off that grid; for data quantized to "
+            f"another number of levels set model.likelihood.args.levels to it (or leave levels out: it follows "
+            f"the levels vaekit detects in the training data); for continuous values use --likelihood "
             "continuous-bernoulli or bernoulli for values in [0, 1], or gaussian")
 
 

@@ -41,6 +41,16 @@ def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[di
     return [{"means": torch.cat(m), "kl_per_dim": None if k is None else k / n} for m, k in zip(means, kls)]
 
 
+def collapse_advice(model) -> str:
+    """What to try against a collapsed latent, for the objective the model was trained with."""
+    objective = model.config.train.objective.name if model.config is not None else "elbo"
+    if objective == "elbo":
+        return ("try KL warm-up (--warmup N), free bits (--free-bits 0.5), a smaller --beta, or, with a "
+                "gaussian likelihood, the default --sigma optimal")
+    return (f"the {objective} objective weights its own terms (train longer, or change its options: "
+            f"--set train.objective.args.NAME=VALUE; `vaekit models` names its paper)")
+
+
 def decomposition(model, data: TensorData) -> Dict[str, object]:
     """Active units and KL per dimension of every layer, with a warning when a layer has collapsed."""
     layers = latent_statistics(model, data)
@@ -56,9 +66,7 @@ def decomposition(model, data: TensorData) -> Dict[str, object]:
         if not bool(active.any()):
             where = f"layer {i + 1}" if len(layers) > 1 else "the latent"
             warnings.append(f"posterior collapse in {where}: no dimension's posterior mean varies with the data "
-                            f"(variance above {ACTIVE}), so the decoder ignores it; try KL warm-up "
-                            f"(--warmup N), free bits with the elbo objective (--free-bits 0.5), a smaller "
-                            f"--beta, or, with a gaussian likelihood, the default --sigma optimal")
+                            f"(variance above {ACTIVE}), so the decoder ignores it; {collapse_advice(model)}")
     if warnings:
         out["warning"] = "; ".join(warnings)
     return out

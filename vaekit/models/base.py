@@ -103,7 +103,7 @@ class Model(nn.Module):
         """
         if not getattr(self.capabilities, capability):
             return self.missing_because.get(capability, f"it cannot {capability.replace('_', ' ')}")
-        for part in self.children():
+        for part in self.modules():   # the parts, also inside lists of parts (a JointVAE's posteriors)
             why = getattr(part, "missing_capabilities", {}).get(capability)
             if why:
                 return why

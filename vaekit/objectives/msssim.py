@@ -126,7 +126,7 @@ class MSSSIM(Objective):
                  kl_weight: float = 1.0) -> LossOutput:
         if x.dim() != 4:
             raise VaekitError(f"the msssim objective needs image data shaped (C, H, W), got examples shaped "
-                              f"{tuple(x.shape[1:])} (a table?); use --objective elbo for such data")
+                              f"{tuple(x.shape[1:])} (a table?); use --model vae (or --objective elbo) for such data")
         if float(x.min()) < 0 or float(x.max()) > 1:
             raise VaekitError(f"the msssim objective needs image values in [0, 1], got [{float(x.min()):.3g}, "
                               f"{float(x.max()):.3g}]; scale the data to [0, 1]")

@@ -56,15 +56,16 @@ class Sampler(nn.Module):
         px = model.decode(self.sample(n).to(model.device), c)
         return px.mean if mean else px.sample()
 
-    def check_codes(self, codes: torch.Tensor, at_least: int = 2) -> torch.Tensor:
-        """codes as float64 (N, D), checked: the right width, finite, enough of them."""
+    def check_codes(self, codes: torch.Tensor, at_least: int = 2, fewer: str = "") -> torch.Tensor:
+        """codes as float64 (N, D), checked: the right width, finite, enough of them (``fewer``: how to
+        need fewer, for the message)."""
         codes = torch.as_tensor(codes).detach().cpu().double()
         if codes.dim() != 2 or codes.shape[1] != self.dim:
             raise VaekitError(f"a sampler of {self.dim}-dimensional codes was given codes of shape "
                               f"{tuple(codes.shape)}; pass (N, {self.dim}) codes such as model.embed(x)")
         if codes.shape[0] < at_least:
-            raise VaekitError(f"the {type(self).__name__} sampler needs at least {at_least} codes to fit, "
-                              f"got {codes.shape[0]}; fit it on more data (or lower its components)")
+            raise VaekitError(f"this sampler needs at least {at_least} codes to fit, got {codes.shape[0]} (one per "
+                              f"training example); {fewer + ' or ' if fewer else ''}train the run on more data")
         if not torch.isfinite(codes).all():
             raise VaekitError("the codes contain NaN or infinite values; the model's encoder diverged")
         return codes

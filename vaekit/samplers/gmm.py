@@ -49,7 +49,7 @@ class GaussianMixtureSampler(Sampler):
 
     # -- EM ----------------------------------------------------------------------------------
     def fit(self, codes: torch.Tensor, seed: int = 0) -> "GaussianMixtureSampler":
-        x = self.check_codes(codes, at_least=max(2, self.components))                  # (N, D)
+        x = self.check_codes(codes, max(2, self.components), "lower its components (--set components=N)")  # (N, D)
         gen = torch.Generator().manual_seed(int(seed))
         resp = self._initial_resp(x, gen)                                                # (N, K)
         self._m_step(x, resp)
