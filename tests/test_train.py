@@ -354,3 +354,18 @@ def test_a_foreign_config_json_is_not_a_run(tmp_path):
     (tmp_path / "config.json").write_text('{"a": 1}')
     with pytest.raises(VaekitError, match="is not a vaekit run config"):
         vaekit.load(tmp_path)
+
+
+def test_optimizers_use_the_fused_kernel_unless_told_otherwise():
+    """Adam's fused kernel where torch has one; a user's own implementation choice is kept."""
+    from vaekit.config import TrainConfig
+    from vaekit.train.optimizers import make_optimizers
+
+    params = [torch.nn.Parameter(torch.randn(3, 2))]
+    tc = TrainConfig()
+    assert make_optimizers({"main": params}, tc)["main"].defaults["fused"] is True
+    tc = TrainConfig(optimizer=Part("adam", {"foreach": False}))
+    opt = make_optimizers({"main": params}, tc)["main"]
+    assert not opt.defaults["fused"] and opt.defaults["foreach"] is False
+    tc = TrainConfig(optimizer=Part("rmsprop", {}))          # vaekit's own function: no fused option
+    assert isinstance(make_optimizers({"main": params}, tc)["main"], torch.optim.RMSprop)
