@@ -36,14 +36,25 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 VAEKIT_RUN = """
-import json, sys, vaekit
+import json, sys, time, torch, vaekit
 from vaekit import rundir
-out, epochs, batch, hidden, latent, seed = sys.argv[1], *map(int, sys.argv[2:7])
-vaekit.train("{data}", out=out, overwrite=True, epochs=epochs, batch_size=batch, hidden=[hidden],
-             latent_dim=latent, lr=1e-3, seed=seed, model="vae", progress=False)
+from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
+from vaekit.models.helpers import posterior_moments
+out, epochs, batch, hidden, latent, seed, nll_n, nll_k = sys.argv[1], *map(int, sys.argv[2:9])
+model = vaekit.train("{data}", out=out, overwrite=True, epochs=epochs, batch_size=batch, hidden=[hidden],
+                     latent_dim=latent, lr=1e-3, seed=seed, model="vae", progress=False)
 rows = [json.loads(l) for l in (rundir.Path(out) / rundir.METRICS).read_text().splitlines() if l.strip()]
-print(json.dumps({{"library": "vaekit", "epoch_seconds": [r["seconds"] for r in rows],
-                  "val_loss": -rows[-1]["val_elbo"]}}))
+result = {{"library": "vaekit", "epoch_seconds": [r["seconds"] for r in rows], "val_loss": -rows[-1]["val_elbo"]}}
+if nll_n:
+    test = vaekit.load_data("{data}").test
+    start = time.perf_counter(); posterior_moments(model, test, batch_size=1000)
+    result["encode_seconds"] = time.perf_counter() - start
+    start = time.perf_counter(); result["test_elbo"] = evaluate_elbo(model, test, batch_size=1000)["elbo"]
+    result["elbo_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result["nll"] = -evaluate_log_likelihood(model, test.subset(torch.arange(nll_n)), k=nll_k)["log_likelihood"]
+    result.update(nll_seconds=time.perf_counter() - start, n_test=len(test), nll_n=nll_n, nll_k=nll_k)
+print(json.dumps(result))
 """
 
 
@@ -89,6 +100,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--latent", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--nll-n", type=int, default=200, help="test images for the importance-sampled NLL timing")
+    parser.add_argument("--nll-k", type=int, default=1000)
     args = parser.parse_args()
     import vaekit
 
@@ -102,14 +115,16 @@ def main() -> None:
     results = {b: {"vaekit": [], "pythae": []} for b in args.batch_sizes}
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "data.npz"
-        np.savez(npz, x_train=data.train.x.numpy(), x_val=data.val.x.numpy())
+        np.savez(npz, x_train=data.train.x.numpy(), x_val=data.val.x.numpy(), x_test=data.test.x.numpy())
         for rep in range(args.repeats):
             for b in args.batch_sizes:
                 common = [str(args.epochs), str(b), str(args.hidden), str(args.latent)]
+                evaluate = b == args.batch_sizes[0]  # evaluation is timed once per repeat, after the first batch size
                 ours = [sys.executable, "-c", VAEKIT_RUN.format(data=args.data), str(Path(tmp) / "run"), *common,
-                        str(rep)]
+                        str(rep), str(args.nll_n if evaluate else 0), str(args.nll_k)]
                 theirs = [args.pythae_python, str(HERE / "pythae_runner.py"), "--npz", str(npz), "--epochs",
-                          common[0], "--batch-size", common[1], "--hidden", common[2], "--latent", common[3]]
+                          common[0], "--batch-size", common[1], "--hidden", common[2], "--latent", common[3],
+                          "--nll-n", str(args.nll_n), "--nll-k", str(args.nll_k)] + (["--evaluate"] if evaluate else [])
                 order = [("vaekit", ours), ("pythae", theirs)]
                 for library, cmd in (order if rep % 2 == 0 else order[::-1]):
                     result = run(cmd, env)
@@ -127,9 +142,19 @@ def main() -> None:
                      "pythae_of_bound": theirs / bound,
                      "vaekit_val_loss": statistics.median(r["val_loss"] for r in results[b]["vaekit"]),
                      "pythae_val_loss": statistics.median(r["val_loss"] for r in results[b]["pythae"])})
+    first = results[args.batch_sizes[0]]
+    for what, n in (("encode", len(data.test)), ("elbo", len(data.test)), ("nll", args.nll_n)):
+        ours = statistics.median(n / r[f"{what}_seconds"] for r in first["vaekit"])
+        theirs = statistics.median(n / r[f"{what}_seconds"] for r in first["pythae"])
+        rows.append({"evaluation": what, "vaekit_img_s": ours, "pythae_img_s": theirs, "ratio": ours / theirs,
+                     "vaekit_value": statistics.median(r.get("nll" if what == "nll" else "test_elbo", 0.0)
+                                                       for r in first["vaekit"]) if what != "encode" else None,
+                     "pythae_value": statistics.median(r.get("nll" if what == "nll" else "test_elbo", 0.0)
+                                                       for r in first["pythae"]) if what != "encode" else None})
     command = (f"python benchmarks/vs_pythae.py --pythae-python PYTHAE_PYTHON --data {args.data} --epochs "
                f"{args.epochs} --repeats {args.repeats} --batch-sizes {' '.join(map(str, args.batch_sizes))} "
-               f"--hidden {args.hidden} --latent {args.latent} --threads {args.threads}")
+               f"--hidden {args.hidden} --latent {args.latent} --threads {args.threads} --nll-n {args.nll_n} "
+               f"--nll-k {args.nll_k}")
     report = {"command": command, "rows": rows, "matmul_gflops": rates, "flop_per_image": per_image,
               "threads": args.threads, "torch": torch.__version__, "machine": platform.processor() or
               platform.machine(), "runs": {str(b): r for b, r in results.items()}}
@@ -142,7 +167,16 @@ def main() -> None:
              "| figure | pythae | vaekit | vaekit / pythae | GEMM rate at this shape | bound at it | vaekit of it | "
              "vaekit of the 2048^3 peak |",
              "|---|---|---|---|---|---|---|---|"]
+    names = {"encode": f"encoding the {len(data.test)} test images (posterior means, img/s)",
+             "elbo": f"test ELBO over {len(data.test)} images (img/s)",
+             "nll": f"importance-sampled NLL, k = {args.nll_k}, {args.nll_n} images (img/s)"}
     for r in rows:
+        if "evaluation" in r:
+            value = "" if r["vaekit_value"] is None else (f" (values: pythae {r['pythae_value']:.2f}, vaekit "
+                                                          f"{r['vaekit_value']:.2f} nats)")
+            lines.append(f"| {names[r['evaluation']]}{value} | {r['pythae_img_s']:,.0f} | {r['vaekit_img_s']:,.0f} | "
+                         f"{r['ratio']:.2f}x | | | | |")
+            continue
         lines.append(f"| MLP {dim}-{args.hidden}-{args.latent} training, batch {r['batch']} (img/s) | "
                      f"{r['pythae_img_s']:,.0f} | {r['vaekit_img_s']:,.0f} | {r['ratio']:.2f}x | "
                      f"{r['gemm_gflops']:.0f} GFLOP/s | {r['bound_img_s']:,.0f} | {r['vaekit_of_bound']:.0%} | "
