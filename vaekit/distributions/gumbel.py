@@ -30,6 +30,7 @@ from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 
 from ..errors import VaekitError
 from ..registry import POSTERIORS, PRIORS, VARIANTS
+from .kl import only_with_each_other
 
 
 def group_sizes(latent_dim: int, categories: int) -> List[int]:
@@ -135,16 +136,7 @@ def _kl_categorical(q: GroupedConcrete, p: GroupedConcrete) -> torch.Tensor:
     return (log_q.exp() * (log_q - log_p)).sum(-1)
 
 
-@register_kl(GroupedConcrete, Distribution)
-def _kl_refuse_other_prior(q: GroupedConcrete, p: Distribution):
-    raise VaekitError("the gumbel posterior lies on simplices; its KL is defined against the uniform-categorical "
-                      f"prior (model.prior.name=uniform-categorical), not {type(p).__name__}")
-
-
-@register_kl(Distribution, GroupedConcrete)
-def _kl_refuse_other_posterior(q: Distribution, p: GroupedConcrete):
-    raise VaekitError("the uniform-categorical prior is a density on simplices; it needs the gumbel posterior "
-                      f"(model.posterior.name=gumbel), not {type(q).__name__}")
+only_with_each_other(GroupedConcrete, GroupedConcrete, "gumbel", "uniform-categorical", "simplices")
 
 
 @POSTERIORS.register("gumbel")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import torch
-from torch.distributions import Distribution, Independent, kl_divergence
+from torch.distributions import Distribution, Independent, kl_divergence, register_kl
+
+from ..errors import VaekitError
 
 
 def kl_term(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
@@ -29,3 +31,18 @@ def kl_per_dimension(q: Distribution, p: Distribution):
         except NotImplementedError:
             return None
     return None
+
+
+def only_with_each_other(q_cls, p_cls, posterior: str, prior: str, space: str) -> None:
+    """Register KLs that refuse to pair a posterior on ``space`` (a sphere, simplices) with any prior but
+    its own, and that prior with any other posterior: a one-line VaekitError naming the fix."""
+    def other_prior(q: Distribution, p: Distribution):
+        raise VaekitError(f"the {posterior} posterior lies on {space}; its KL is defined against the {prior} prior "
+                          f"(model.prior.name={prior}), not {type(p).__name__}")
+
+    def other_posterior(q: Distribution, p: Distribution):
+        raise VaekitError(f"the {prior} prior is a density on {space}; it needs the {posterior} posterior "
+                          f"(model.posterior.name={posterior}), not {type(q).__name__}")
+
+    register_kl(q_cls, Distribution)(other_prior)
+    register_kl(Distribution, p_cls)(other_posterior)

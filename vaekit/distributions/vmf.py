@@ -36,6 +36,7 @@ from torch.distributions import Beta, Distribution, constraints, register_kl
 
 from ..errors import VaekitError
 from ..registry import POSTERIORS, PRIORS, VARIANTS
+from .kl import only_with_each_other
 
 MAX_TRIES = 64      # rounds of the rejection sampler
 SERIES_BELOW = 25.0  # power series where sqrt(v^2 + x^2) < this, Debye's expansion elsewhere
@@ -253,19 +254,7 @@ def _kl_vmf_uniform(q: VonMisesFisher, p: HypersphericalUniform) -> torch.Tensor
     return -q.entropy() + log_sphere_area(p.m)
 
 
-def _refusal(message: str):
-    """A KL that refuses a pairing: the vMF is a density on the sphere, comparable only with its uniform."""
-    def kl(q: Distribution, p: Distribution):
-        raise VaekitError(message.format(q=type(q).__name__, p=type(p).__name__))
-    return kl
-
-
-register_kl(VonMisesFisher, Distribution)(_refusal(
-    "the vmf posterior lives on the unit sphere; its KL is defined against the uniform-sphere prior "
-    "(model.prior.name=uniform-sphere), not {p}"))
-register_kl(Distribution, HypersphericalUniform)(_refusal(
-    "the uniform-sphere prior is a density on the unit sphere; it needs the vmf posterior "
-    "(model.posterior.name=vmf), not {q}"))
+only_with_each_other(VonMisesFisher, HypersphericalUniform, "vmf", "uniform-sphere", "the unit sphere")
 
 
 @POSTERIORS.register("vmf")
