@@ -1,75 +1,44 @@
-"""vaekit and pythae side by side: MLP VAE training throughput on the same data, network and batch.
+"""vaekit and pythae side by side: training throughput, evaluation speed and quality at equal wall-clock.
 
-    .venv/bin/python benchmarks/vs_pythae.py --pythae-python /tmp/pythae-venv/bin/python --epochs 3 --repeats 3
+    .venv/bin/python benchmarks/vs_pythae.py --pythae-python /tmp/pythae-venv/bin/python --parts mlp,eval,conv,quality
 
 pythae lives in its own environment (``python -m venv /tmp/pythae-venv && /tmp/pythae-venv/bin/pip
-install torch==2.13.0 pythae==0.1.2``); its side is benchmarks/pythae_runner.py. Both train the
-same network (784-H ReLU, a linear head to mu and log-variance, latent 16, H-784 decoder,
-Bernoulli/BCE loss, Adam) on the same Fashion-MNIST split (54000 train, 6000 validation) in
-fresh processes, alternating which goes first, each ``--repeats`` times. A run's throughput is
-its training images divided by the median seconds of its epochs after the first (each library's
-validation pass included, checkpoint writing excluded); the table shows the median over repeats
-and the vaekit/pythae ratio.
+install torch==2.13.0 pythae==0.1.2``); its side is benchmarks/pythae_runner.py, vaekit's is
+benchmarks/vaekit_runner.py, each a fresh process. ``--parts`` (default: all four) chooses:
+- ``mlp``: both train the same MLP VAE (784-H ReLU, a linear head to mu and log-variance, latent
+  16, H-784 decoder, Bernoulli/BCE loss, Adam) on the same Fashion-MNIST split (54000 train, 6000
+  validation), alternating which goes first, each ``--repeats`` times. A run's throughput is its
+  training images over the median seconds of its epochs after the first (each library's validation
+  pass included, checkpoint writing excluded); the table shows medians and the vaekit/pythae ratio,
+  and each throughput as a fraction of the bound the machine's fp32 matrix-product rate (measured
+  in the same invocation, at the net's largest shape and at 2048^3) implies.
+- ``eval``: after the first batch size's runs, each side times encoding the test set, its ELBO and
+  the importance-sampled NLL (k = ``--nll-k``) of ``--nll-n`` test images (needs ``mlp``).
+- ``conv``: pythae's MNIST benchmark conv VAE in both libraries and vaekit's ``conv`` recipe, on
+  capped epochs (benchmarks/vs_pythae_conv.py).
+- ``quality``: each library's default MLP VAE trained for ``--quality-seconds``, then its test
+  ELBO and NLL (benchmarks/vs_pythae_quality.py).
 
-The machine's fp32 matrix-product rate is measured in the same invocation (a (B, 784) x
-(784, H) product, the network's largest, and a 2048^3 one), and each throughput is shown as a
-fraction of the bound it implies: rate / FLOP per image (forward plus backward, three times the
-forward's multiply-adds x 2).
-
-Writes benchmarks/results/vs-pythae-<data>.json and .md.
+Writes benchmarks/results/vs-pythae-<data>.{json,md} (mlp, eval), vs-pythae-conv-<data>.* and
+vs-pythae-quality-<data>.*, each with the exact command.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
-VAEKIT_RUN = """
-import json, sys, time, torch, vaekit
-from vaekit import rundir
-from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
-from vaekit.models.helpers import posterior_moments
-out, epochs, batch, hidden, latent, seed, nll_n, nll_k = sys.argv[1], *map(int, sys.argv[2:9])
-model = vaekit.train("{data}", out=out, overwrite=True, epochs=epochs, batch_size=batch, hidden=[hidden],
-                     latent_dim=latent, lr=1e-3, seed=seed, model="vae", progress=False)
-rows = [json.loads(l) for l in (rundir.Path(out) / rundir.METRICS).read_text().splitlines() if l.strip()]
-result = {{"library": "vaekit", "epoch_seconds": [r["seconds"] for r in rows], "val_loss": -rows[-1]["val_elbo"]}}
-if nll_n:
-    test = vaekit.load_data("{data}").test
-    start = time.perf_counter(); posterior_moments(model, test, batch_size=1000)
-    result["encode_seconds"] = time.perf_counter() - start
-    start = time.perf_counter(); result["test_elbo"] = evaluate_elbo(model, test, batch_size=1000)["elbo"]
-    result["elbo_seconds"] = time.perf_counter() - start
-    start = time.perf_counter()
-    result["nll"] = -evaluate_log_likelihood(model, test.subset(torch.arange(nll_n)), k=nll_k)["log_likelihood"]
-    result.update(nll_seconds=time.perf_counter() - start, n_test=len(test), nll_n=nll_n, nll_k=nll_k)
-print(json.dumps(result))
-"""
+from bench_common import PYTHAE_RUNNER, VAEKIT_RUNNER, command_line, interleaved, median, throughput, write
+from flops import matmul_rate
+from vs_pythae_conv import conv_part
+from vs_pythae_quality import quality_part
 
-
-def matmul_rate(shape, repeats: int = 20) -> float:
-    """GFLOP/s of torch.mm at (m, k) x (k, n): the median of ``repeats`` timed products."""
-    m, k, n = shape
-    a, b = torch.randn(m, k), torch.randn(k, n)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * m * k * n / statistics.median(times) / 1e9
+PARTS = ("mlp", "eval", "conv", "quality")
 
 
 def flop_per_image(dim: int, hidden: int, latent: int) -> float:
@@ -78,21 +47,10 @@ def flop_per_image(dim: int, hidden: int, latent: int) -> float:
     return 3 * 2 * macs
 
 
-def run(cmd, env) -> dict:
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def throughput(result: dict, n_train: int) -> float:
-    seconds = result["epoch_seconds"][1:] or result["epoch_seconds"]
-    return n_train / statistics.median(seconds)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pythae-python", required=True, help="the python of an environment with pythae")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
@@ -102,65 +60,74 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--nll-n", type=int, default=200, help="test images for the importance-sampled NLL timing")
     parser.add_argument("--nll-k", type=int, default=1000)
+    parser.add_argument("--conv-batch", type=int, default=100, help="pythae's benchmark net: batch size")
+    parser.add_argument("--conv-steps", type=int, default=20, help="pythae's benchmark net: steps per capped epoch")
+    parser.add_argument("--recipe-batch", type=int, default=128, help="the conv recipe: batch size")
+    parser.add_argument("--recipe-steps", type=int, default=100, help="the conv recipe: steps per capped epoch")
+    parser.add_argument("--conv-channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time pythae's net in vaekit with channels_last")
+    parser.add_argument("--quality-seconds", type=float, default=120)
+    parser.add_argument("--quality-latents", type=int, nargs="+", default=[0, 16], help="0: each library's default")
+    parser.add_argument("--quality-nll-n", type=int, default=1000)
+    parser.add_argument("--quality-repeats", type=int, default=1)
     args = parser.parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or ("eval" in parts and "mlp" not in parts):
+        parser.error(f"--parts takes {', '.join(PARTS)} (eval needs mlp), got {args.parts!r}")
     import vaekit
 
     torch.set_num_threads(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    command = command_line("vs_pythae.py", args)
     data = vaekit.load_data(args.data)
-    n_train, dim = len(data.train), int(np.prod(data.info.shape))
-    rates = {"mlp_gemm": {b: matmul_rate((b, dim, args.hidden)) for b in args.batch_sizes},
-             "square_2048": matmul_rate((2048, 2048, 2048), repeats=5)}
-    per_image = flop_per_image(dim, args.hidden, args.latent)
-    results = {b: {"vaekit": [], "pythae": []} for b in args.batch_sizes}
+    gemm_peak = matmul_rate((2048, 2048, 2048), repeats=5)
     with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / "data.npz"
+        tmp = Path(tmp)
+        npz = tmp / "data.npz"
         np.savez(npz, x_train=data.train.x.numpy(), x_val=data.val.x.numpy(), x_test=data.test.x.numpy())
-        for rep in range(args.repeats):
-            for b in args.batch_sizes:
-                common = [str(args.epochs), str(b), str(args.hidden), str(args.latent)]
-                evaluate = b == args.batch_sizes[0]  # evaluation is timed once per repeat, after the first batch size
-                ours = [sys.executable, "-c", VAEKIT_RUN.format(data=args.data), str(Path(tmp) / "run"), *common,
-                        str(rep), str(args.nll_n if evaluate else 0), str(args.nll_k)]
-                theirs = [args.pythae_python, str(HERE / "pythae_runner.py"), "--npz", str(npz), "--epochs",
-                          common[0], "--batch-size", common[1], "--hidden", common[2], "--latent", common[3],
-                          "--nll-n", str(args.nll_n), "--nll-k", str(args.nll_k)] + (["--evaluate"] if evaluate else [])
-                order = [("vaekit", ours), ("pythae", theirs)]
-                for library, cmd in (order if rep % 2 == 0 else order[::-1]):
-                    result = run(cmd, env)
-                    results[b][library].append(result)
-                    print(json.dumps({"batch": b, "repeat": rep, **result}), flush=True)
+        if "mlp" in parts:
+            mlp_part(args, data, npz, tmp, env, gemm_peak, command, evaluate="eval" in parts)
+        if "conv" in parts:
+            conv_part(args, data, tmp, env, gemm_peak, command)
+        if "quality" in parts:
+            quality_part(args, npz, tmp, env, command)
+
+
+def mlp_part(args, data, npz: Path, tmp: Path, env, gemm_peak: float, command: str, evaluate: bool) -> None:
+    n_train, dim = len(data.train), int(np.prod(data.info.shape))
+    rates = {"mlp_gemm": {b: matmul_rate((b, dim, args.hidden)) for b in args.batch_sizes}, "square_2048": gemm_peak}
+    per_image = flop_per_image(dim, args.hidden, args.latent)
+    results = {}
+    for b in args.batch_sizes:
+        timed = evaluate and b == args.batch_sizes[0]  # evaluation is timed in the first batch size's runs
+        common = ["--epochs", str(args.epochs), "--batch-size", str(b), "--hidden", str(args.hidden),
+                  "--latent", str(args.latent)]
+        extra = ["--evaluate", "--nll-n", str(args.nll_n), "--nll-k", str(args.nll_k)] if timed else []
+        jobs = [("vaekit", [sys.executable, VAEKIT_RUNNER, "--data", args.data, "--out", str(tmp / "run"), *common,
+                            *extra]),
+                ("pythae", [args.pythae_python, PYTHAE_RUNNER, "--npz", str(npz), *common, *extra])]
+        results[b] = interleaved(jobs, args.repeats, env, {"part": "mlp", "batch": b})
     rows = []
     for b in args.batch_sizes:
-        ours = statistics.median(throughput(r, n_train) for r in results[b]["vaekit"])
-        theirs = statistics.median(throughput(r, n_train) for r in results[b]["pythae"])
+        ours = median(throughput(r, n_train) for r in results[b]["vaekit"])
+        theirs = median(throughput(r, n_train) for r in results[b]["pythae"])
         bound = rates["mlp_gemm"][b] * 1e9 / per_image
         peak = rates["square_2048"] * 1e9 / per_image
         rows.append({"batch": b, "vaekit_img_s": ours, "pythae_img_s": theirs, "ratio": ours / theirs,
                      "gemm_gflops": rates["mlp_gemm"][b], "bound_img_s": bound, "vaekit_of_bound": ours / bound,
                      "peak_bound_img_s": peak, "vaekit_of_peak": ours / peak,
                      "pythae_of_bound": theirs / bound,
-                     "vaekit_val_loss": statistics.median(r["val_loss"] for r in results[b]["vaekit"]),
-                     "pythae_val_loss": statistics.median(r["val_loss"] for r in results[b]["pythae"])})
+                     "vaekit_val_loss": median(r["val_loss"] for r in results[b]["vaekit"]),
+                     "pythae_val_loss": median(r["val_loss"] for r in results[b]["pythae"])})
     first = results[args.batch_sizes[0]]
-    for what, n in (("encode", len(data.test)), ("elbo", len(data.test)), ("nll", args.nll_n)):
-        ours = statistics.median(n / r[f"{what}_seconds"] for r in first["vaekit"])
-        theirs = statistics.median(n / r[f"{what}_seconds"] for r in first["pythae"])
+    for what, n in (("encode", len(data.test)), ("elbo", len(data.test)), ("nll", args.nll_n)) if evaluate else ():
+        ours = median(n / r[f"{what}_seconds"] for r in first["vaekit"])
+        theirs = median(n / r[f"{what}_seconds"] for r in first["pythae"])
+        value = "nll" if what == "nll" else "test_elbo"
         rows.append({"evaluation": what, "vaekit_img_s": ours, "pythae_img_s": theirs, "ratio": ours / theirs,
-                     "vaekit_value": statistics.median(r.get("nll" if what == "nll" else "test_elbo", 0.0)
-                                                       for r in first["vaekit"]) if what != "encode" else None,
-                     "pythae_value": statistics.median(r.get("nll" if what == "nll" else "test_elbo", 0.0)
-                                                       for r in first["pythae"]) if what != "encode" else None})
-    command = (f"python benchmarks/vs_pythae.py --pythae-python PYTHAE_PYTHON --data {args.data} --epochs "
-               f"{args.epochs} --repeats {args.repeats} --batch-sizes {' '.join(map(str, args.batch_sizes))} "
-               f"--hidden {args.hidden} --latent {args.latent} --threads {args.threads} --nll-n {args.nll_n} "
-               f"--nll-k {args.nll_k}")
-    report = {"command": command, "rows": rows, "matmul_gflops": rates, "flop_per_image": per_image,
-              "threads": args.threads, "torch": torch.__version__, "machine": platform.processor() or
-              platform.machine(), "runs": {str(b): r for b, r in results.items()}}
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"vs-pythae-{args.data}.json").write_text(json.dumps(report, indent=2) + "\n")
+                     "vaekit_value": median(r[value] for r in first["vaekit"]) if what != "encode" else None,
+                     "pythae_value": median(r[value] for r in first["pythae"]) if what != "encode" else None})
     lines = [f"`{command}`", "",
              f"fp32 matrix product: {rates['square_2048']:.0f} GFLOP/s at 2048^3; "
              f"{per_image / 1e6:.2f} MFLOP per image (forward + backward)", "",
@@ -181,8 +148,9 @@ def main() -> None:
                      f"{r['pythae_img_s']:,.0f} | {r['vaekit_img_s']:,.0f} | {r['ratio']:.2f}x | "
                      f"{r['gemm_gflops']:.0f} GFLOP/s | {r['bound_img_s']:,.0f} | {r['vaekit_of_bound']:.0%} | "
                      f"{r['vaekit_of_peak']:.0%} |")
-    (out / f"vs-pythae-{args.data}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write(f"vs-pythae-{args.data}", {"command": command, "rows": rows, "matmul_gflops": rates,
+                                     "flop_per_image": per_image, "runs": {str(b): r for b, r in results.items()}},
+          lines)
 
 
 if __name__ == "__main__":

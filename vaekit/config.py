@@ -59,6 +59,8 @@ class TrainConfig:
     patience: Optional[int] = None              # early stopping on the objective's monitored metric
     val_metrics: List[Part] = field(default_factory=list)  # METRICS also computed on validation each epoch
     device: str = "auto"
+    precision: str = "fp32"                     # fp32, or bf16: the networks under bf16 autocast
+    compile: bool = False                       # torch.compile the encoder and decoder networks
 
 
 @dataclass
@@ -67,6 +69,7 @@ class DataConfig:
     data_dir: Optional[str] = None
     label_column: Optional[str] = None
     val_fraction: float = 0.1
+    stream: Optional[bool] = None  # read .npy data batch by batch from disk; None: when it is large
 
 
 @dataclass

@@ -12,8 +12,10 @@ run through it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -33,21 +35,70 @@ EVALUATION = "evaluation.json"  # what ``vaekit evaluate`` computed, read by ``v
 
 # -- atomic files ---------------------------------------------------------------------------
 def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)``, fsync, then rename onto ``path`` (atomic on POSIX)."""
+    """Call ``write(tmp_path)``, fsync, then rename onto ``path`` (atomic on POSIX). A write that
+    fails (a full disk, a read-only directory) leaves ``path`` as it was and raises a VaekitError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run's files are ordinary readable files
         os.replace(tmp, path)
+    except Exception as e:  # torch.save and safetensors report a full disk as RuntimeError or their own types
+        raise VaekitError(write_failure(path, e)) from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None and os.path.exists(tmp):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return path
+
+
+def require_writable(path) -> None:
+    """Fail early, before any work, when the run directory ``path`` could not be written."""
+    folder = _nearest_existing(Path(path))
+    if not os.access(folder, os.W_OK):
+        raise VaekitError(write_failure(Path(path) / CONFIG, PermissionError(errno.EACCES, "not writable")))
+
+
+def make_dir(path) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VaekitError(write_failure(path / CONFIG, e)) from None
+    return path
+
+
+def _nearest_existing(path: Path) -> Path:
+    return next((p for p in [path, *path.parents] if p.exists()), Path("."))
+
+
+def write_failure(path: Path, error: BaseException) -> str:
+    """Why writing ``path`` failed, and what to do, for the user."""
+    folder = _nearest_existing(path.parent)
+    code = getattr(error, "errno", None)
+    try:
+        full = code == errno.ENOSPC or os.statvfs(folder).f_bavail == 0
+    except OSError:
+        full = False
+    kept = f"{path.name} was left as it was" if path.exists() else f"nothing was written to {path}"
+    if not folder.is_dir():
+        return f"could not write {path}: {folder} is a file, not a directory; {kept}. Choose another path"
+    if full:
+        return (f"could not write {path}: the disk is full; {kept}. Free some space (or train with another "
+                "--out on a disk with room), then continue with --resume")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or not os.access(folder, os.W_OK):
+        return (f"could not write {path}: {folder} is not writable; {kept}. Pass an --out in a directory you "
+                "can write to")
+    text = str(error).strip()
+    reason = getattr(error, "strerror", None) or (text.splitlines()[0] if text else type(error).__name__)
+    return f"could not write {path} ({reason}); {kept}. Check the disk and the directory's permissions"
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -100,6 +151,13 @@ def load_state(path: Path) -> dict:
         raise VaekitError(f"{path} is missing, so the run cannot be resumed; start a new run with another --out")
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" not in str(e) and "Unsupported global" not in str(e):
+            raise VaekitError(f"training state {path} is corrupted or unreadable (UnpicklingError); "
+                              "start a new run, or resume from a copy of the run") from None
+        raise VaekitError(f"training state {path} holds Python objects other than tensors and numbers, which "
+                          "vaekit refuses to load because unpickling them could run code; vaekit did not write "
+                          "it. Start a new run, or resume from a copy of the run you trust") from None
     except Exception as e:  # torch raises many types for a damaged pickle/zip
         raise VaekitError(f"training state {path} is corrupted or unreadable ({type(e).__name__}); "
                           "start a new run, or resume from a copy of the run") from None
@@ -107,9 +165,13 @@ def load_state(path: Path) -> dict:
 
 # -- metrics.jsonl --------------------------------------------------------------------------
 def append_metrics(run: Path, row: dict) -> None:
-    with open(Path(run) / METRICS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+    path = Path(run) / METRICS
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+    except OSError as e:
+        raise VaekitError(write_failure(path, e)) from None
 
 
 def trim_metrics(run: Path, epoch: int) -> None:

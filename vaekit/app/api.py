@@ -17,6 +17,7 @@ from ..models import Model, build_model
 from ..models.load import data_info, load
 from ..registry import LIKELIHOODS, accepted_args
 from ..train import Trainer
+from ..train.distributed import setup as join_processes
 from .options import RESUME_OPTIONS, apply_options, base_config
 from .sampling import fit_sampler, load_sampler  # samplers fitted after training
 
@@ -35,7 +36,9 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     ``device`` may change). ``encoder``/``decoder``: your own modules,
     ``encoder(x, c) -> (B, F)`` and ``decoder(z, c) -> likelihood parameters`` (``c`` is
     the one-hot label or None). ``sets``: ``["model.prior.args.components=100", ...]``, the
-    CLI's ``--set``, reaching any argument of any part.
+    CLI's ``--set``, reaching any argument of any part. Under ``torchrun`` every process calls
+    this and they train together, ``batch_size`` being the global batch; only process 0 writes
+    ``out`` (README, "Multi-process training").
 
     >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
     """
@@ -49,25 +52,29 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
         run_dir, state = _check_out(out, cfg, overwrite), None
     splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
-                       info=data_info(cfg) if resume else None)
+                       info=data_info(cfg) if resume else None, stream=cfg.data.stream)
     if not resume:
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, encoder=encoder, decoder=decoder)
     model.config, model.info = cfg, splits.info
     for name, split in (("training data", splits.train), ("validation data", splits.val)):
-        if len(split):
-            model.check_data(split.x, f"{name} {cfg.data.source!r}")
-    trainer = Trainer(model, splits, cfg, run_dir, progress=progress)  # checks objective and device
+        for x in split.chunks():  # the whole split at once, or ~16 MB at a time when streamed
+            model.check_data(x, f"{name} {cfg.data.source!r}")
+    dist = join_processes(cfg.train.device, cfg.train.batch_size)  # under torchrun: this rank (else one process)
+    trainer = Trainer(model, splits, cfg, run_dir, progress=progress, dist=dist)  # checks objective and device
     _preflight(trainer, model, own_networks=encoder is not None)  # optimizers, groups, one objective call
-    # everything is validated: only now touch the run directory
-    if not resume and rundir.is_run(run_dir):
+    dist.barrier()  # every rank has checked --out before rank 0 writes there
+    # everything is validated: only now touch the run directory (rank 0 alone under torchrun)
+    if not resume and rundir.is_run(run_dir) and dist.is_writer:
         for name in (rundir.WEIGHTS, rundir.BEST, rundir.STATE, rundir.METRICS):
             (run_dir / name).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.write_config(run_dir, cfg)
+    if dist.is_writer:
+        rundir.make_dir(run_dir)
+        rundir.write_config(run_dir, cfg)
     model.run_dir = run_dir
     trainer.fit(resume=resume, state=state)
+    dist.close()
     model.eval()
     return model
 
@@ -155,4 +162,5 @@ def _check_out(out, cfg: RunConfig, overwrite: bool) -> Path:
                           "(in Python: resume=True, overwrite=True, out=...)")
     if path.is_dir() and any(path.iterdir()) and not rundir.is_run(path):
         raise VaekitError(f"--out {path} is a non-empty directory that is not a run; choose another --out")
+    rundir.require_writable(path)
     return path

@@ -41,11 +41,16 @@ def _root(version: bool = typer.Option(False, "--version", callback=_show_versio
     """Train, evaluate, sample and inspect variational autoencoders."""
 
 
-def _train(recipe, out, resume, overwrite, plots, progress, sets, **options):
+def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **options):
     """Train a VAE; writes config.json, weights, state.pt, metrics.jsonl and plots/ into the run directory."""
     from . import api
     from .plotting import write_all_plots
+    from ..train.distributed import check_launch, launch, without_nproc, writer_process
 
+    if nproc is not None:
+        check_launch(nproc, options.get("device"))
+        if nproc > 1:  # torchrun runs this command once per process, without --nproc
+            return launch(nproc, options.get("device"), without_nproc(sys.argv[sys.argv.index("train") + 1:]))
     start = time.perf_counter()
     if resume and out is None:
         raise VaekitError("--resume needs --out RUN, the run directory to continue")
@@ -54,6 +59,8 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, **options):
         # on --resume, api.train refuses every option but --epochs, --patience and --device
         vae = api.train(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
                         sets=sets or (), **options)
+    if not writer_process():  # a torchrun rank above 0: rank 0 reports and plots
+        return
     err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
     if plots:
         _wrote(write_all_plots(vae, skipped=_note))
@@ -73,6 +80,8 @@ def _train_signature() -> inspect.Signature:
         ("progress", bool, typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")),
         ("sets", Optional[List[str]], typer.Option(None, "--set", help="PATH=VALUE: set any config value, e.g. "
                                                    "model.prior.args.components=100 (repeatable).")),
+        ("nproc", Optional[int], typer.Option(None, "--nproc", help="Train with N processes on this machine "
+                                              "(torchrun; --batch-size stays the global batch).")),
     ]
     params = [inspect.Parameter(name, kw, default=default, annotation=annotation) for name, annotation, default in own]
     for option in OPTIONS:
@@ -374,7 +383,9 @@ def main() -> None:
     try:
         app()
     except VaekitError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        from ..train.distributed import process_label  # under torchrun, which process says it
+
+        err_console.print(f"[bold red]error{process_label()}:[/] {e}", highlight=False)
         sys.exit(e.exit_code)
 
 

@@ -78,14 +78,20 @@ OPTIONS: List[Option] = [
     Option("grad_clip", "train.grad_clip", float, "Clip each parameter group's gradient norm to this."),
     Option("patience", "train.patience", int, "Early stopping: epochs without validation gain."),
     Option("device", "train.device", str, "auto, cpu or cuda."),
+    Option("precision", "train.precision", str, "fp32, or bf16: the encoder and decoder networks under bf16 "
+           "autocast (GPUs, and CPUs with BF16 instructions); the loss maths stays fp32."),
+    Option("compile", "train.compile", bool, "torch.compile the encoder and decoder networks (compiling takes "
+           "a while on the first step; needs a C++ compiler on the CPU)."),
     Option("data", "data.source", str, "Dataset name (digits, mnist, fashion-mnist, shapes[-N]) or path "
            "(.npy/.npz, image folder, .csv). Default: digits."),
     Option("data_dir", "data.data_dir", str, "Where mnist/fashion-mnist IDX files are."),
     Option("label_column", "data.label_column", str, "CSV column holding class labels."),
     Option("val_fraction", "data.val_fraction", float, "Share of training data for validation (default 0.1)."),
+    Option("stream", "data.stream", bool, "Read a .npy file or folder of .npy shards batch by batch from disk, in "
+           "bounded memory (default: when its float32 copy would exceed a quarter of RAM or 2 GiB)."),
 ]
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
-RESUME_OPTIONS = ("epochs", "patience", "device")  # what may change when a run continues
+RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile")  # what may change when a run continues
 
 
 # -- applying values to a config dict ------------------------------------------------------

@@ -31,7 +31,8 @@ def run_splits(model, source: Optional[str] = None, split: str = "test") -> Tupl
     if len(data) == 0:
         raise VaekitError(f"the {split} split of {source or cfg.data.source!r} is empty; choose another --split")
     name = f"{split} split of {source or cfg.data.source!r}"
-    model.check_data(data.x, name)
+    for x in data.chunks():  # the whole split at once, or ~16 MB at a time when streamed
+        model.check_data(x, name)
     if model.num_classes and data.y is None:
         raise VaekitError(f"this is a conditional VAE: the {name} needs labels")
     return data, splits
@@ -44,7 +45,7 @@ def load_run_data(model, source: Optional[str], val_fraction: float, seed: int) 
     labelled = source is None or source == cfg.data.source or str(source).lower().endswith(".csv")
     return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
                      label_column=cfg.data.label_column if labelled else None, val_fraction=val_fraction,
-                     seed=seed, info=model.info)
+                     seed=seed, info=model.info, stream=cfg.data.stream if source in (None, cfg.data.source) else None)
 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:

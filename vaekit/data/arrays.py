@@ -32,56 +32,88 @@ class RawData:
 
 
 def to_examples(arr: np.ndarray, name: str) -> tuple:
-    """Return ``(x, kind)`` for an array read from a file, choosing image or table by shape.
-
-    (N, H, W) -> images (N, 1, H, W); (N, C, H, W) with C <= 4 -> images;
-    (N, H, W, C) with C in {1, 3, 4} and H, W > 4 -> images moved to channels-first;
-    (N, D) -> table.
-    """
+    """Return ``(x, kind)`` for an array read from a file, choosing image or table by shape
+    (see :func:`example_layout`)."""
     arr = np.asarray(arr)
     _require_numeric(arr, name)
-    require(arr.ndim >= 1 and arr.size > 0,
-            f"{name} is empty (array shape {arr.shape}); it needs at least one example")
-    if arr.ndim == 1:
+    require_examples(arr.shape, name)
+    layout = example_layout(arr.shape, name)
+    if layout == "table":
+        return to_table(arr, name), "table"
+    return to_images(channels_first(arr, layout), name), "image"
+
+
+def require_examples(shape: tuple, name: str) -> None:
+    """An array needs at least one example."""
+    require(len(shape) >= 1 and int(np.prod(shape)) > 0,
+            f"{name} is empty (array shape {tuple(shape)}); it needs at least one example")
+
+
+def example_layout(shape: tuple, name: str) -> str:
+    """How an array of ``shape`` holds examples: "table" (N, D), "nhw" (N, H, W) images,
+    "nchw" (N, C, H, W) with C <= 4, or "nhwc" (N, H, W, C) with C in {1, 3, 4} and H, W > 4."""
+    shape = tuple(shape)
+    if len(shape) == 1:
         raise VaekitError(
-            f"{name} is a 1-D array of shape {arr.shape}; examples need at least one feature: "
+            f"{name} is a 1-D array of shape {shape}; examples need at least one feature: "
             "reshape it to (N, 1) for a one-column table, or (N, H, W) for images"
         )
-    if arr.ndim == 2:
-        return to_table(arr, name), "table"
-    if arr.ndim == 3:
-        return to_images(arr[:, None], name), "image"
-    if arr.ndim == 4:
-        n, a, h, w = arr.shape
+    if len(shape) == 2:
+        return "table"
+    if len(shape) == 3:
+        return "nhw"
+    if len(shape) == 4:
+        n, a, h, w = shape
         if 1 <= a <= 4:
-            return to_images(arr, name), "image"
+            return "nchw"
         if w in (1, 3, 4) and a > 4 and h > 4:
-            return to_images(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)), name), "image"
+            return "nhwc"
     raise VaekitError(
-        f"{name} has shape {arr.shape}, which is not a layout vaekit understands; use (N, D) for a "
+        f"{name} has shape {shape}, which is not a layout vaekit understands; use (N, D) for a "
         "table, (N, H, W) or (N, C, H, W) with C <= 4 or (N, H, W, C) with C in 1, 3, 4 for images"
     )
+
+
+def channels_first(arr: np.ndarray, layout: str) -> np.ndarray:
+    """Images of an :func:`example_layout` as (N, C, H, W)."""
+    if layout == "nhw":
+        return arr[:, None]
+    if layout == "nhwc":
+        return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+    return arr
 
 
 def to_images(arr: np.ndarray, name: str) -> np.ndarray:
     """Scale channels-first images (N, C, H, W) to float32 in [0, 1] and check them."""
     _require_numeric(arr, name)
-    kind = arr.dtype.kind
-    if kind == "b":
-        return arr.astype(np.float32)
-    if kind in "iu":
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo >= 0 and hi <= 1:  # binary images, whatever the integer type (binarized MNIST is uint8)
-            return arr.astype(np.float32)
-        if lo >= 0 and hi <= 255:
-            return np.true_divide(arr, np.float32(255), dtype=np.float32)
-        raise _range_error(name, arr, lo, hi)
+    if arr.dtype.kind == "b":
+        return scale_images(arr, "cast")
+    if arr.dtype.kind in "iu":
+        return scale_images(arr, image_scale(arr.dtype, arr.shape, int(arr.min()), int(arr.max()), name))
     x = arr.astype(np.float32, copy=False)
     check_finite(x, name)
-    lo, hi = float(x.min()), float(x.max())
-    if lo < 0 or hi > 1:
-        raise _range_error(name, arr, lo, hi)
-    return x
+    return scale_images(x, image_scale(arr.dtype, arr.shape, float(x.min()), float(x.max()), name))
+
+
+def image_scale(dtype: np.dtype, shape: tuple, lo, hi, name: str) -> str:
+    """How images whose values lie in [lo, hi] become [0, 1]: "cast" (bool, 0/1 integers, floats in
+    [0, 1]) or "255" (8-bit integers); a VaekitError for other ranges."""
+    if dtype.kind == "b":
+        return "cast"
+    if dtype.kind in "iu" and lo >= 0 and hi <= 1:  # binary images, whatever the integer type
+        return "cast"
+    if dtype.kind in "iu" and lo >= 0 and hi <= 255:
+        return "255"
+    if dtype.kind == "f" and lo >= 0 and hi <= 1:
+        return "cast"
+    raise _range_error(name, dtype, shape, lo, hi)
+
+
+def scale_images(arr: np.ndarray, scale: str) -> np.ndarray:
+    """Apply an :func:`image_scale` to (part of) an array: float32 values in [0, 1]."""
+    if scale == "255":
+        return np.true_divide(arr, np.float32(255), dtype=np.float32)
+    return arr.astype(np.float32, copy=arr.dtype.kind != "f")
 
 
 def quantization_levels(x: np.ndarray) -> Optional[int]:
@@ -160,16 +192,20 @@ def encode_labels(parts: Sequence[np.ndarray], sizes: Sequence[int], name: str) 
 
 
 def _require_numeric(arr: np.ndarray, name: str) -> None:
+    require_numeric_dtype(arr.dtype, name)
+
+
+def require_numeric_dtype(dtype: np.dtype, name: str) -> None:
     require(
-        arr.dtype.kind in "biuf",
-        f"{name} holds values of type {arr.dtype}, not numbers; convert it to a numeric array "
+        dtype.kind in "biuf",
+        f"{name} holds values of type {dtype}, not numbers; convert it to a numeric array "
         "(labels belong in a separate 'y' array or a CSV label column)",
     )
 
 
-def _range_error(name: str, arr: np.ndarray, lo: float, hi: float) -> VaekitError:
+def _range_error(name: str, dtype: np.dtype, shape: tuple, lo: float, hi: float) -> VaekitError:
     return VaekitError(
-        f"{name} looks like images (shape {arr.shape}, dtype {arr.dtype}) but its values lie in "
+        f"{name} looks like images (shape {tuple(shape)}, dtype {dtype}) but its values lie in "
         f"[{lo:g}, {hi:g}]; image values must lie in [0, 1] (or 0..255 as integers): scale it to "
         "[0, 1], or reshape it to (N, D) to use it as a table"
     )

@@ -1,7 +1,9 @@
-"""Mini-batches straight from in-memory tensors.
+"""Mini-batches straight from in-memory tensors, or read from disk for streamed data.
 
 Indexing a shuffled permutation is far faster than a per-item DataLoader for small
-images (no per-example Python call, no collation).
+images (no per-example Python call, no collation). A streamed split
+(:class:`vaekit.data.mapped.MappedData`) answers the same ``data.x[idx]`` by reading
+those rows from its .npy files.
 """
 from __future__ import annotations
 
@@ -19,16 +21,22 @@ def iterate_batches(
     shuffle: bool = False,
     generator: Optional[torch.Generator] = None,
     device: Optional[torch.device] = None,
+    shard: Tuple[int, int] = (0, 1),
 ) -> Iterator[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
     """Yield ``(x, y)`` batches; ``y`` is None for unlabelled data.
 
     With ``shuffle`` the order comes from ``generator`` so a saved generator state
     reproduces it exactly (this is what makes ``--resume`` exact).
+
+    ``shard=(rank, world)``: every process draws the same permutation and global batches of
+    ``batch_size``; rank r keeps the examples at positions r, r + world, ... of each global
+    batch, so the ranks together see exactly the batches of a single process.
     """
+    rank, world = shard
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
+        idx = order[start : start + batch_size][rank::world]
         x = data.x[idx]
         y = None if data.y is None else data.y[idx]
         if device is not None:

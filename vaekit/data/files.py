@@ -13,8 +13,9 @@ from .builtin import find_idx_files, read_idx_files
 from .csv_table import read_csv
 from .idx import read_idx
 from .image_folder import read_image_folder
+from .npy_reader import is_shard_folder, shard_files
 
-SUPPORTED = (".npy (array), .npz (arrays x/y, optional x_test/y_test), .csv/.tsv (table), "
+SUPPORTED = (".npy (array), a folder of .npy shards (x-0.npy, x-1.npy, ..., optional y-0.npy, ...), .npz (arrays x/y, optional x_test/y_test), .csv/.tsv (table), "
              "IDX files (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG images "
              "(class sub-folders become labels) or of IDX files")
 DATA_KEYS = ("x", "X", "data")
@@ -31,6 +32,8 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None) -> Ra
     require(label_column is None or is_csv,
             f"--label-column {label_column} only applies to CSV/TSV tables, but {name} is not one; "
             "arrays give labels as 'y' in an .npz, image folders as class sub-folders")
+    if is_shard_folder(path):
+        return _with_path(_read_shards(path, name), path)
     if path.is_dir():
         idx_files = find_idx_files(path)
         if "x" in idx_files:
@@ -65,6 +68,14 @@ def _load_npy(path: Path, name: str) -> np.ndarray:
         raise VaekitError(f"could not read {name} as a .npy array ({reason}); {fix}") from None
     except (OSError, EOFError) as e:
         raise VaekitError(f"could not read {name} as a .npy array ({e}); {fix}") from None
+
+
+def _read_shards(path: Path, name: str) -> RawData:
+    """A folder of .npy shards (see :mod:`vaekit.data.npy_reader`), concatenated in memory."""
+    x_files, y_files = shard_files(path, name)
+    x = np.concatenate([f.read_all() for f in x_files])
+    y = None if y_files is None else np.concatenate([f.read_all() for f in y_files])
+    return _from_arrays(x, y, None, None, name)
 
 
 def _read_npz(path: Path, name: str) -> RawData:

@@ -12,7 +12,9 @@ from ..errors import VaekitError, require
 from .arrays import RawData, quantization_levels
 from .builtin import DATASET_NAMES, canonical_name, load_named
 from .files import SUPPORTED, read_path
-from .splits import TEST_FRACTION, TEST_SEED, split_indices, split_sizes
+from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices, split_sizes
+from .streaming import (column_stats, levels_sample, open_source, scan_images, scan_table, should_stream,
+                        streamed_splits, train_stats)
 from .types import DataInfo, DataSplits, TensorData
 
 
@@ -26,6 +28,7 @@ def load_data(
     info: Optional[DataInfo] = None,
     download: bool = True,
     mirrors: Union[str, Sequence[str], None] = None,
+    stream: Optional[bool] = None,
 ) -> DataSplits:
     """Load a named dataset or a data path and split it into train / validation / test.
 
@@ -39,6 +42,9 @@ def load_data(
         recomputed) and the examples must have its shape.
     download / mirrors: whether to download missing mnist / fashion-mnist files, and from
         which base URLs (default ``$VAEKIT_<NAME>_MIRRORS`` or the official mirrors).
+    stream: read a .npy file or a folder of .npy shards batch by batch from disk instead of
+        loading it (None: when it is large, see :mod:`vaekit.data.streaming`). Streamed
+        splits are :class:`MappedData`; the numbers are the same either way.
 
     Images come out float32 (N, C, H, W) in [0, 1]; tables float32 (N, D) standardized with
     the training split's per-column mean and std; labels int64 (N,).
@@ -46,11 +52,14 @@ def load_data(
     require(isinstance(val_fraction, (int, float)) and 0 <= val_fraction < 1,
             f"val_fraction must be at least 0 and below 1, got {val_fraction!r}; "
             "use e.g. 0.1, or 0 for no validation split")
+    path = _stream_path(str(source), stream)
+    if path is not None:
+        return _load_streamed(path, str(source), val_fraction, seed, info)
     raw = _read_source(str(source), data_dir, label_column, download, mirrors)
     if info is not None:
-        _check_matches(raw, info)
+        _check_matches(_named(raw.name), tuple(raw.x.shape[1:]), raw.columns, info)
     n_official = None if raw.x_test is None else len(raw.x_test)
-    _check_sizes(raw, n_official, val_fraction)
+    _check_sizes(len(raw.x), raw.name, n_official, val_fraction)
 
     data = TensorData(torch.from_numpy(raw.x), _labels(raw.y), _factors(raw.factors))
     if raw.x_test is not None:
@@ -60,8 +69,7 @@ def load_data(
     else:
         keep, held = split_indices(len(data), TEST_FRACTION, TEST_SEED, data.y)
         trainval, test = data.subset(keep), data.subset(held)
-        stratified = ", stratified by label" if data.y is not None else ""
-        test_split = f"random {TEST_FRACTION:.0%} (seed {TEST_SEED}{stratified})"
+        test_split = random_test_split(data.y is not None)
     keep, held = split_indices(len(trainval), val_fraction, seed, trainval.y)
     train, val = trainval.subset(keep), trainval.subset(held)
 
@@ -69,11 +77,7 @@ def load_data(
     if info is not None:
         mean, std = info.mean, info.std
     elif raw.kind == "table":
-        stats = train.x.double()
-        mean = stats.mean(dim=0)
-        std = stats.std(dim=0, correction=0)
-        std[std == 0] = 1.0  # constant columns: centre only
-        mean, std = mean.tolist(), std.tolist()
+        mean, std = column_stats([train.x])
     out_info = DataInfo(
         name=canonical_name(str(source)) or str(source),
         kind=raw.kind,
@@ -83,7 +87,8 @@ def load_data(
         columns=raw.columns,
         mean=mean,
         std=std,
-        extra={**raw.extra, "test_split": test_split, **_levels(raw)},
+        extra={**raw.extra, "test_split": test_split,
+               **_levels(raw.kind, raw.extra.get("levels"), lambda: raw.x.reshape(-1)[:1_000_000])},
     )
     train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors) for d in (train, val, test))
     return DataSplits(train, val, test, out_info)
@@ -106,26 +111,60 @@ def _read_source(source: str, data_dir, label_column, download: bool, mirrors) -
                       f"nor an existing file or folder. Pass one of those names, or a path to {SUPPORTED}")
 
 
-def _check_matches(raw: RawData, info: DataInfo) -> None:
+def _stream_path(source: str, stream: Optional[bool]) -> Optional[Path]:
+    """The path of ``source`` when it is to be streamed (see :mod:`vaekit.data.streaming`), else None."""
+    path = Path(source).expanduser()
+    if canonical_name(source) is not None or not path.exists():
+        require(not stream, f"{source!r} cannot be streamed: streaming reads a .npy file or a folder of .npy "
+                            "shards (x-0.npy, x-1.npy, ...); load it without --stream")
+        return None
+    return path if should_stream(path, f"'{source}'", stream) else None
+
+
+def _load_streamed(path: Path, source: str, val_fraction: float, seed: int,
+                   info: Optional[DataInfo]) -> DataSplits:
+    """:func:`load_data` for data read batch by batch: the same checks, splits and statistics."""
+    name = f"'{source}'"
+    rows, y, num_classes, class_names, kind, shape = open_source(path, name)
+    n = int(rows.starts[-1])
+    if kind == "image":
+        rows.scale = scan_images(rows, n, (n, *shape), name)
+    else:
+        scan_table(rows, n, name)
+    if info is not None:
+        _check_matches(_named(name), shape, None, info)
+    _check_sizes(n, name, None, val_fraction)
+    train, val, test, test_split = streamed_splits(rows, y, val_fraction, seed)
+    mean = std = None
+    if info is not None:
+        mean, std = info.mean, info.std
+    elif kind == "table":
+        mean, std = train_stats(train)
+    levels = _levels(kind, None, lambda: levels_sample(rows, n))
+    rows.info = DataInfo(name=source, kind=kind, shape=tuple(int(s) for s in shape), num_classes=num_classes,
+                         class_names=class_names, mean=mean, std=std,
+                         extra={"path": str(path), "test_split": test_split, **levels})
+    return DataSplits(train, val, test, rows.info)
+
+
+def _check_matches(named: str, shape: tuple, columns: Optional[list], info: DataInfo) -> None:
     """New data must look like the data the run in ``info`` was trained on."""
-    shape = tuple(raw.x.shape[1:])
     require(shape == tuple(info.shape),
-            f"{_named(raw)} has examples of shape {shape} but the run was trained on {tuple(info.shape)}; "
+            f"{named} has examples of shape {shape} but the run was trained on {tuple(info.shape)}; "
             "use data of the same shape as the training data")
-    if raw.columns is not None and info.columns is not None:
-        require(list(raw.columns) == list(info.columns),
-                f"{_named(raw)} has columns {raw.columns} but the run was trained on columns {info.columns}; "
+    if columns is not None and info.columns is not None:
+        require(list(columns) == list(info.columns),
+                f"{named} has columns {columns} but the run was trained on columns {info.columns}; "
                 "use a table with the same columns in the same order")
 
 
-def _check_sizes(raw: RawData, n_official: Optional[int], val_fraction: float) -> None:
+def _check_sizes(n: int, name: str, n_official: Optional[int], val_fraction: float) -> None:
     """Every split must get at least one example (validation only when asked for)."""
     def enough(m: int) -> bool:
         train, val, test = split_sizes(m, n_official, val_fraction)
         return train >= 1 and test >= 1 and (val >= 1 or val_fraction == 0)
 
-    n = len(raw.x)
-    require(n_official != 0, f"data {raw.name} has an empty test split; add test examples or remove x_test")
+    require(n_official != 0, f"data {name} has an empty test split; add test examples or remove x_test")
     if enough(n):
         return
     train, val, test = split_sizes(n, n_official, val_fraction)
@@ -134,7 +173,7 @@ def _check_sizes(raw: RawData, n_official: Optional[int], val_fraction: float) -
     parts += [f"a {val_fraction:.0%} validation split"] if val_fraction else []
     what = "example(s)" if n_official is None else "training example(s) besides its test split"
     raise VaekitError(
-        f"data {raw.name} has only {n} {what}, too few for {', '.join(parts)} and a training split "
+        f"data {name} has only {n} {what}, too few for {', '.join(parts)} and a training split "
         f"(that would leave train={train}, val={val}, test={test}); use at least {needed} examples"
         + (", or val_fraction=0 to skip validation" if val_fraction else "")
     )
@@ -148,14 +187,15 @@ def _factors(f) -> Optional[torch.Tensor]:
     return None if f is None else torch.as_tensor(np.asarray(f, dtype=np.float32))
 
 
-def _levels(raw: RawData) -> dict:
-    """``{"levels": L}`` for images quantized to L evenly spaced values (checked on a sample)."""
-    if raw.kind != "image":
+def _levels(kind: str, known: Optional[int], sample) -> dict:
+    """``{"levels": L}`` for images quantized to L evenly spaced values (checked on ``sample()``,
+    the first million values)."""
+    if kind != "image":
         return {}
-    levels = raw.extra.get("levels") or quantization_levels(raw.x.reshape(-1)[:1_000_000])
+    levels = known or quantization_levels(sample())
     return {"levels": levels} if levels else {}
 
 
-def _named(raw: RawData) -> str:
+def _named(name: str) -> str:
     """How messages name data: "dataset 'shapes'" as it is, a path as "data 'x.npz'"."""
-    return raw.name if raw.name.startswith("dataset ") else f"data {raw.name}"
+    return name if name.startswith("dataset ") else f"data {name}"

@@ -41,6 +41,12 @@ def split_indices(n: int, fraction: float, seed: int, labels: Optional[torch.Ten
     return torch.nonzero(keep).flatten(), held.sort().values
 
 
+def random_test_split(labelled: bool) -> str:
+    """How run configs describe the test split when a dataset has none of its own."""
+    stratified = ", stratified by label" if labelled else ""
+    return f"random {TEST_FRACTION:.0%} (seed {TEST_SEED}{stratified})"
+
+
 def split_sizes(n: int, n_test_official: Optional[int], val_fraction: float) -> tuple:
     """``(train, val, test)`` sizes :func:`split_indices` gives for ``n`` examples."""
     n_test = n_test_official if n_test_official is not None else holdout_count(n, TEST_FRACTION)

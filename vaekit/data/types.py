@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 
@@ -22,6 +22,17 @@ class TensorData:
     def subset(self, index: torch.Tensor) -> "TensorData":
         pick = lambda t: None if t is None else t[index]  # noqa: E731
         return TensorData(self.x[index], pick(self.y), pick(self.factors))
+
+    def to(self, device) -> "TensorData":
+        """Examples and labels on ``device`` (factors stay where they are)."""
+        return TensorData(self.x.to(device), None if self.y is None else self.y.to(device), self.factors)
+
+    def chunks(self, rows: Optional[int] = None) -> Iterator[torch.Tensor]:
+        """The examples in pieces of at most ``rows`` (default: all at once); as
+        :meth:`MappedData.chunks`, so whole-split checks work on streamed data too."""
+        step = rows or max(1, len(self))
+        for start in range(0, len(self), step):
+            yield self.x[start:start + step]
 
 
 @dataclass
@@ -69,7 +80,8 @@ class DataInfo:
 
 @dataclass
 class DataSplits:
-    """Train / validation / test splits of one dataset plus its :class:`DataInfo`."""
+    """Train / validation / test splits of one dataset plus its :class:`DataInfo`; the splits are
+    :class:`TensorData`, or ``vaekit.data.mapped.MappedData`` for streamed data."""
 
     train: TensorData
     val: TensorData

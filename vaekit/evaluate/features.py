@@ -83,10 +83,10 @@ def _conv_out(side: int, stride: int) -> int:
 def fingerprint(data: TensorData) -> str:
     """sha256 of the examples and labels (values, shapes and dtypes)."""
     h = hashlib.sha256()
-    for t in (data.x, data.y):
-        t = t.detach().cpu().contiguous()
+    for t, pieces in ((data.x, data.chunks()), (data.y, [data.y])):  # streamed data: ~16 MB at a time
         h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-        h.update(memoryview(t.numpy()).cast("B"))
+        for piece in pieces:
+            h.update(memoryview(piece.detach().cpu().contiguous().numpy()).cast("B"))
     return h.hexdigest()
 
 

@@ -13,6 +13,7 @@ from typing import Optional, Union
 import torch
 from matplotlib.figure import Figure
 
+from ..data.mapped import MappedData
 from ..data.types import TensorData
 from ..errors import VaekitError
 from ..models.helpers import evaluating, posterior_moments  # noqa: F401  (evaluating: used by plots)
@@ -38,8 +39,8 @@ def save_figure(fig: Figure, path: PathLike) -> Path:
 
 
 def as_data(data) -> TensorData:
-    """Accept a TensorData or a bare tensor/array of examples."""
-    if isinstance(data, TensorData):
+    """Accept a TensorData (or streamed MappedData) or a bare tensor/array of examples."""
+    if isinstance(data, (TensorData, MappedData)):
         return data
     return TensorData(torch.as_tensor(data, dtype=torch.float32))
 

@@ -19,8 +19,11 @@ from ..errors import VaekitError
 from ..evaluate import EvalContext, compute_metrics
 from ..models.helpers import evaluating, has_lazy
 from ..registry import METRICS, OBJECTIVES
+from .distributed import Dist, zero_losses
 from .optimizers import make_optimizers
 from .progress import EpochProgress
+from .acceleration import FirstStepTimer, check_precision, compile_networks, network_precision
+from .watch import NonFiniteWatch, unchecked_distributions
 from .schedules import linear_warmup
 
 
@@ -35,7 +38,8 @@ def build_objective(config: RunConfig, dataset_size: Optional[int] = None):
 class Trainer:
     """Trains ``model`` on ``splits`` per ``config``, writing everything into ``run_dir``."""
 
-    def __init__(self, model, splits: DataSplits, config: RunConfig, run_dir, progress: bool = True):
+    def __init__(self, model, splits: DataSplits, config: RunConfig, run_dir, progress: bool = True,
+                 dist: Optional[Dist] = None):
         self.model, self.splits, self.config = model, splits, config
         self.run_dir = Path(run_dir)
         self.tc = config.train
@@ -46,7 +50,8 @@ class Trainer:
                 model, splits.val, self.eval_context())
             if reason:
                 raise VaekitError(f"train.val_metrics: {reason}")
-        self.progress = EpochProgress(progress)
+        self.dist = dist or Dist()  # one process, or this rank of a torchrun run (train/distributed.py)
+        self.progress = EpochProgress(progress and self.dist.is_writer, console=self.dist.console())
         self.device = resolve_device(self.tc.device)
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
         self.optimizers: Dict[str, torch.optim.Optimizer] = {}
@@ -56,6 +61,8 @@ class Trainer:
         self.best_epoch = 0
         self.bad_epochs = 0
         self.stopped_early = False
+        self.watch = NonFiniteWatch()
+        self.compile_timer: Optional[FirstStepTimer] = None  # with --compile: how long compiling took
 
     # -- state ---------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -65,6 +72,7 @@ class Trainer:
             # the weights (and buffers such as EMA codebooks) again, so state.pt alone is a resume point
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "torch_rng": torch.get_rng_state(), "shuffle_rng": self.shuffle_rng.get_state(),
+            "rank_rngs": self.dist.gather_rng(),  # every rank's, under torchrun (None for one process)
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "best_val": self.best_val, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "stopped_early": self.stopped_early,
@@ -82,6 +90,7 @@ class Trainer:
                 opt.load_state_dict(saved[name])
             self.epoch, self.step = int(state["epoch"]), int(state["step"])
             torch.set_rng_state(state["torch_rng"])
+            self.dist.restore_rng(state.get("rank_rngs"), self.tc.seed, self.epoch)
             self.shuffle_rng.set_state(state["shuffle_rng"])
             if state["cuda_rng"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -90,15 +99,31 @@ class Trainer:
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise VaekitError(f"training state {self.run_dir / rundir.STATE} does not fit this run ({e}); "
                               "start a new run with another --out") from None
-        rundir.trim_metrics(self.run_dir, self.epoch)
+        if self.dist.is_writer:
+            rundir.trim_metrics(self.run_dir, self.epoch)
 
     # -- loop ----------------------------------------------------------------------------
     def fit(self, resume: bool = False, state: Optional[dict] = None):
-        """Train until ``epochs``; with ``resume``, first restore ``state`` (default: read state.pt)."""
+        """Train until ``epochs``; with ``resume``, first restore ``state`` (default: read state.pt).
+
+        While it trains, torch.distributions skips its argument checks (each one waits for the
+        GPU); the non-finite watch stands in for them. ``--precision bf16`` autocasts the
+        networks and ``--compile`` compiles them (train/acceleration.py)."""
+        note = check_precision(self.tc.precision, self.device)
+        if note and self.dist.is_writer:
+            self.progress.notice(note)
+        if self.tc.compile:
+            compile_networks(self.model)
+            self.compile_timer = FirstStepTimer()
+        with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device):
+            return self._fit(resume, state)
+
+    def _fit(self, resume: bool, state: Optional[dict]):
         self.model.to(self.device)
         train = self._on_device(self.splits.train)
         val = self._on_device(self.splits.val)
         self._materialize(train)
+        self.dist.broadcast_model(self.model)
         self.optimizers = make_optimizers(self.model.parameter_groups(), self.tc)
         if self.device.type == "cuda":
             # same seed, same numbers on a GPU too (at some speed cost)
@@ -111,18 +136,25 @@ class Trainer:
                 self.progress.notice(f"run stopped early at epoch {self.epoch}; raise --patience to go on")
                 return self.model
         else:
-            torch.manual_seed(self.tc.seed)
+            torch.manual_seed(self.dist.rank_seed(self.tc.seed))
         steps_per_epoch = math.ceil(len(train) / self.tc.batch_size)
         warmup_steps = self.tc.warmup_epochs * steps_per_epoch
         while self.epoch < self.tc.epochs:
             start = time.perf_counter()
-            train_terms = self._train_epoch(train, steps_per_epoch, warmup_steps)
+            try:
+                train_terms = self._train_epoch(train, steps_per_epoch, warmup_steps)
+            except (ValueError, RuntimeError):
+                self._check_finite()  # a NaN weight can make a later step fail: say what happened first
+                raise
+            self._check_finite()
             self._check_weights(self.epoch + 1)
             with evaluating(self.model):
                 self.model.fit_prior(iterate_batches(train, max(self.tc.batch_size, 512)))
+            self.dist.after_step(self.model)  # the fitted prior's buffers, rank 0's everywhere
             val_terms = self.validate(val) if len(val) else {}
             if len(val) and self.tc.val_metrics:  # the objective's own terms (model units) win a name clash
-                val_terms.update({k: v for k, v in self.metrics(val).items() if k not in val_terms})
+                metrics = self.dist.from_writer(lambda: self.metrics(val))
+                val_terms.update({k: v for k, v in metrics.items() if k not in val_terms})
             self.epoch += 1
             row = {"epoch": self.epoch, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
             row.update({f"train_{k}": v for k, v in train_terms.items()})
@@ -148,23 +180,35 @@ class Trainer:
     def _on_device(self, data):
         if self.device.type == "cpu":
             return data
-        return type(data)(data.x.to(self.device), None if data.y is None else data.y.to(self.device), data.factors)
+        return data.to(self.device)  # streamed data moves each batch as it is read
 
     def _train_epoch(self, train, steps: int, warmup_steps: int) -> dict:
         self.model.train()
         sums, n = {}, 0
         with self.progress.epoch(self.epoch + 1, self.tc.epochs, steps) as bar:
-            for x, y in iterate_batches(train, self.tc.batch_size, shuffle=True, generator=self.shuffle_rng):
-                out = self.objective(self.model, x, y, kl_weight=linear_warmup(self.step, warmup_steps))
-                self._optimize(out.losses)
-                self.step += 1
+            for x, y in iterate_batches(train, self.tc.batch_size, shuffle=True, generator=self.shuffle_rng,
+                                        shard=self.dist.shard):
                 b = x.shape[0]
+                if not b:  # this rank's share of a last global batch smaller than the world: weight 0
+                    self._optimize(zero_losses(self.optimizers), examples=0)
+                    self.dist.after_step(self.model)
+                    self.step += 1
+                    continue
+                out = self.objective(self.model, x, y, kl_weight=linear_warmup(self.step, warmup_steps))
+                self._optimize(out.losses, examples=b)
+                self.dist.after_step(self.model)
+                self.step += 1
+                if self.watch.due(self.step):
+                    self._check_finite()
+                if self.compile_timer is not None and self.compile_timer.done():
+                    self.progress.log(f"torch.compile: the first step took {self.compile_timer.seconds:.1f} s "
+                                      "(compiling the networks)")
                 n += b
                 # sums stay tensors on the device: no GPU sync per step
                 for k, v in _named_terms(out).items():
                     sums[k] = sums.get(k, 0.0) + v.detach() * b
                 bar.advance(out.loss.detach())
-        return {k: float(v) / n for k, v in sums.items()}
+        return self.dist.sum_means(sums, n)
 
     def preflight(self) -> None:
         """Two examples through the objective, before anything is written: a model and an objective
@@ -192,15 +236,12 @@ class Trainer:
                               f"group(s) {', '.join(missing)}; train with the objective its variant names "
                               f"(`vaekit models --json` lists each variant's config)")
 
-    def _optimize(self, losses: Dict[str, torch.Tensor]) -> None:
-        """Each optimizer steps on its own loss; its gradients come from that loss alone."""
+    def _optimize(self, losses: Dict[str, torch.Tensor], examples: int = 1) -> None:
+        """Each optimizer steps on its own loss; its gradients come from that loss alone (and, under
+        torchrun, from every rank's, weighted by their ``examples``)."""
         self._check_groups(losses, self.optimizers)
         for name, loss in losses.items():
-            if not torch.isfinite(loss):
-                raise VaekitError(
-                    f"the {_loss_name(name)} became {float(loss.detach())} at epoch {self.epoch + 1}, step "
-                    f"{self.step + 1}; try a lower --lr or --grad-clip 1.0. The last good checkpoint "
-                    f"(epoch {self.epoch}) is kept in the run directory")
+            self.watch.note(name, loss, self.step + 1)  # read every watch.every steps: no sync here
         groups = list(self.optimizers.items())
         if len(groups) == 1:
             (name, opt), = groups
@@ -211,22 +252,34 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 params = [p for g in opt.param_groups for p in g["params"]]
                 losses[name].backward(inputs=params, retain_graph=i < len(groups) - 1)
+        self.dist.reduce_gradients(self.optimizers, examples)
         for name, opt in groups:
             if self.tc.grad_clip:
                 torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
                                                self.tc.grad_clip)
             opt.step()
 
+    def _check_finite(self) -> None:
+        """Stop on the first non-finite loss the watch recorded (it synchronises once)."""
+        bad = self.watch.first_bad()
+        if bad is not None:
+            name, step = bad
+            raise VaekitError(
+                f"the {_loss_name(name)} became nan or inf at epoch {self.epoch + 1}, step {step}; try a lower "
+                f"--lr or --grad-clip 1.0. The last good checkpoint (epoch {self.epoch}) is kept in the run directory")
+
     def validate(self, data) -> Dict[str, float]:
         """The objective's terms (and losses) on ``data`` in eval mode, per-example means."""
         sums, n = {}, 0
         with evaluating(self.model):
-            for x, y in iterate_batches(data, 512):
+            for x, y in iterate_batches(data, 512, shard=self.dist.shard):
+                if not len(x):
+                    continue
                 out = self.objective(self.model, x, y)
                 for k, v in _named_terms(out).items():
                     sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
                 n += x.shape[0]
-        return {k: v / n for k, v in sums.items()}
+        return self.dist.sum_means(sums, n)
 
     def eval_context(self) -> EvalContext:
         """Metrics that fit something during validation fit it on the training split."""
@@ -263,12 +316,15 @@ class Trainer:
 
     def _save(self, row: dict, improved: bool) -> None:
         """metrics row first, then weights, then state: resume trims rows past the state's epoch."""
+        state = self._state()  # on every rank: it gathers their random states
+        if not self.dist.is_writer:
+            return
         rundir.append_metrics(self.run_dir, row)
         meta = {"epoch": str(self.epoch)}
         rundir.save_weights(self.run_dir / rundir.WEIGHTS, self.model, meta)
         if improved:
             rundir.save_weights(self.run_dir / rundir.BEST, self.model, meta)
-        rundir.save_state(self.run_dir / rundir.STATE, self._state())
+        rundir.save_state(self.run_dir / rundir.STATE, state)
 
 
 def _check_partition(groups, model) -> None:
