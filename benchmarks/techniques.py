@@ -12,11 +12,10 @@ Techniques (A: the alternative, B: what vaekit does by default, or the opt-in se
   fused-adam        Adam foreach kernels vs the fused kernel (default)
   no-step-sync      reading the loss every step (``if not isfinite``) vs the on-device watch
   unchecked-dists   torch.distributions argument checks on vs off during training (default off)
-  logit-bernoulli   torch's Bernoulli.log_prob vs vaekit's x*l - softplus(l) (training and NLL)
   inference-mode    evaluation under torch.no_grad vs torch.inference_mode
   nll-chunk         importance-sampling rows per chunk: 8192 vs 2048
   threads           1 thread vs all cores (torch.get_num_threads() at start)
-  channels-last     the conv recipe in contiguous vs channels_last memory format
+  channels-last     the conv recipe's activations in NCHW vs channels-last order (default)
   compile           eager vs torch.compile'd networks (compile time reported separately)
   bf16              fp32 vs bf16 autocast of the networks (needs BF16 instructions to pay off)
 """
@@ -36,9 +35,9 @@ import torch
 from vaekit.app.options import apply_options, base_config
 from vaekit.contract import bounds
 from vaekit.data.types import DataInfo, DataSplits, TensorData
-from vaekit.distributions import likelihoods
 from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
 from vaekit.models.build import build_model
+from vaekit.nn import conv
 from vaekit.train.acceleration import compile_networks, cpu_has_bf16, network_precision
 from vaekit.train.optimizers import make_optimizers
 from vaekit.train.trainer import Trainer
@@ -84,14 +83,14 @@ def time_steps(trainer: Trainer, steps: int, sync: bool = False, context=nullcon
 
 
 @contextmanager
-def torch_bernoulli():
-    """The likelihood built on torch's own Bernoulli.log_prob (what vaekit used before)."""
-    saved = likelihoods.LogitBernoulli
-    likelihoods.LogitBernoulli = torch.distributions.Bernoulli
+def conv_layout(memory_format):
+    """The conv networks with their activations in ``memory_format`` (vaekit: channels-last)."""
+    saved = conv.CHANNELS_LAST
+    conv.CHANNELS_LAST = memory_format
     try:
         yield
     finally:
-        likelihoods.LogitBernoulli = saved
+        conv.CHANNELS_LAST = saved
 
 
 @contextmanager
@@ -131,6 +130,7 @@ def elbo_seconds(trainer: Trainer) -> float:
 def comparisons(args):
     """name -> (what is timed, unit, A label, B label, fn(side) -> seconds per item)."""
     mlp = {128: trainer_for("mlp", 128)}
+    conv_trainer = trainer_for("conv", 128)
     adam = {False: _foreach(trainer_for("mlp", 128)), True: trainer_for("mlp", 128)}
     cores = torch.get_num_threads()
     out = {
@@ -141,12 +141,6 @@ def comparisons(args):
         "unchecked-dists": ("MLP training step, batch 128", "ms/step", "checks on", "checks off",
                             lambda side: time_steps(mlp[128], args.steps,
                                                     context=lambda: distribution_checks(not side))),
-        "logit-bernoulli": ("MLP training step, batch 128", "ms/step", "torch Bernoulli", "x*l - softplus(l)",
-                            lambda side: time_steps(mlp[128], args.steps,
-                                                    context=nullcontext if side else torch_bernoulli)),
-        "logit-bernoulli-nll": (f"NLL k={args.k}", "ms/image", "torch Bernoulli", "x*l - softplus(l)",
-                                lambda side: _within(nullcontext() if side else torch_bernoulli(),
-                                                     lambda: nll_seconds(mlp[128], args.nll_n, args.k))),
         "inference-mode": ("test ELBO, 1024 images", "ms/image", "no_grad", "inference_mode",
                            lambda side: _within(torch.inference_mode() if side else nullcontext(),
                                                 lambda: elbo_seconds(mlp[128]))),
@@ -155,27 +149,15 @@ def comparisons(args):
                                            lambda: nll_seconds(mlp[128], args.nll_n, args.k))),
         "threads": ("MLP training step, batch 128", "ms/step", "1 thread", f"{cores} threads",
                     lambda side: _within(threads(cores if side else 1), lambda: time_steps(mlp[128], args.steps))),
-        "channels-last": ("conv recipe training step, batch 128", "ms/step", "contiguous", "channels_last",
-                          lambda side: time_steps(_conv(side), max(10, args.steps // 3))),
+        "channels-last": ("conv recipe training step, batch 128", "ms/step", "NCHW", "channels-last activations",
+                          lambda side: _within(nullcontext() if side else conv_layout(torch.contiguous_format),
+                                               lambda: time_steps(conv_trainer, max(10, args.steps // 3)))),
         "bf16": ("MLP training step, batch 128", "ms/step", "fp32", "bf16 autocast",
                  lambda side: _within(network_precision(mlp[128].model, "bf16" if side else "fp32",
                                                         torch.device("cpu")),
                                       lambda: time_steps(mlp[128], max(5, args.steps // 10)))),
     }
     return out
-
-
-_CONV = {}
-
-
-def _conv(channels_last: bool) -> Trainer:
-    if channels_last not in _CONV:
-        t = trainer_for("conv", 128)
-        if channels_last:
-            t.model.to(memory_format=torch.channels_last)
-            t.splits.train.x = t.splits.train.x.contiguous(memory_format=torch.channels_last)
-        _CONV[channels_last] = t
-    return _CONV[channels_last]
 
 
 def _foreach(trainer: Trainer) -> Trainer:

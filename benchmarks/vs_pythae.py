@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--latent", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate in the mlp part, both sides")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--nll-n", type=int, default=200, help="test images for the importance-sampled NLL timing")
     parser.add_argument("--nll-k", type=int, default=1000)
@@ -102,7 +103,7 @@ def mlp_part(args, data, npz: Path, tmp: Path, env, gemm_peak: float, command: s
     for b in args.batch_sizes:
         timed = evaluate and b == args.batch_sizes[0]  # evaluation is timed in the first batch size's runs
         common = ["--epochs", str(args.epochs), "--batch-size", str(b), "--hidden", str(args.hidden),
-                  "--latent", str(args.latent)]
+                  "--latent", str(args.latent), "--lr", str(args.lr)]  # pythae's own default would be 1e-4
         extra = ["--evaluate", "--nll-n", str(args.nll_n), "--nll-k", str(args.nll_k)] if timed else []
         jobs = [("vaekit", [sys.executable, VAEKIT_RUNNER, "--data", args.data, "--out", str(tmp / "run"), *common,
                             *extra]),
