@@ -124,9 +124,12 @@ def test_compile_keeps_parameter_names_and_numbers(tmp_path):
     assert list(model.state_dict()) == names and torch.allclose(before, after, atol=1e-6)
 
 
-def test_unknown_precision_is_refused():
+def test_unknown_precision_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(VaekitError, match="--precision must be one of fp32, bf16"):
         check_precision("fp16", torch.device("cpu"))
+    with pytest.raises(VaekitError, match="--precision must be one of fp32, bf16, got 'fp16'"):
+        vaekit.train("digits", out=tmp_path / "r", epochs=1, precision="fp16", **SMALL)
+    assert not (tmp_path / "r").exists()
 
 
 
@@ -146,3 +149,11 @@ def test_conv_networks_give_the_same_numbers_in_channels_last_order():
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(fast, plain))
     assert fast[1].shape == (3, 1, 28, 28) and fast[1].is_contiguous()  # NCHW for the likelihood
     assert all(p.is_contiguous() for p in [*encoder.parameters(), *decoder.parameters()])  # checkpoints as before
+
+
+def test_compile_without_a_cpp_compiler_is_refused_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no compiler on it
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.raises(VaekitError, match=r"--compile on the CPU needs a C\+\+ compiler .* or train without --compile"):
+        vaekit.train("digits", out=tmp_path / "r", epochs=1, compile=True, **SMALL)
+    assert not (tmp_path / "r").exists()

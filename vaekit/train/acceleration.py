@@ -6,6 +6,8 @@ weights stay in float32 and the weights themselves stay float32 (autocast casts 
 """
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from contextlib import contextmanager
 from typing import Iterator, List
@@ -29,6 +31,14 @@ def check_precision(precision: str, device: torch.device) -> str:
                 "slower than fp32 here (benchmarks/vs_pythae.py measured it); it is meant for GPUs and "
                 "CPUs that have them")
     return ""
+
+
+def check_compile(device: torch.device) -> None:
+    """torch.compile's CPU code is C++ built on the first step: fail now, with the fix, if no compiler."""
+    compilers = [os.environ.get("CXX", ""), "g++", "clang++", "c++"]
+    if device.type == "cpu" and not any(c and shutil.which(c) for c in compilers):
+        raise VaekitError("--compile on the CPU needs a C++ compiler (g++ or clang++), and none was found; "
+                          "install one (e.g. apt-get install g++), or train without --compile")
 
 
 def cpu_has_bf16() -> bool:

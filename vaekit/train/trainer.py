@@ -22,7 +22,7 @@ from ..registry import METRICS, OBJECTIVES
 from .distributed import Dist, zero_losses
 from .optimizers import make_optimizers
 from .progress import EpochProgress
-from .acceleration import FirstStepTimer, check_precision, compile_networks, network_precision
+from .acceleration import FirstStepTimer, check_compile, check_precision, compile_networks, network_precision
 from .watch import NonFiniteWatch, unchecked_distributions
 from .schedules import linear_warmup
 
@@ -53,6 +53,9 @@ class Trainer:
         self.dist = dist or Dist()  # one process, or this rank of a torchrun run (train/distributed.py)
         self.progress = EpochProgress(progress and self.dist.is_writer, console=self.dist.console())
         self.device = resolve_device(self.tc.device)
+        self.precision_note = check_precision(self.tc.precision, self.device)  # a bad name fails before writing
+        if self.tc.compile:
+            check_compile(self.device)
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
         self.optimizers: Dict[str, torch.optim.Optimizer] = {}
         self.epoch = 0           # completed epochs
@@ -109,9 +112,8 @@ class Trainer:
         While it trains, torch.distributions skips its argument checks (each one waits for the
         GPU); the non-finite watch stands in for them. ``--precision bf16`` autocasts the
         networks and ``--compile`` compiles them (train/acceleration.py)."""
-        note = check_precision(self.tc.precision, self.device)
-        if note and self.dist.is_writer:
-            self.progress.notice(note)
+        if self.precision_note and self.dist.is_writer:
+            self.progress.notice(self.precision_note)
         if self.tc.compile:
             compile_networks(self.model)
             self.compile_timer = FirstStepTimer()
