@@ -38,7 +38,7 @@ from vaekit.data.types import DataInfo, DataSplits, TensorData
 from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
 from vaekit.models.build import build_model
 from vaekit.nn import conv
-from vaekit.train.acceleration import compile_networks, cpu_has_bf16, network_precision
+from vaekit.train.acceleration import compiled_networks, cpu_has_bf16, network_precision
 from vaekit.train.optimizers import make_optimizers
 from vaekit.train.trainer import Trainer
 from vaekit.train.watch import distribution_checks
@@ -174,14 +174,14 @@ def _within(ctx, fn):
 def compile_figures(args) -> dict:
     """Eager vs compiled networks (inductor), interleaved after compiling; compile time apart."""
     eager, compiled = trainer_for("mlp", 128), trainer_for("mlp", 128)
-    compile_networks(compiled.model)
-    start = time.perf_counter()
-    time_steps(compiled, 1)
-    compile_s = time.perf_counter() - start
     times = {"eager": [], "compiled": []}
-    for _ in range(args.rounds):
-        times["eager"].append(time_steps(eager, args.steps))
-        times["compiled"].append(time_steps(compiled, args.steps))
+    with compiled_networks(compiled.model):
+        start = time.perf_counter()
+        time_steps(compiled, 1)
+        compile_s = time.perf_counter() - start
+        for _ in range(args.rounds):
+            times["eager"].append(time_steps(eager, args.steps))
+            times["compiled"].append(time_steps(compiled, args.steps))
     return _row("compile", "MLP training step, batch 128", "ms/step", "eager", "torch.compile", times["eager"],
                 times["compiled"], note=f"compiling took {compile_s:.1f} s (first step, cache cold or warm)")
 

@@ -9,7 +9,7 @@ import vaekit
 from vaekit.errors import VaekitError
 from vaekit.objectives import elbo as elbo_module
 from vaekit.train import trainer as trainer_module
-from vaekit.train.acceleration import check_precision, compile_networks, network_precision
+from vaekit.train.acceleration import check_precision, compiled_networks, network_precision
 from vaekit.train.watch import NonFiniteWatch, unchecked_distributions
 
 SMALL = dict(hidden=[32], batch_size=256, progress=False)
@@ -119,9 +119,12 @@ def test_compile_keeps_parameter_names_and_numbers(tmp_path):
     x = torch.rand(4, 1, 8, 8)
     with torch.no_grad():
         before = model.encode(x).mean
-        compile_networks(model, backend="eager")  # the plumbing; inductor is timed in benchmarks/
+        with compiled_networks(model, backend="eager"):  # the plumbing; inductor is timed in benchmarks/
+            assert model.encoder._compiled_call_impl is not None
+            during = model.encode(x).mean
         after = model.encode(x).mean
-    assert list(model.state_dict()) == names and torch.allclose(before, after, atol=1e-6)
+    assert list(model.state_dict()) == names and torch.allclose(before, during, atol=1e-6)
+    assert model.encoder._compiled_call_impl is None and torch.equal(before, after)  # eager again after
 
 
 def test_unknown_precision_is_refused_before_anything_is_written(tmp_path):

@@ -76,11 +76,19 @@ def network_precision(model: torch.nn.Module, precision: str, device: torch.devi
             h.remove()
 
 
-def compile_networks(model: torch.nn.Module, backend: str = "inductor") -> None:
-    """torch.compile the encoder and decoder in place (``nn.Module.compile``: the parameter names,
-    and so checkpoints, are unchanged). Compilation happens on the first call."""
-    for module in _networks(model):
+@contextmanager
+def compiled_networks(model: torch.nn.Module, enabled: bool = True, backend: str = "inductor") -> Iterator[None]:
+    """Within the block, the encoder and decoder run torch.compile'd, in place (``nn.Module.compile``:
+    the parameter names, and so checkpoints, are unchanged; compiling happens on the first call).
+    Afterwards they run eagerly again, so plots and evaluations of other shapes compile nothing."""
+    modules = _networks(model) if enabled else []
+    for module in modules:
         module.compile(backend=backend)
+    try:
+        yield
+    finally:
+        for module in modules:
+            module._compiled_call_impl = None  # what nn.Module.compile set; None is the eager call
 
 
 class FirstStepTimer:

@@ -19,12 +19,12 @@ from ..errors import VaekitError
 from ..evaluate import EvalContext, compute_metrics
 from ..models.helpers import evaluating, has_lazy
 from ..registry import METRICS, OBJECTIVES
+from .acceleration import FirstStepTimer, check_compile, check_precision, compiled_networks, network_precision
 from .distributed import Dist, zero_losses
 from .optimizers import make_optimizers
 from .progress import EpochProgress
-from .acceleration import FirstStepTimer, check_compile, check_precision, compile_networks, network_precision
-from .watch import NonFiniteWatch, unchecked_distributions
 from .schedules import linear_warmup
+from .watch import NonFiniteWatch, unchecked_distributions
 
 
 def build_objective(config: RunConfig, dataset_size: Optional[int] = None):
@@ -114,10 +114,9 @@ class Trainer:
         networks and ``--compile`` compiles them (train/acceleration.py)."""
         if self.precision_note and self.dist.is_writer:
             self.progress.notice(self.precision_note)
-        if self.tc.compile:
-            compile_networks(self.model)
-            self.compile_timer = FirstStepTimer()
-        with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device):
+        self.compile_timer = FirstStepTimer() if self.tc.compile else None
+        with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device), \
+                compiled_networks(self.model, self.tc.compile):
             return self._fit(resume, state)
 
     def _fit(self, resume: bool, state: Optional[dict]):
