@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,12 +136,20 @@ def _wrote(paths) -> None:
 
 @contextmanager
 def _interruptible(out):
-    """Ctrl-C during training: say how to continue instead of printing a traceback."""
+    """Ctrl-C or SIGTERM (a scheduler ending the job) during training: stop between two file writes
+    and say how to continue, instead of printing a traceback or dying silently."""
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
     try:
         yield
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; the last completed epoch is saved: continue with "
                           f"`vaekit train --out {out or 'RUN'} --resume`") from None
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @app.command(epilog="Example: vaekit evaluate runs/mlp-digits --metrics elbo,nll,au,knn --k 1000")
