@@ -29,6 +29,7 @@ import tempfile
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 import torch
 
@@ -83,27 +84,6 @@ def time_steps(trainer: Trainer, steps: int, sync: bool = False, context=nullcon
 
 
 @contextmanager
-def conv_layout(memory_format):
-    """The conv networks with their activations in ``memory_format`` (vaekit: channels-last)."""
-    saved = conv.CHANNELS_LAST
-    conv.CHANNELS_LAST = memory_format
-    try:
-        yield
-    finally:
-        conv.CHANNELS_LAST = saved
-
-
-@contextmanager
-def max_rows(n: int):
-    saved = bounds.MAX_ROWS
-    bounds.MAX_ROWS = n
-    try:
-        yield
-    finally:
-        bounds.MAX_ROWS = saved
-
-
-@contextmanager
 def threads(n: int):
     saved = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -145,12 +125,12 @@ def comparisons(args):
                            lambda side: _within(torch.inference_mode() if side else nullcontext(),
                                                 lambda: elbo_seconds(mlp[128]))),
         "nll-chunk": (f"NLL k={args.k}", "ms/image", "8192 rows", "2048 rows",
-                      lambda side: _within(max_rows(2048 if side else 8192),
+                      lambda side: _within(patch.object(bounds, "MAX_ROWS", 2048 if side else 8192),
                                            lambda: nll_seconds(mlp[128], args.nll_n, args.k))),
         "threads": ("MLP training step, batch 128", "ms/step", "1 thread", f"{cores} threads",
                     lambda side: _within(threads(cores if side else 1), lambda: time_steps(mlp[128], args.steps))),
         "channels-last": ("conv recipe training step, batch 128", "ms/step", "NCHW", "channels-last activations",
-                          lambda side: _within(nullcontext() if side else conv_layout(torch.contiguous_format),
+                          lambda side: _within(nullcontext() if side else patch.object(conv, "CHANNELS_LAST", torch.contiguous_format),
                                                lambda: time_steps(conv_trainer, max(10, args.steps // 3)))),
         "bf16": ("MLP training step, batch 128", "ms/step", "fp32", "bf16 autocast",
                  lambda side: _within(network_precision(mlp[128].model, "bf16" if side else "fp32",

@@ -136,19 +136,15 @@ def test_unknown_precision_is_refused_before_anything_is_written(tmp_path):
 
 
 
-def test_conv_networks_give_the_same_numbers_in_channels_last_order():
+def test_conv_networks_give_the_same_numbers_in_channels_last_order(monkeypatch):
     from vaekit.nn import conv
 
     torch.manual_seed(0)
     encoder, decoder = conv.ConvEncoder((1, 28, 28), (8, 16), 12), conv.ConvDecoder(4, (1, 28, 28), 1, (8, 16), 12)
     x, z = torch.rand(3, 1, 28, 28), torch.randn(3, 4)
     fast = encoder(x), decoder(z)
-    saved = conv.CHANNELS_LAST
-    conv.CHANNELS_LAST = torch.contiguous_format
-    try:
-        plain = encoder(x), decoder(z)
-    finally:
-        conv.CHANNELS_LAST = saved
+    monkeypatch.setattr(conv, "CHANNELS_LAST", torch.contiguous_format)
+    plain = encoder(x), decoder(z)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(fast, plain))
     assert fast[1].shape == (3, 1, 28, 28) and fast[1].is_contiguous()  # NCHW for the likelihood
     assert all(p.is_contiguous() for p in [*encoder.parameters(), *decoder.parameters()])  # checkpoints as before
