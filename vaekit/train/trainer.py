@@ -114,7 +114,6 @@ class Trainer:
         networks and ``--compile`` compiles them (train/acceleration.py)."""
         if self.precision_note and self.dist.is_writer:
             self.progress.notice(self.precision_note)
-        self.compile_timer = FirstStepTimer() if self.tc.compile else None
         with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device), \
                 compiled_networks(self.model, self.tc.compile):
             return self._fit(resume, state)
@@ -140,6 +139,7 @@ class Trainer:
             torch.manual_seed(self.dist.rank_seed(self.tc.seed))
         steps_per_epoch = math.ceil(len(train) / self.tc.batch_size)
         warmup_steps = self.tc.warmup_epochs * steps_per_epoch
+        self.compile_timer = FirstStepTimer() if self.tc.compile else None  # started here: setup excluded
         while self.epoch < self.tc.epochs:
             start = time.perf_counter()
             try:
