@@ -1,7 +1,9 @@
-"""SIGTERM (what a job scheduler sends) stops training cleanly, like Ctrl-C: a message that says how
-to resume, no traceback, the last completed epoch on disk, and --resume finishes the run."""
+"""SIGTERM (what a job scheduler sends) stops training cleanly, like Ctrl-C: the step finishes, a
+checkpoint is saved there, a message says how to resume, no traceback, and --resume finishes the
+run. (tests/test_checkpoints.py shows the resume from such a checkpoint is bit-exact.)"""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import torch
 import vaekit
 
 
-def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path):
+def test_sigterm_saves_where_it_stopped_and_the_run_resumes(tmp_path):
     run = tmp_path / "run"
     command = [sys.executable, "-m", "vaekit", "train", "--data", "digits", "--epochs", "500", "--hidden", "32",
                "--batch-size", "256", "--no-plots", "--no-progress", "--out", str(run)]
@@ -25,12 +27,20 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path):
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
-    assert f"interrupted; the last completed epoch is saved: continue with `vaekit train --out {run} --resume`" \
-        in " ".join(err.split())
+    text = " ".join(err.split())
+    found = re.search(r"stopped: interrupted by SIGTERM; the run is saved \(epoch (\d+)(?:, step (\d+))?\): "
+                      rf"continue with `vaekit train --out {re.escape(str(run))} --resume`", text)
+    assert found, text
     assert "Traceback" not in err
-    saved = torch.load(run / "state.pt", weights_only=True)["epoch"]
-    rows = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
-    # the signal may land between epoch 2's metrics row and its checkpoint: then epoch 1 is the one kept
-    assert 1 <= saved < 500 and rows[-1] >= saved  # rows past the checkpoint are trimmed on resume
-    vaekit.train(out=run, resume=True, epochs=saved + 1, progress=False)
-    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == list(range(1, saved + 2))
+    state = torch.load(run / "state.pt", weights_only=True)
+    epoch, step = int(found[1]), found[2]
+    if step:  # mid-epoch: the message names the epoch it was in and the step it saved
+        assert state["batch"] > 0 and state["epoch"] == epoch - 1 and state["step"] == int(step)
+    else:  # between epochs
+        assert state["batch"] == 0 and state["epoch"] == epoch
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert rows[-1] == {"event": "interrupted", "epoch": state["epoch"], "step": state["step"], "signal": "SIGTERM"}
+    vaekit.train(out=run, resume=True, epochs=state["epoch"] + 2, progress=False)
+    epochs = [json.loads(line).get("epoch") for line in metrics.read_text().splitlines()
+              if "event" not in json.loads(line)]
+    assert epochs == list(range(1, state["epoch"] + 3))

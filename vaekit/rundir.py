@@ -24,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
+from . import faults
 from .config import RunConfig
 from .errors import VaekitError
 
@@ -44,6 +45,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         write(tmp)
+        faults.point("write")  # the SIGKILL test's "killed mid-write" (vaekit/faults.py)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run's files are ordinary readable files
@@ -57,6 +59,14 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
             except OSError:
                 pass
     return path
+
+
+def remove_stale_temps(run: Path) -> None:
+    """Delete the temp files of writes a crash cut short (``.NAME.XXXXXXXX.tmp``, never renamed into
+    place) in the run directory and its plots/."""
+    for folder in (Path(run), Path(run) / PLOTS):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)
 
 
 def require_writable(path) -> None:
@@ -174,8 +184,13 @@ def append_metrics(run: Path, row: dict) -> None:
         raise VaekitError(write_failure(path, e)) from None
 
 
+def append_event(run: Path, event: str, **fields) -> None:
+    """A training event (a rollback, an interruption...) as a row of metrics.jsonl: ``{"event": ...}``."""
+    append_metrics(run, {"event": event, **fields})
+
+
 def trim_metrics(run: Path, epoch: int) -> None:
-    """Drop metric rows past ``epoch`` (written just before a crash) and broken lines."""
+    """Drop rows past ``epoch`` (written just before a crash) and broken lines."""
     path = Path(run) / METRICS
     if not path.exists():
         return
@@ -190,8 +205,9 @@ def trim_metrics(run: Path, epoch: int) -> None:
     write_text(path, "".join(r + "\n" for r in rows))
 
 
-def read_metrics(path) -> List[dict]:
-    """The rows of a metrics.jsonl, one JSON object per line.
+def read_metrics(path, events: bool = False) -> List[dict]:
+    """The rows of a metrics.jsonl, one JSON object per line; the event rows (``{"event": ...}``,
+    see :func:`append_event`) only with ``events``.
 
     A last line that does not parse (a write cut short by a crash) is skipped; a broken
     line before it is an error. An empty file gives [].
@@ -210,7 +226,8 @@ def read_metrics(path) -> List[dict]:
             raise VaekitError(f"{path}, line {number} is not valid JSON; fix or delete that line") from None
         if not isinstance(row, dict):
             raise VaekitError(f"{path}, line {number} is not a JSON object of metrics")
-        rows.append(row)
+        if events or "event" not in row:
+            rows.append(row)
     return rows
 
 

@@ -69,6 +69,8 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     if not resume and rundir.is_run(run_dir) and dist.is_writer:
         for name in (rundir.WEIGHTS, rundir.BEST, rundir.STATE, rundir.METRICS):
             (run_dir / name).unlink(missing_ok=True)
+    if resume and dist.is_writer:
+        rundir.remove_stale_temps(run_dir)  # a crash mid-write leaves its temp file behind
     if dist.is_writer:
         rundir.make_dir(run_dir)
         rundir.write_config(run_dir, cfg)
@@ -107,8 +109,9 @@ def _resume_config(out, recipe, overwrite, encoder, options, sets):
     given = sorted("--" + k.replace("_", "-") for k, v in options.items() if v is not None and k not in RESUME_OPTIONS)
     given += (["--set"] if list(sets) else []) + (["--recipe"] if recipe else [])
     if given:
-        raise VaekitError("--resume continues the run's saved config: only --epochs, --patience and --device "
-                          f"may be given, not {', '.join(given)}")
+        allowed = ", ".join("--" + k.replace("_", "-") for k in RESUME_OPTIONS)
+        raise VaekitError(f"--resume continues the run's saved config: only {allowed} may be given, "
+                          f"not {', '.join(given)}")
     cfg = rundir.read_config(out)
     if cfg.model.network.name == "custom" and encoder is None:
         raise VaekitError(f"run {out} was trained with your own encoder/decoder; pass the same modules "
@@ -116,7 +119,9 @@ def _resume_config(out, recipe, overwrite, encoder, options, sets):
     cfg = apply_options(cfg, {k: v for k, v in options.items() if k in RESUME_OPTIONS})
     state = rundir.load_state(Path(out) / rundir.STATE)
     done = int(state.get("epoch", 0))
-    if cfg.train.epochs <= done and not state.get("stopped_early"):
+    # a finished run resumed without --epochs does nothing (a job requeued after it ended, or killed while
+    # plotting); with --epochs, the number must be above what is done
+    if options.get("epochs") is not None and cfg.train.epochs <= done and not state.get("stopped_early"):
         raise VaekitError(f"run {out} has already trained {done} epochs; pass --epochs above {done} "
                           f"(--epochs {done + 10}, or epochs={done + 10} in Python) to train on")
     return cfg, Path(out), state

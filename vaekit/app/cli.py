@@ -395,7 +395,8 @@ def main() -> None:
     except VaekitError as e:
         from ..train.distributed import process_label  # under torchrun, which process says it
 
-        err_console.print(f"[bold red]error{process_label()}:[/] {e}", highlight=False)
+        label = "[bold yellow]stopped" if isinstance(e, Interrupted) else "[bold red]error"
+        err_console.print(f"{label}{process_label()}:[/] {e}", highlight=False)
         sys.exit(e.exit_code)
 
 

@@ -82,6 +82,10 @@ OPTIONS: List[Option] = [
            "autocast (GPUs, and CPUs with BF16 instructions); the loss maths stays fp32."),
     Option("compile", "train.compile", bool, "torch.compile the encoder and decoder networks (compiling takes "
            "a while on the first step; needs a C++ compiler on the CPU)."),
+    Option("checkpoint_every", "train.checkpoint_every", int, "Also save a resumable checkpoint every N optimizer "
+           "steps (default: at the end of each epoch only)."),
+    Option("nan_retries", "train.nan_retries", int, "After a nan or inf loss, go back to the last checkpoint with "
+           "the learning rate halved (train.nan_lr_factor), at most this many times; 0 stops at once. Default 3."),
     Option("data", "data.source", str, "Dataset name (digits, mnist, fashion-mnist, shapes[-N]) or path "
            "(.npy/.npz, image folder, .csv). Default: digits."),
     Option("data_dir", "data.data_dir", str, "Where mnist/fashion-mnist IDX files are."),
@@ -91,7 +95,8 @@ OPTIONS: List[Option] = [
            "bounded memory (default: when its float32 copy would exceed a quarter of RAM or 2 GiB)."),
 ]
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
-RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile")  # what may change when a run continues
+# what may change when a run continues
+RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_every", "nan_retries")
 
 
 # -- applying values to a config dict ------------------------------------------------------
@@ -211,6 +216,11 @@ def validate(cfg: RunConfig) -> None:
          f"--warmup must be 0 or more epochs, got {t.warmup_epochs}"),
         (t.grad_clip is None or t.grad_clip > 0, f"--grad-clip must be positive, got {t.grad_clip}"),
         (t.patience is None or t.patience >= 1, f"--patience must be at least 1, got {t.patience}"),
+        (t.checkpoint_every is None or isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 1,
+         f"--checkpoint-every must be at least 1 step, got {t.checkpoint_every}"),
+        (isinstance(t.nan_retries, int) and t.nan_retries >= 0, f"--nan-retries must be 0 or more, got {t.nan_retries}"),
+        (isinstance(t.nan_lr_factor, (int, float)) and 0 < t.nan_lr_factor < 1,
+         f"train.nan_lr_factor must be between 0 and 1, got {t.nan_lr_factor}"),
         (isinstance(d.val_fraction, (int, float)) and 0 <= d.val_fraction < 1,
          f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
         (isinstance(m.latent_dim, int) and m.latent_dim >= 1, f"--latent-dim must be at least 1, got {m.latent_dim}"),

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from .. import plots as _plots  # noqa: F401  (registers plots)
-from .. import rundir
+from .. import faults, rundir
 from ..models.load import load
 from ..registry import PLOTS
 from .workflows import require_suffix, run_data
@@ -40,4 +40,8 @@ def write_all_plots(model, skipped: Optional[Callable[[str], None]] = None) -> L
         elif skipped:
             skipped(f"no {name} plot: it does not apply to the {model.name} model: {reason}")
     data = run_data(model, None, "test") if any(PLOTS.get(k).uses_data for k in applicable) else None
-    return [plot_run(model.run_dir, kind, model=model, data=data) for kind in applicable]
+    written = []
+    for kind in applicable:
+        faults.point("plot")  # the SIGKILL test's "killed while plotting" (vaekit/faults.py)
+        written.append(plot_run(model.run_dir, kind, model=model, data=data))
+    return written

@@ -22,6 +22,7 @@ def iterate_batches(
     generator: Optional[torch.Generator] = None,
     device: Optional[torch.device] = None,
     shard: Tuple[int, int] = (0, 1),
+    skip: int = 0,
 ) -> Iterator[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
     """Yield ``(x, y)`` batches; ``y`` is None for unlabelled data.
 
@@ -31,11 +32,14 @@ def iterate_batches(
     ``shard=(rank, world)``: every process draws the same permutation and global batches of
     ``batch_size``; rank r keeps the examples at positions r, r + world, ... of each global
     batch, so the ranks together see exactly the batches of a single process.
+
+    ``skip``: leave out the first ``skip`` batches without reading them (the permutation is
+    still drawn in full): resuming from a checkpoint taken mid-epoch.
     """
     rank, world = shard
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
+    for start in range(skip * batch_size, n, batch_size):
         idx = order[start : start + batch_size][rank::world]
         x = data.x[idx]
         y = None if data.y is None else data.y[idx]

@@ -153,11 +153,23 @@ class Dist:
 
     def gather_rng(self) -> Optional[List[torch.Tensor]]:
         """Every rank's torch random state, for state.pt (None for one process)."""
+        return None if self.world == 1 else self.gather(torch.get_rng_state())
+
+    def gather(self, value) -> list:
+        """``value`` from every rank, in rank order (``[value]`` for one process)."""
         if self.world == 1:
-            return None
+            return [value]
         every = [None] * self.world
-        tdist.all_gather_object(every, torch.get_rng_state())
+        tdist.all_gather_object(every, value)
         return every
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any rank: every rank gets the same answer (they must all ask)."""
+        if self.world == 1:
+            return bool(flag)
+        value = torch.tensor([int(bool(flag))], device=self.device)
+        tdist.all_reduce(value, op=tdist.ReduceOp.MAX)
+        return bool(value.item())
 
     def restore_rng(self, saved: Optional[Sequence[torch.Tensor]], seed: int, epoch: int) -> None:
         """This rank's saved random state; when the run was saved with another number of processes,

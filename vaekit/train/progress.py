@@ -18,7 +18,7 @@ class EpochProgress:
         self._steps = 0
 
     @contextmanager
-    def epoch(self, epoch: int, epochs: int, steps: int):
+    def epoch(self, epoch: int, epochs: int, steps: int, done: int = 0):
         if not self.enabled:
             yield self
             return
@@ -28,7 +28,7 @@ class EpochProgress:
             console=self.console, transient=True, disable=not self.console.is_terminal,
         )
         with self._progress:
-            self._task = self._progress.add_task("train", total=steps, loss="-")
+            self._task = self._progress.add_task("train", total=steps, completed=done, loss="-")
             yield self
         self._progress = None
 

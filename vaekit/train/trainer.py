@@ -9,13 +9,13 @@ from typing import Dict, Optional
 
 import torch
 
+from .. import faults, rundir
 from .. import objectives as _objectives  # noqa: F401  (registers objectives)
-from .. import rundir
 from ..config import RunConfig
 from ..data.batching import iterate_batches
 from ..data.types import DataSplits
 from ..device import resolve_device
-from ..errors import VaekitError
+from ..errors import Interrupted, VaekitError
 from ..evaluate import EvalContext, compute_metrics
 from ..models.helpers import evaluating, has_lazy
 from ..registry import METRICS, OBJECTIVES
@@ -23,7 +23,9 @@ from .acceleration import FirstStepTimer, check_compile, check_precision, compil
 from .distributed import Dist, zero_losses
 from .optimizers import make_optimizers
 from .progress import EpochProgress
+from .rollback import Diverged, LastGood, learning_rates, set_learning_rates
 from .schedules import linear_warmup
+from .stop import StopRequests
 from .watch import NonFiniteWatch, unchecked_distributions
 
 
@@ -66,19 +68,30 @@ class Trainer:
         self.stopped_early = False
         self.watch = NonFiniteWatch()
         self.compile_timer: Optional[FirstStepTimer] = None  # with --compile: how long compiling took
+        # where the current epoch is: batches done, the shuffle generator at its start, the running sums
+        self.batch, self.epoch_shuffle, self.sums, self.n, self.seconds = 0, None, {}, 0, 0.0
+        self.rollbacks = 0       # times training went back to the last good state (train.nan_retries)
+        self.last_good = LastGood()
+        self.stops = StopRequests()
 
     # -- state ---------------------------------------------------------------------------
     def _state(self) -> dict:
+        """Everything --resume needs. Taken mid-epoch (``batch`` > 0), ``shuffle_rng`` is the generator
+        at the epoch's start, so the same permutation is drawn again and its first ``batch`` skipped."""
         return {
-            "epoch": self.epoch, "step": self.step,
+            "epoch": self.epoch, "step": self.step, "batch": self.batch,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             # the weights (and buffers such as EMA codebooks) again, so state.pt alone is a resume point
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "torch_rng": torch.get_rng_state(), "shuffle_rng": self.shuffle_rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "shuffle_rng": self.epoch_shuffle if self.batch else self.shuffle_rng.get_state(),
             "rank_rngs": self.dist.gather_rng(),  # every rank's, under torchrun (None for one process)
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            # the epoch's running sums of every rank (its train_* metrics), and its seconds so far
+            "sums": self.dist.gather(({k: v.detach().cpu() for k, v in self.sums.items()}, self.n)),
+            "seconds": self.seconds,
             "best_val": self.best_val, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-            "stopped_early": self.stopped_early,
+            "stopped_early": self.stopped_early, "rollbacks": self.rollbacks,
         }
 
     def _restore(self, state: Optional[dict]) -> None:
@@ -99,11 +112,24 @@ class Trainer:
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
             self.best_val, self.best_epoch = state["best_val"], int(state["best_epoch"])
             self.bad_epochs, self.stopped_early = int(state["bad_epochs"]), bool(state["stopped_early"])
+            self.batch, self.rollbacks = int(state.get("batch", 0)), int(state.get("rollbacks", 0))
+            self.seconds = float(state.get("seconds", 0.0))
+            self.sums, self.n = self._rank_sums(state.get("sums"))
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise VaekitError(f"training state {self.run_dir / rundir.STATE} does not fit this run ({e}); "
                               "start a new run with another --out") from None
         if self.dist.is_writer:
             rundir.trim_metrics(self.run_dir, self.epoch)
+
+    def _rank_sums(self, saved) -> tuple:
+        """This rank's running sums of a mid-epoch state; saved by another number of processes, rank 0
+        takes them all (the epoch's train_* means stay right; the model never depended on them)."""
+        if not saved:
+            return {}, 0
+        if len(saved) != self.dist.world:
+            saved = [(_add_sums([s for s, _ in saved]), sum(n for _, n in saved))] + [({}, 0)] * self.dist.world
+        sums, n = saved[self.dist.rank]
+        return {k: v.to(self.device) for k, v in sums.items()}, int(n)
 
     # -- loop ----------------------------------------------------------------------------
     def fit(self, resume: bool = False, state: Optional[dict] = None):
@@ -115,7 +141,7 @@ class Trainer:
         if self.precision_note and self.dist.is_writer:
             self.progress.notice(self.precision_note)
         with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device), \
-                compiled_networks(self.model, self.tc.compile):
+                compiled_networks(self.model, self.tc.compile), self.stops.listening():
             return self._fit(resume, state)
 
     def _fit(self, resume: bool, state: Optional[dict]):
@@ -135,41 +161,54 @@ class Trainer:
             if self.stopped_early:
                 self.progress.notice(f"run stopped early at epoch {self.epoch}; raise --patience to go on")
                 return self.model
+            if self.epoch >= self.tc.epochs:
+                self.progress.notice(f"the run has already trained {self.epoch} epochs: nothing to do (pass "
+                                     f"--epochs above {self.epoch} to train on)")
         else:
             torch.manual_seed(self.dist.rank_seed(self.tc.seed))
+        self.last_good.keep(self._state())  # what a non-finite loss before the first checkpoint goes back to
         steps_per_epoch = math.ceil(len(train) / self.tc.batch_size)
         warmup_steps = self.tc.warmup_epochs * steps_per_epoch
         self.compile_timer = FirstStepTimer() if self.tc.compile else None  # started here: setup excluded
         while self.epoch < self.tc.epochs:
-            start = time.perf_counter()
             try:
-                train_terms = self._train_epoch(train, steps_per_epoch, warmup_steps)
-            except (ValueError, RuntimeError):
-                self._check_finite()  # a NaN weight can make a later step fail: say what happened first
-                raise
-            self._check_finite()
-            self._check_weights(self.epoch + 1)
-            with evaluating(self.model):
-                self.model.fit_prior(iterate_batches(train, max(self.tc.batch_size, 512)))
-            self.dist.after_step(self.model)  # the fitted prior's buffers, rank 0's everywhere
-            val_terms = self.validate(val) if len(val) else {}
-            if len(val) and self.tc.val_metrics:  # the objective's own terms (model units) win a name clash
-                metrics = self.dist.from_writer(lambda: self.metrics(val))
-                val_terms.update({k: v for k, v in metrics.items() if k not in val_terms})
-            self.epoch += 1
-            row = {"epoch": self.epoch, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
-            row.update({f"train_{k}": v for k, v in train_terms.items()})
-            row.update({f"val_{k}": v for k, v in val_terms.items()})
-            row["seconds"] = time.perf_counter() - start
-            self._check_row(row)
-            improved = self._early_stopping(val_terms)
-            self._save(row, improved)
-            self.progress.log(_summary(row, self.monitor))
+                self._epoch(train, val, steps_per_epoch, warmup_steps)
+            except Diverged as bad:
+                self._roll_back(bad)
+                continue
             if self.stopped_early:
                 self.progress.notice(f"early stopping: no validation improvement for {self.tc.patience} epochs "
                                      f"(best epoch {self.best_epoch})")
                 break
+            self._stop_if_asked()  # a signal during validation or saving: the epoch is saved
         return self.model
+
+    def _epoch(self, train, val, steps_per_epoch: int, warmup_steps: int) -> None:
+        """One epoch (or the rest of one resumed mid-epoch): train, validate, save."""
+        start = time.perf_counter() - self.seconds
+        try:
+            train_terms = self._train_epoch(train, steps_per_epoch, warmup_steps, start)
+        except (ValueError, RuntimeError):
+            self._check_finite(agree=False)  # a NaN weight can make a later step fail: say what happened first
+            raise
+        self._check_finite()
+        self._check_weights()
+        with evaluating(self.model):
+            self.model.fit_prior(iterate_batches(train, max(self.tc.batch_size, 512)))
+        self.dist.after_step(self.model)  # the fitted prior's buffers, rank 0's everywhere
+        val_terms = self.validate(val) if len(val) else {}
+        if len(val) and self.tc.val_metrics:  # the objective's own terms (model units) win a name clash
+            metrics = self.dist.from_writer(lambda: self.metrics(val))
+            val_terms.update({k: v for k, v in metrics.items() if k not in val_terms})
+        row = {"epoch": self.epoch + 1, "step": self.step, "kl_weight": linear_warmup(self.step, warmup_steps)}
+        row.update({f"train_{k}": v for k, v in train_terms.items()})
+        row.update({f"val_{k}": v for k, v in val_terms.items()})
+        row["seconds"] = time.perf_counter() - start
+        self._check_row(row)
+        self.epoch, self.batch, self.sums, self.n, self.seconds = self.epoch + 1, 0, {}, 0, 0.0
+        improved = self._early_stopping(val_terms)
+        self._save(row, improved)
+        self.progress.log(_summary(row, self.monitor))
 
     def _materialize(self, train) -> None:
         # A user's encoder may hold lazy layers: run one batch so every parameter has a shape.
@@ -183,33 +222,52 @@ class Trainer:
             return data
         return data.to(self.device)  # streamed data moves each batch as it is read
 
-    def _train_epoch(self, train, steps: int, warmup_steps: int) -> dict:
+    def _train_epoch(self, train, steps: int, warmup_steps: int, start: float) -> dict:
         self.model.train()
-        sums, n = {}, 0
-        with self.progress.epoch(self.epoch + 1, self.tc.epochs, steps) as bar:
+        self.epoch_shuffle = self.shuffle_rng.get_state()  # resumed mid-epoch, the state.pt restored it
+        with self.progress.epoch(self.epoch + 1, self.tc.epochs, steps, done=self.batch) as bar:
             for x, y in iterate_batches(train, self.tc.batch_size, shuffle=True, generator=self.shuffle_rng,
-                                        shard=self.dist.shard):
+                                        shard=self.dist.shard, skip=self.batch):
                 b = x.shape[0]
                 if not b:  # this rank's share of a last global batch smaller than the world: weight 0
                     self._optimize(zero_losses(self.optimizers), examples=0)
                     self.dist.after_step(self.model)
-                    self.step += 1
-                    continue
-                out = self.objective(self.model, x, y, kl_weight=linear_warmup(self.step, warmup_steps))
-                self._optimize(out.losses, examples=b)
-                self.dist.after_step(self.model)
-                self.step += 1
-                if self.watch.due(self.step):
-                    self._check_finite()
-                if self.compile_timer is not None and self.compile_timer.done():
-                    self.progress.log(f"torch.compile: the first step took {self.compile_timer.seconds:.1f} s "
-                                      "(compiling the networks)")
-                n += b
-                # sums stay tensors on the device: no GPU sync per step
-                for k, v in _named_terms(out).items():
-                    sums[k] = sums.get(k, 0.0) + v.detach() * b
-                bar.advance(out.loss.detach())
-        return self.dist.sum_means(sums, n)
+                    out = None
+                else:
+                    out = self.objective(self.model, x, y, kl_weight=linear_warmup(self.step, warmup_steps))
+                    self._optimize(out.losses, examples=b)
+                    self.dist.after_step(self.model)
+                    self.n += b
+                    # sums stay tensors on the device: no GPU sync per step
+                    for k, v in _named_terms(out).items():
+                        self.sums[k] = self.sums.get(k, 0.0) + v.detach() * b
+                self.step, self.batch = self.step + 1, self.batch + 1
+                faults.point("step")
+                self._after_step(start)
+                if out is not None:
+                    bar.advance(out.loss.detach())
+        return self.dist.sum_means(self.sums, self.n)
+
+    def _after_step(self, start: float) -> None:
+        """Every watch.every steps the non-finite record is read; every ``checkpoint_every`` steps, and
+        when a signal asked to stop, the state is saved here, mid-epoch."""
+        read = self.watch.due(self.step)
+        if read:
+            self._check_finite()
+        if self.compile_timer is not None and self.compile_timer.done():
+            self.progress.log(f"torch.compile: the first step took {self.compile_timer.seconds:.1f} s "
+                              "(compiling the networks)")
+        # one process reads the signal note every step; under torchrun the ranks agree when they read the watch
+        stop = self.stops.requested if self.dist.world == 1 else read and self.dist.any(self.stops.requested)
+        every = self.tc.checkpoint_every
+        if stop or (every and self.step % every == 0):
+            if not read:
+                self._check_finite()
+            self._check_weights()
+            self.seconds = time.perf_counter() - start
+            self._save_state()
+        if stop:
+            self._stop_if_asked()
 
     def preflight(self) -> None:
         """Two examples through the objective, before anything is written: a model and an objective
@@ -260,20 +318,57 @@ class Trainer:
                                                self.tc.grad_clip)
             opt.step()
 
-    def _check_finite(self) -> None:
-        """Stop on the first non-finite loss the watch recorded (it synchronises once)."""
+    def _check_finite(self, agree: bool = True) -> None:
+        """Raise Diverged at the first non-finite loss the watch recorded (it synchronises once). With
+        ``agree``, every rank raises when any rank saw one (all must call it at the same step)."""
         bad = self.watch.first_bad()
-        if bad is not None:
-            name, step = bad
-            raise VaekitError(
-                f"the {_loss_name(name)} became nan or inf at epoch {self.epoch + 1}, step {step}; try a lower "
-                f"--lr or --grad-clip 1.0. The last good checkpoint (epoch {self.epoch}) is kept in the run directory")
+        if agree and not self.dist.any(bad is not None):
+            return
+        if bad is not None or agree:
+            name, step = bad or ("main", None)
+            raise Diverged(f"the {_loss_name(name)} became nan or inf", self.epoch + 1, step)
+
+    def _roll_back(self, bad: Diverged) -> None:
+        """Back to the last good state with lower learning rates, or stop when the retries are spent.
+        Each rollback is a row of metrics.jsonl: {"event": "rollback", ...}."""
+        good = self.last_good.copy()
+        kept = _position(good["epoch"], good["step"], good.get("batch", 0))
+        if self.rollbacks >= self.tc.nan_retries:
+            tried = (f" after {self.rollbacks} rollback{'s' * (self.rollbacks != 1)}, with the learning rate "
+                     f"now {_rates(self.optimizers)}" if self.rollbacks else "")
+            self._event("diverged", reason=bad.what, at_epoch=bad.epoch, at_step=bad.step)
+            saved = (f"The last good checkpoint ({kept}) is kept in the run directory" if good["epoch"] or
+                     good.get("batch") else "Nothing was saved yet")
+            raise VaekitError(f"{bad.what} {bad.where()}{tried}; try a lower --lr or --grad-clip 1.0. {saved}")
+        rates = [lr * self.tc.nan_lr_factor for lr in learning_rates(self.optimizers)]
+        rollbacks = self.rollbacks + 1
+        self._restore(good)
+        set_learning_rates(self.optimizers, rates)
+        self.rollbacks = rollbacks
+        self.watch.reset()
+        self._event("rollback", reason=bad.what, at_epoch=bad.epoch, at_step=bad.step, lr=rates)
+        self.progress.notice(f"{bad.what} {bad.where()}: back to the last good state ({kept}) with the learning "
+                             f"rate lowered to {_rates(self.optimizers)} (retry {rollbacks} of {self.tc.nan_retries})")
+
+    def _stop_if_asked(self) -> None:
+        """After Ctrl-C or SIGTERM, with the state just saved: raise Interrupted."""
+        if not (self.stops.requested if self.dist.world == 1 else self.dist.any(self.stops.requested)):
+            return
+        where = _position(self.epoch, self.step, self.batch)
+        self._event("interrupted", signal=self.stops.name)
+        raise Interrupted(f"interrupted by {self.stops.name}; the run is saved ({where}): continue with "
+                          f"`vaekit train --out {self.run_dir} --resume`")
+
+    def _event(self, event: str, **fields) -> None:
+        if self.dist.is_writer:
+            rundir.append_event(self.run_dir, event, epoch=self.epoch, step=self.step, **fields)
 
     def validate(self, data) -> Dict[str, float]:
         """The objective's terms (and losses) on ``data`` in eval mode, per-example means."""
         sums, n = {}, 0
         with evaluating(self.model):
             for x, y in iterate_batches(data, 512, shard=self.dist.shard):
+                faults.point("validate")
                 if not len(x):
                     continue
                 out = self.objective(self.model, x, y)
@@ -294,9 +389,10 @@ class Trainer:
                                  self.eval_context())
         return {k: v for k, v in values.items() if k != "n" and isinstance(v, (int, float))}  # numbers only
 
-    def _check_weights(self, epoch: int) -> None:
-        """Never validate or save a broken model: the epoch's last step may have produced NaN weights."""
-        _diverged([name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()], epoch)
+    def _check_weights(self) -> None:
+        """Never validate or save a broken model: the last step may have produced NaN weights."""
+        _diverged([name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()],
+                  self.epoch + 1)
 
     def _check_row(self, row: dict) -> None:
         _diverged([k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)], row["epoch"])
@@ -317,15 +413,21 @@ class Trainer:
 
     def _save(self, row: dict, improved: bool) -> None:
         """metrics row first, then weights, then state: resume trims rows past the state's epoch."""
+        if self.dist.is_writer:
+            rundir.append_metrics(self.run_dir, row)
+            meta = {"epoch": str(self.epoch)}
+            rundir.save_weights(self.run_dir / rundir.WEIGHTS, self.model, meta)
+            if improved:
+                rundir.save_weights(self.run_dir / rundir.BEST, self.model, meta)
+        self._save_state()
+
+    def _save_state(self) -> None:
+        """state.pt, and the in-memory copy a rollback returns to. Mid-epoch only state.pt is written:
+        model.safetensors stays the last completed epoch's."""
         state = self._state()  # on every rank: it gathers their random states
-        if not self.dist.is_writer:
-            return
-        rundir.append_metrics(self.run_dir, row)
-        meta = {"epoch": str(self.epoch)}
-        rundir.save_weights(self.run_dir / rundir.WEIGHTS, self.model, meta)
-        if improved:
-            rundir.save_weights(self.run_dir / rundir.BEST, self.model, meta)
-        rundir.save_state(self.run_dir / rundir.STATE, state)
+        if self.dist.is_writer:
+            rundir.save_state(self.run_dir / rundir.STATE, state)
+        self.last_good.keep(state)
 
 
 def _check_partition(groups, model) -> None:
@@ -349,9 +451,26 @@ def _loss_name(group: str) -> str:
 
 def _diverged(bad: list, epoch: int) -> None:
     if bad:
-        raise VaekitError(
-            f"training diverged in epoch {epoch} (non-finite {', '.join(bad[:3])}); try a lower --lr or "
-            f"--grad-clip 1.0. The last good checkpoint (epoch {epoch - 1}) is kept in the run directory")
+        raise Diverged(f"training diverged (non-finite {', '.join(bad[:3])})", epoch)
+
+
+def _position(epoch: int, step: int, batch: int) -> str:
+    """Where a saved state is, in words."""
+    if batch:
+        return f"epoch {epoch + 1}, step {step}"
+    return f"epoch {epoch}" if epoch else "the start"
+
+
+def _rates(optimizers) -> str:
+    return ", ".join(f"{lr:.3g}" for lr in dict.fromkeys(learning_rates(optimizers)))
+
+
+def _add_sums(every: list) -> dict:
+    total = {}
+    for sums in every:
+        for k, v in sums.items():
+            total[k] = total.get(k, 0.0) + v
+    return total
 
 
 def _summary(row: dict, monitor: str) -> str:

@@ -1,0 +1,49 @@
+"""Ctrl-C and SIGTERM during training: finish the step, save a checkpoint there, then stop.
+
+The handlers only note the signal; the training loop reads the note after each optimizer step
+(under torchrun the processes agree on it when the non-finite watch is read, so they all stop
+at the same step), saves, and raises :class:`vaekit.errors.Interrupted`. A second signal stops
+at once (KeyboardInterrupt), keeping the last checkpoint on disk.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequests:
+    def __init__(self):
+        self.signal: Optional[int] = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C" if self.signal == signal.SIGINT else signal.Signals(self.signal).name
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt  # asked twice: stop now
+        self.signal = signum
+
+    @contextmanager
+    def listening(self) -> Iterator["StopRequests"]:
+        """Handlers installed inside the block (only the main thread can have them), then the
+        previous ones again."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {s: signal.getsignal(s) for s in SIGNALS}
+        for s in SIGNALS:
+            signal.signal(s, self._handle)
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler if handler is not None else signal.SIG_DFL)
