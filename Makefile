@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench crash-test clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ test: $(STAMP)
 # full recipe runs on Fashion-MNIST (apt-get install dataset-fashion-mnist); about 25 minutes on 2 cores
 bench: $(STAMP)
 	$(BIN)/python benchmarks/recipes.py --data fashion-mnist --recipes mlp conv
+
+# SIGKILL at 20 random moments per variant (vae, factorvae, vqvae), resume after each, compare bits
+crash-test: $(STAMP)
+	$(BIN)/python benchmarks/kill_resume.py --kills 20 --epochs 12 --save
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

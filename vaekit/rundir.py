@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
 from . import faults
@@ -61,12 +61,21 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
     return path
 
 
+def is_stale_temp(path: Path) -> bool:
+    """A temp file of :func:`atomic_write` that a crash left behind: ``.config.json.k3j9x_2a.tmp``
+    beside a run's own files, ``.latent.png.k3j9x_2a.tmp`` in its plots/."""
+    name = Path(path).name
+    own = name.startswith(tuple(f".{f}." for f in (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION)))
+    plot = Path(path).parent.name == PLOTS and name.startswith(".") and ".png." in name
+    return name.endswith(".tmp") and (own or plot)
+
+
 def remove_stale_temps(run: Path) -> None:
-    """Delete the temp files of writes a crash cut short (``.NAME.XXXXXXXX.tmp``, never renamed into
-    place) in the run directory and its plots/."""
+    """Delete the temp files of writes a crash cut short in the run directory and its plots/."""
     for folder in (Path(run), Path(run) / PLOTS):
         for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
-            tmp.unlink(missing_ok=True)
+            if is_stale_temp(tmp):
+                tmp.unlink(missing_ok=True)
 
 
 def require_writable(path) -> None:
@@ -125,7 +134,9 @@ def read_json(path: Path, what: str) -> dict:
             return json.load(f)
     except FileNotFoundError:
         raise VaekitError(f"{path} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
+    except RecursionError:
+        raise VaekitError(f"{what} {path} is not valid JSON (nested too deeply); it may be corrupted") from None
+    except (ValueError, OSError) as e:  # ValueError: bad JSON, bad UTF-8, an integer of over 4300 digits
         raise VaekitError(f"{what} {path} is not valid JSON ({e}); it may be corrupted") from None
 
 
@@ -215,12 +226,16 @@ def read_metrics(path, events: bool = False) -> List[dict]:
     path = Path(path)
     if not path.is_file():
         raise VaekitError(f"{path} does not exist; a run writes metrics.jsonl as it trains (`vaekit train`)")
-    lines = [(i, line) for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise VaekitError(f"could not read {path} ({e}); it may be corrupted: delete the broken lines") from None
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
     rows = []
     for j, (number, line) in enumerate(lines):
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # bad JSON, too deeply nested, an integer of over 4300 digits
             if j == len(lines) - 1:
                 break  # truncated by a crash mid-write
             raise VaekitError(f"{path}, line {number} is not valid JSON; fix or delete that line") from None
@@ -234,6 +249,18 @@ def read_metrics(path, events: bool = False) -> List[dict]:
 # -- the directory --------------------------------------------------------------------------
 def is_run(path) -> bool:
     return (Path(path) / CONFIG).is_file()
+
+
+def saved_epoch(run) -> Optional[int]:
+    """The epoch model.safetensors was saved at (its metadata), or None without one."""
+    path = Path(run) / WEIGHTS
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), "pt") as f:
+            return int((f.metadata() or {}).get("epoch", 0))
+    except (SafetensorError, OSError, ValueError):
+        return 0
 
 
 def has_checkpoint(path) -> bool:

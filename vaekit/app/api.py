@@ -44,6 +44,7 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     """
     if resume:
         cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data), sets)
+        resume = state is not None  # killed before its first checkpoint: the run starts over from its config
     else:
         cfg = apply_options(base_config(recipe), dict(options, data=data or "digits"), sets)
         _absolute_paths(cfg)
@@ -117,6 +118,8 @@ def _resume_config(out, recipe, overwrite, encoder, options, sets):
         raise VaekitError(f"run {out} was trained with your own encoder/decoder; pass the same modules "
                           "again: vaekit.train(out=..., resume=True, encoder=..., decoder=...)")
     cfg = apply_options(cfg, {k: v for k, v in options.items() if k in RESUME_OPTIONS})
+    if not (Path(out) / rundir.STATE).exists() and (rundir.saved_epoch(out) or 0) <= 1:
+        return cfg, Path(out), None  # a crash before the first state.pt: at most epoch 1 is redone
     state = rundir.load_state(Path(out) / rundir.STATE)
     done = int(state.get("epoch", 0))
     # a finished run resumed without --epochs does nothing (a job requeued after it ended, or killed while
@@ -165,7 +168,7 @@ def _check_out(out, cfg: RunConfig, overwrite: bool) -> Path:
         raise VaekitError(f"--out {path} already holds a run; pass --resume to continue it, "
                           "--overwrite to replace it, or choose another --out "
                           "(in Python: resume=True, overwrite=True, out=...)")
-    if path.is_dir() and any(path.iterdir()) and not rundir.is_run(path):
+    if path.is_dir() and not rundir.is_run(path) and any(not rundir.is_stale_temp(p) for p in path.iterdir()):
         raise VaekitError(f"--out {path} is a non-empty directory that is not a run; choose another --out")
     rundir.require_writable(path)
     return path

@@ -1,0 +1,237 @@
+"""Kill training with SIGKILL at random moments, resume, repeat; the finished run must equal an
+uninterrupted one bit for bit.
+
+For each variant (a VAE; FactorVAE, with two optimizers; VQ-VAE, with EMA codebook buffers) it
+trains a reference run, then the same run again while killing it ``--kills`` times:
+  - at a random time after the launch (anywhere: start-up, a step, validation, a write, plots), or
+  - at a crash point (vaekit/faults.py): after the N-th optimizer step, mid-write (the temp file
+    written, not yet renamed), during validation, or before a plot.
+After every kill the run directory must load (config, state.pt, weights), and the same command
+with ``--resume`` continues it (a run killed before its first checkpoint starts over). At the end
+the weights, best weights, training state and metric rows must equal the reference's, and no temp
+file may be left.
+
+    python benchmarks/kill_resume.py                      # long form: 20 kills per variant
+    python benchmarks/kill_resume.py --kills 2 --epochs 2 --no-plots --variants factorvae,vqvae
+                                                          # the short form tests/test_kill.py runs
+    make crash-test                                        # the long form, results in benchmarks/results/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit import rundir
+
+SMALL = ["--data", "digits", "--network", "mlp", "--hidden", "32", "--batch-size", "128", "--seed", "1",
+         "--checkpoint-every", "4"]
+VARIANTS = {
+    "vae": [],
+    "factorvae": ["--model", "factorvae", "--set", "model.structure.args.disc_hidden=64",
+                  "--set", "model.structure.args.disc_layers=2"],
+    "vqvae": ["--model", "vqvae", "--set", "model.structure.args.codes=32", "--set", "model.structure.args.code_dim=8"],
+}
+MODES = ("time", "step", "write", "validate", "plot")
+# the crash point's count is drawn from 1..this: each kill lets the run advance a few steps at most,
+# so the run lives through all the kills ("plot" is drawn from 1..the number of plots)
+COUNTS = {"step": 8, "write": 3, "validate": 1}
+
+
+def vaekit_command(*args) -> list:
+    return [sys.executable, "-m", "vaekit", "train", *args, "--no-progress"]
+
+
+def launch(command: list, crash_at: str | None = None, kill_after: float | None = None) -> int:
+    """Run ``command``; SIGKILL it after ``kill_after`` seconds (or let VAEKIT_CRASH_AT kill it)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("VAEKIT_CRASH_AT", None)
+    if crash_at:
+        env["VAEKIT_CRASH_AT"] = crash_at
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _, err = child.communicate(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGKILL)
+        _, err = child.communicate()
+    if child.returncode not in (0, -signal.SIGKILL):
+        raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{err}")
+    return child.returncode
+
+
+def check_loads(run: Path) -> str:
+    """What of the run directory is on disk; each part must load."""
+    if not rundir.is_run(run):
+        return "nothing"
+    rundir.read_config(run)
+    if not (run / rundir.STATE).exists():
+        return "config"
+    state = rundir.load_state(run / rundir.STATE)
+    if (run / rundir.WEIGHTS).exists():
+        vaekit.load(run)
+    return f"epoch {state['epoch']}, step {state['step']}"
+
+
+def metric_rows(run: Path) -> list:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rundir.read_metrics(run / rundir.METRICS)]
+
+
+def differences(run: Path, reference: Path) -> list:
+    """What differs between two finished runs (empty: the same bits)."""
+    found = []
+    for name in (rundir.WEIGHTS, rundir.BEST):
+        a, b = load_file(str(run / name)), load_file(str(reference / name))
+        if a.keys() != b.keys() or any(not torch.equal(a[k], b[k]) for k in a):
+            found.append(name)
+    sa, sb = (torch.load(r / rundir.STATE, weights_only=True) for r in (run, reference))
+    for key in ("model", "optimizers"):
+        if not _same(sa[key], sb[key]):
+            found.append(f"state.pt {key}")
+    if not torch.equal(sa["torch_rng"], sb["torch_rng"]):
+        found.append("state.pt torch_rng")
+    if metric_rows(run) != metric_rows(reference):
+        found.append(rundir.METRICS)
+    plots = sorted(p.name for p in (reference / rundir.PLOTS).glob("*.png"))
+    if sorted(p.name for p in (run / rundir.PLOTS).glob("*.png")) != plots:
+        found.append("plots")
+    if [p for p in [*run.glob("*"), *(run / rundir.PLOTS).glob("*")] if p.name.endswith(".tmp")]:
+        found.append("temp files left")
+    return found
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def kill_plan(kills: int, rng: random.Random, plots: int, offset: int = 0) -> list:
+    """Every mode about equally often (starting at MODES[offset]), in random order, each with a random
+    moment; the kills while plotting come last, once training is over (none without ``plots``)."""
+    kinds = MODES if plots else MODES[:-1]
+    modes = [kinds[(offset + i) % len(kinds)] for i in range(kills)]
+    rng.shuffle(modes)
+    modes.sort(key=lambda mode: mode == "plot")
+    counts = {**COUNTS, "plot": plots}
+    return [(mode, rng.random() if mode == "time" else rng.randint(1, counts[mode])) for mode in modes]
+
+
+def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, offset: int = 0,
+                plots: bool = True) -> dict:
+    args = SMALL + VARIANTS[name] + ["--epochs", str(epochs), "--plots" if plots else "--no-plots"]
+    reference, run = folder / f"{name}-reference", folder / f"{name}-killed"
+    start = time.perf_counter()
+    launch(vaekit_command(*args, "--out", str(reference)))
+    seconds = time.perf_counter() - start
+    epoch = sum(row["seconds"] for row in metric_rows_with_seconds(reference)) / epochs
+    window = seconds - epoch * epochs + 2 * epoch  # start-up (and plots) plus two epochs: random kills land here
+    rng = random.Random(f"{seed}-{name}")
+    plotted = len(list((reference / rundir.PLOTS).glob("*.png")))
+    plan, done, landed, launches = kill_plan(kills, rng, plotted, offset), Counter(), [], 0
+    while True:
+        command = (vaekit_command("--out", str(run), "--resume") if rundir.is_run(run)
+                   else vaekit_command(*args, "--out", str(run)))
+        command += [] if plots else ["--no-plots"]
+        mode, moment = plan[0] if plan else (None, None)
+        code = launch(command, crash_at=f"{mode}:{moment}" if mode not in (None, "time") else None,
+                      kill_after=moment * window if mode == "time" else None)
+        launches += 1
+        if code == 0:
+            if plan:
+                raise RuntimeError(f"{name}: the run finished after {sum(done.values())} kills, before the "
+                                   f"{kills} planned; raise --epochs")
+            break
+        plan.pop(0)
+        done[mode] += 1
+        landed.append(check_loads(run))
+    problems = differences(run, reference)
+    return {"variant": name, "kills": sum(done.values()), "by_mode": dict(done), "launches": launches,
+            "states_after_kills": landed, "identical": not problems, "differences": problems,
+            "seconds_per_launch": round(seconds, 1)}
+
+
+def metric_rows_with_seconds(run: Path) -> list:
+    return rundir.read_metrics(run / rundir.METRICS)
+
+
+def run_all(names: list, folder: Path, kills: int, epochs: int, seed: int = 0, plots: bool = True):
+    """Every variant side by side (one thread each, driving its processes): (results, errors)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    results, errors = {}, {}
+
+    def work(name):
+        try:  # the variants start at different kill moments, so even two kills each cover them all
+            results[name] = run_variant(name, folder, kills, epochs, seed, offset=names.index(name) * kills,
+                                        plots=plots)
+        except Exception as e:  # reported with the others' results
+            errors[name] = f"{type(e).__name__}: {e}"
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [results[n] for n in names if n in results], errors
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs per variant")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="train without plots (and no "
+                        "kills while plotting): the short form")
+    parser.add_argument("--dir", default=None, help="where the runs go (default: a temp folder)")
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/kill_resume.{json,md}")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    folder = Path(args.dir or tempfile.mkdtemp(prefix="vaekit-kill-"))
+    start = time.perf_counter()
+    rows, errors = run_all(args.variants.split(","), folder, args.kills, args.epochs, args.seed, args.plots)
+    for row in rows:
+        print(f"{row['variant']:>10}: {row['kills']} kills {row['by_mode']} in {row['launches']} launches; "
+              f"{'identical to the uninterrupted run' if row['identical'] else 'DIFFERS: ' + ', '.join(row['differences'])}")
+    for name, error in errors.items():
+        print(f"{name:>10}: ERROR {error}")
+    total = sum(r["kills"] for r in rows)
+    print(f"{total} kills in {time.perf_counter() - start:.0f} s; runs in {folder}")
+    if args.save:
+        _save(rows, errors, args, total)
+    return 0 if rows and all(r["identical"] for r in rows) and not errors else 1
+
+
+def _save(rows, errors, args, total) -> None:
+    out = Path(__file__).parent / "results"
+    command = (f"python benchmarks/kill_resume.py --kills {args.kills} --epochs {args.epochs} --seed {args.seed} "
+               f"--variants {args.variants} --save")
+    (out / "kill_resume.json").write_text(json.dumps({"command": command, "results": rows, "errors": errors},
+                                                     indent=2) + "\n")
+    lines = [f"`{command}`", "", "| variant | kills | by moment | launches | bit-identical |", "|---|---|---|---|---|"]
+    for r in rows:
+        moments = ", ".join(f"{k} {v}" for k, v in sorted(r["by_mode"].items()))
+        lines.append(f"| {r['variant']} | {r['kills']} | {moments} | {r['launches']} | "
+                     f"{'yes' if r['identical'] else 'NO: ' + ', '.join(r['differences'])} |")
+    lines.append(f"\n{total} kills in all.")
+    (out / "kill_resume.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

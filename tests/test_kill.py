@@ -1,0 +1,46 @@
+"""The short form of the SIGKILL test (benchmarks/kill_resume.py; `make crash-test` runs the long
+one): FactorVAE (two optimizers) and VQ-VAE (EMA codebook buffers) killed with SIGKILL at a random
+time, after an optimizer step, mid-write and during validation, resumed after each kill, end
+bit-identical to uninterrupted runs."""
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from kill_resume import differences, run_all  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kill")
+    rows, errors = run_all(["factorvae", "vqvae"], folder, kills=2, epochs=2, seed=0, plots=False)
+    assert not errors, errors
+    return folder, {row["variant"]: row for row in rows}
+
+
+def test_killed_runs_resume_to_the_same_bits(killed):
+    _, rows = killed
+    assert {name: row["by_mode"] for name, row in rows.items()} == {
+        "factorvae": {"time": 1, "step": 1}, "vqvae": {"write": 1, "validate": 1}}
+    for name, row in rows.items():
+        assert row["kills"] == 2 and len(row["states_after_kills"]) == 2
+        assert row["identical"], (name, row["differences"])
+
+
+def test_the_comparison_sees_one_changed_weight(killed, tmp_path):
+    folder, _ = killed
+    run = tmp_path / "run"
+    shutil.copytree(folder / "vqvae-killed", run)
+    assert differences(run, folder / "vqvae-reference") == []
+    weights = load_file(str(run / "model.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name].clone()
+    weights[name].view(-1)[0] = torch.nextafter(weights[name].view(-1)[0], torch.tensor(1e9))  # one ulp
+    save_file(weights, str(run / "model.safetensors"))
+    (run / ".state.pt.abcd1234.tmp").write_bytes(b"")
+    assert differences(run, folder / "vqvae-reference") == ["model.safetensors", "temp files left"]
