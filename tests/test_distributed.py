@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 import vaekit
-from vaekit import rundir
+from vaekit import faults, rundir
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
 from vaekit.train.distributed import launch, without_nproc
@@ -40,6 +40,10 @@ def free_port() -> int:
 def _rank(rank, world, port, log_dir, watch, kwargs):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), VAEKIT_CHECK_SYNC="1")
+    crash = kwargs.pop("crash_rank_0_at", None)
+    if crash and rank == 0:  # rank 0 kills itself with SIGKILL there (vaekit/faults.py)
+        os.environ["VAEKIT_CRASH_AT"] = crash
+        faults.arm()
     torch.set_num_threads(1)
     for fd, name in ((1, "out"), (2, "err")):  # each rank's output, to check rank 1 prints nothing
         os.dup2(os.open(os.path.join(log_dir, f"{name}{rank}.txt"), os.O_WRONLY | os.O_CREAT), fd)
@@ -126,6 +130,18 @@ def test_resumed_two_process_run_equals_an_uninterrupted_one(tmp_path):
     assert rows(tmp_path / "straight") == rows(tmp_path / "split")
     state = torch.load(tmp_path / "split" / "state.pt", weights_only=True)
     assert len(state["rank_rngs"]) == 2 and not torch.equal(*state["rank_rngs"])  # ranks draw different noise
+
+    # 4 steps an epoch, a checkpoint every 3 steps, rank 0 killed after step 7: the run resumes from
+    # step 6, the 2nd of epoch 2, with both ranks' random states and running sums
+    with pytest.raises(mp.ProcessExitedException, match="SIGKILL"):
+        train_ranks(tmp_path, epochs=3, out=str(tmp_path / "killed"), checkpoint_every=3,
+                    crash_rank_0_at="step:7", **common)
+    state = torch.load(tmp_path / "killed" / "state.pt", weights_only=True)
+    assert (state["epoch"], state["step"], state["batch"]) == (1, 6, 2) and len(state["sums"]) == 2
+    train_ranks(tmp_path, epochs=3, out=str(tmp_path / "killed"), resume=True, progress=False)
+    c = load_file(str(tmp_path / "killed" / "model.safetensors"))
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    assert [r for r in rows(tmp_path / "killed") if "event" not in r] == rows(tmp_path / "straight")
 
 
 @pytest.mark.parametrize("variant", ["factorvae", "vqvae"])

@@ -28,6 +28,13 @@ _TARGET = _target()
 _seen: Dict[str, int] = {}
 
 
+def arm() -> None:
+    """Read VAEKIT_CRASH_AT again (a forked test process sets it after vaekit was imported)."""
+    global _TARGET
+    _TARGET = _target()
+    _seen.clear()
+
+
 def point(name: str) -> None:
     if _TARGET is None or _TARGET[0] != name:
         return
