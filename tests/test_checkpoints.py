@@ -47,14 +47,14 @@ def call_of(step, first_epoch=1):
 
 
 def patch_elbo(monkeypatch, at_call):
-    """Run ``at_call(n, out)`` on the n-th objective call."""
+    """Run ``at_call(n, out, model)`` on the n-th objective call."""
     real_call = elbo_module.ELBO.__call__
     calls = {"n": 0}
 
     def call(self, model, x, y=None, kl_weight=1.0):
         out = real_call(self, model, x, y, kl_weight)
         calls["n"] += 1
-        at_call(calls["n"], out)
+        at_call(calls["n"], out, model)
         return out
 
     monkeypatch.setattr(elbo_module.ELBO, "__call__", call)
@@ -73,7 +73,7 @@ def test_ctrl_c_saves_mid_epoch_and_resume_is_bit_exact(tmp_path, monkeypatch, r
     run = tmp_path / "run"
     stop = call_of(STEPS + 2)  # the 2nd step of epoch 2
 
-    def ctrl_c(n, out):
+    def ctrl_c(n, out, model):
         if n == stop:
             os.kill(os.getpid(), signal.SIGINT)  # the handler notes it; the step finishes, then the loop saves
 
@@ -87,13 +87,15 @@ def test_ctrl_c_saves_mid_epoch_and_resume_is_bit_exact(tmp_path, monkeypatch, r
     assert [e["event"] for e in events(run)] == ["interrupted"] and events(run)[0]["signal"] == "Ctrl-C"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
     vaekit.train(out=run, resume=True, progress=False)
+    assert [(e["event"], e["epoch"], e["step"]) for e in events(run)] == [
+        ("interrupted", 1, STEPS + 2), ("resumed", 1, STEPS + 2)]
     assert_same_run(run, reference)
 
 
 def test_checkpoint_every_n_steps_keeps_a_crash_to_n_steps(tmp_path, monkeypatch, reference):
     run = tmp_path / "run"
 
-    def crash(n, out):
+    def crash(n, out, model):
         if n == call_of(2 * STEPS + 5):  # step 17, in epoch 3: the last checkpoint was step 16
             raise KeyboardInterrupt  # a crash the trainer does not catch
 
@@ -113,7 +115,7 @@ def test_checkpoint_every_n_steps_keeps_a_crash_to_n_steps(tmp_path, monkeypatch
 def test_a_nan_rolls_back_with_a_halved_learning_rate_and_training_goes_on(tmp_path, monkeypatch):
     run = tmp_path / "run"
 
-    def nan_once(n, out):
+    def nan_once(n, out, model):
         if n == call_of(STEPS + 3):  # step 9, in epoch 2
             out.losses["main"] = out.losses["main"] * float("nan")
 
@@ -136,7 +138,7 @@ def test_a_lasting_nan_stops_after_the_retries_with_what_happened(tmp_path, monk
     vaekit.train("digits", out=run, epochs=1, **SMALL)
     saved = (run / "model.safetensors").read_bytes()
 
-    def nan_from_epoch_2(n, out):
+    def nan_from_epoch_2(n, out, model):
         if n > 1:  # every training step of the resumed run (its preflight is call 1)
             out.losses["main"] = out.losses["main"] * float("nan")
 
@@ -145,10 +147,23 @@ def test_a_lasting_nan_stops_after_the_retries_with_what_happened(tmp_path, monk
                                           r"the learning rate now 0.00025; try a lower --lr or --grad-clip 1.0. The "
                                           r"last good checkpoint \(epoch 1\) is kept in the run directory"):
         vaekit.train(out=run, resume=True, epochs=3, nan_retries=2, progress=False)
-    assert [e["event"] for e in events(run)] == ["rollback", "rollback", "diverged"]
-    assert [e["lr"] for e in events(run)[:2]] == [[5e-4], [2.5e-4]]
+    assert [e["event"] for e in events(run)] == ["resumed", "rollback", "rollback", "diverged"]
+    assert [e["lr"] for e in events(run)[1:3]] == [[5e-4], [2.5e-4]]
     assert (run / "model.safetensors").read_bytes() == saved
     assert torch.load(run / "state.pt", weights_only=True)["epoch"] == 1
+
+
+def test_a_non_finite_gradient_norm_is_caught_even_when_the_loss_is_finite(tmp_path, monkeypatch):
+    def infinite_gradient(n, out, model):
+        if n == call_of(STEPS + 3):  # sqrt(0) = 0 adds nothing to the loss; its derivative at 0 is inf
+            p = next(model.parameters())
+            out.losses["main"] = out.losses["main"] + torch.sqrt(p - p.detach()).sum()
+
+    run = tmp_path / "run"
+    patch_elbo(monkeypatch, infinite_gradient)
+    with pytest.raises(VaekitError, match=rf"the gradient norm became nan or inf at epoch 2, step {STEPS + 3};"):
+        vaekit.train("digits", out=run, epochs=2, grad_clip=5.0, nan_retries=0, **SMALL)
+    assert events(run)[-1]["reason"] == "the gradient norm became nan or inf"
 
 
 def test_a_finished_run_resumed_without_epochs_does_nothing(tmp_path, capsys):

@@ -164,6 +164,8 @@ class Trainer:
             if self.epoch >= self.tc.epochs:
                 self.progress.notice(f"the run has already trained {self.epoch} epochs: nothing to do (pass "
                                      f"--epochs above {self.epoch} to train on)")
+            else:
+                self._event("resumed")
         else:
             torch.manual_seed(self.dist.rank_seed(self.tc.seed))
         self.last_good.keep(self._state())  # what a non-finite loss before the first checkpoint goes back to
@@ -313,9 +315,10 @@ class Trainer:
                 losses[name].backward(inputs=params, retain_graph=i < len(groups) - 1)
         self.dist.reduce_gradients(self.optimizers, examples)
         for name, opt in groups:
-            if self.tc.grad_clip:
-                torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
-                                               self.tc.grad_clip)
+            if self.tc.grad_clip:  # the norm it computes anyway is watched too (a nan there spreads to every weight)
+                norm = torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                                      self.tc.grad_clip)
+                self.watch.note(f"{name} gradient", norm, self.step + 1)
             opt.step()
 
     def _check_finite(self, agree: bool = True) -> None:
@@ -445,8 +448,10 @@ def _named_terms(out) -> Dict[str, torch.Tensor]:
     return {**out.terms, **losses}
 
 
-def _loss_name(group: str) -> str:
-    return "loss" if group == "main" else f"{group} loss"
+def _loss_name(watched: str) -> str:
+    """"main" -> "loss", "discriminator" -> "discriminator loss", "main gradient" -> "gradient norm"."""
+    group, _, gradient = watched.partition(" ")
+    return ("" if group == "main" else f"{group} ") + ("gradient norm" if gradient else "loss")
 
 
 def _diverged(bad: list, epoch: int) -> None:
