@@ -26,7 +26,7 @@ bench: $(STAMP)
 
 # SIGKILL at 20 random moments per variant (vae, factorvae, vqvae), resume after each, compare bits
 crash-test: $(STAMP)
-	$(BIN)/python benchmarks/kill_resume.py --kills 20 --epochs 12 --save
+	$(BIN)/python benchmarks/kill_resume.py --kills 20 --epochs 6 --save
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

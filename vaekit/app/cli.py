@@ -393,8 +393,10 @@ def main() -> None:
     try:
         app()
     except VaekitError as e:
-        from ..train.distributed import process_label  # under torchrun, which process says it
+        from ..train.distributed import process_label, writer_process  # under torchrun, which process says it
 
+        if isinstance(e, Interrupted) and not writer_process():
+            sys.exit(e.exit_code)  # every process stopped at the same step; process 0 says so
         label = "[bold yellow]stopped" if isinstance(e, Interrupted) else "[bold red]error"
         err_console.print(f"{label}{process_label()}:[/] {e}", highlight=False)
         sys.exit(e.exit_code)

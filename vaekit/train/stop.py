@@ -2,8 +2,8 @@
 
 The handlers only note the signal; the training loop reads the note after each optimizer step
 (under torchrun the processes agree on it when the non-finite watch is read, so they all stop
-at the same step), saves, and raises :class:`vaekit.errors.Interrupted`. A second signal stops
-at once (KeyboardInterrupt), keeping the last checkpoint on disk.
+at the same step), saves, and raises :class:`vaekit.errors.Interrupted`. The same signal again
+stops at once (KeyboardInterrupt), keeping the last checkpoint on disk.
 """
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ class StopRequests:
         return "Ctrl-C" if self.signal == signal.SIGINT else signal.Signals(self.signal).name
 
     def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt  # asked twice: stop now
-        self.signal = signum
+        if signum == self.signal:
+            raise KeyboardInterrupt  # the same signal twice (Ctrl-C pressed again): stop now
+        # torchrun's launcher answers Ctrl-C with SIGTERM to its workers: still one request
+        self.signal = self.signal or signum
 
     @contextmanager
     def listening(self) -> Iterator["StopRequests"]:

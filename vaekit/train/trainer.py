@@ -359,8 +359,9 @@ class Trainer:
             return
         where = _position(self.epoch, self.step, self.batch)
         self._event("interrupted", signal=self.stops.name)
+        nproc = f" --nproc {self.dist.world}" if self.dist.world > 1 else ""
         raise Interrupted(f"interrupted by {self.stops.name}; the run is saved ({where}): continue with "
-                          f"`vaekit train --out {self.run_dir} --resume`")
+                          f"`vaekit train --out {self.run_dir} --resume{nproc}`")
 
     def _event(self, event: str, **fields) -> None:
         if self.dist.is_writer:
