@@ -45,9 +45,6 @@ VARIANTS = {
     "vqvae": ["--model", "vqvae", "--set", "model.structure.args.codes=32", "--set", "model.structure.args.code_dim=8"],
 }
 MODES = ("time", "step", "write", "validate", "plot")
-# the crash point's count is drawn from 1..this: each kill lets the run advance a few steps at most,
-# so the run lives through all the kills ("plot" is drawn from 1..the number of plots)
-COUNTS = {"step": 8, "write": 3, "validate": 1}
 
 
 def vaekit_command(*args) -> list:
@@ -121,15 +118,29 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def kill_plan(kills: int, rng: random.Random, plots: int, offset: int = 0) -> list:
-    """Every mode about equally often (starting at MODES[offset]), in random order, each with a random
-    moment; the kills while plotting come last, once training is over (none without ``plots``)."""
+def kill_plan(kills: int, rng: random.Random, total_steps: int, plots: int, offset: int = 0) -> list:
+    """(mode, position) pairs: every mode about equally often (starting at MODES[offset]), each aimed
+    at a random optimizer step of the run's life, in order of that step; the kills while plotting
+    come last, once training is over (none without ``plots``)."""
     kinds = MODES if plots else MODES[:-1]
     modes = [kinds[(offset + i) % len(kinds)] for i in range(kills)]
     rng.shuffle(modes)
-    modes.sort(key=lambda mode: mode == "plot")
-    counts = {**COUNTS, "plot": plots}
-    return [(mode, rng.random() if mode == "time" else rng.randint(1, counts[mode])) for mode in modes]
+    plan = sorted((total_steps if mode == "plot" else rng.randint(1, total_steps), mode == "plot", mode)
+                  for mode in modes)
+    return [(mode, position) for position, _, mode in plan]
+
+
+def crash_point(mode: str, position: int, now: int, steps_per_epoch: int, every: int, plots: int,
+                rng: random.Random) -> str:
+    """VAEKIT_CRASH_AT for a kill at about step ``position`` of a process resumed at step ``now``."""
+    ahead = max(position - now, 0)
+    if mode == "step":
+        return f"step:{max(ahead, 1)}"
+    if mode == "validate":  # one validation per epoch end: the one of the epoch ``position`` falls in
+        return f"validate:{max(-(-position // steps_per_epoch) - now // steps_per_epoch, 1)}"
+    if mode == "write":  # about one write per mid-epoch checkpoint, three at an epoch's end
+        return f"write:{max(ahead // every + 2 * (ahead // steps_per_epoch), 0) + rng.randint(1, 3)}"
+    return f"plot:{rng.randint(1, plots)}"
 
 
 def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, offset: int = 0,
@@ -139,23 +150,29 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
     start = time.perf_counter()
     launch(vaekit_command(*args, "--out", str(reference)))
     seconds = time.perf_counter() - start
-    epoch = sum(row["seconds"] for row in metric_rows_with_seconds(reference)) / epochs
-    window = seconds - epoch * epochs + 2 * epoch  # start-up (and plots) plus two epochs: random kills land here
+    rows = metric_rows_with_seconds(reference)
+    total_steps, every = rows[-1]["step"], int(args[args.index("--checkpoint-every") + 1])
+    steps_per_epoch = total_steps // epochs
+    step_seconds = sum(row["seconds"] for row in rows) / total_steps
+    overhead = seconds - step_seconds * total_steps  # start-up, validation and plots
     rng = random.Random(f"{seed}-{name}")
     plotted = len(list((reference / rundir.PLOTS).glob("*.png")))
-    plan, done, landed, launches = kill_plan(kills, rng, plotted, offset), Counter(), [], 0
+    plan, done, landed, launches = kill_plan(kills, rng, total_steps, plotted, offset), Counter(), [], 0
     while True:
         command = (vaekit_command("--out", str(run), "--resume") if rundir.is_run(run)
                    else vaekit_command(*args, "--out", str(run)))
         command += [] if plots else ["--no-plots"]
-        mode, moment = plan[0] if plan else (None, None)
-        code = launch(command, crash_at=f"{mode}:{moment}" if mode not in (None, "time") else None,
-                      kill_after=moment * window if mode == "time" else None)
+        now = _saved_step(run)
+        mode, position = plan[0] if plan else (None, None)
+        crash = None if mode in (None, "time") else crash_point(mode, position, now, steps_per_epoch, every,
+                                                                 plotted, rng)
+        kill_after = rng.random() * (overhead + max(position - now, 0) * step_seconds) if mode == "time" else None
+        code = launch(command, crash_at=crash, kill_after=kill_after)
         launches += 1
         if code == 0:
             if plan:
                 raise RuntimeError(f"{name}: the run finished after {sum(done.values())} kills, before the "
-                                   f"{kills} planned; raise --epochs")
+                                   f"{kills} planned ({mode} at step {position} was next)")
             break
         plan.pop(0)
         done[mode] += 1
@@ -164,6 +181,12 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
     return {"variant": name, "kills": sum(done.values()), "by_mode": dict(done), "launches": launches,
             "states_after_kills": landed, "identical": not problems, "differences": problems,
             "seconds_per_launch": round(seconds, 1)}
+
+
+def _saved_step(run: Path) -> int:
+    """The optimizer step state.pt holds (0 before the first)."""
+    path = run / rundir.STATE
+    return int(rundir.load_state(path)["step"]) if path.exists() else 0
 
 
 def metric_rows_with_seconds(run: Path) -> list:
@@ -194,7 +217,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs per variant")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="train without plots (and no "
                         "kills while plotting): the short form")
