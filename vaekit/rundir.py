@@ -206,10 +206,11 @@ def trim_metrics(run: Path, epoch: int) -> None:
     if not path.exists():
         return
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_bytes().splitlines():
         try:
+            line = raw.decode("utf-8")
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (UnicodeDecodeError, ValueError, RecursionError):  # a line cut short or damaged: dropped
             continue
         if isinstance(row, dict) and row.get("epoch", 0) <= epoch:
             rows.append(line)

@@ -15,6 +15,7 @@ from ..distributions import default_likelihood
 from ..errors import VaekitError
 from ..models import Model, build_model
 from ..models.load import data_info, load
+from ..paths import inside, safe_name
 from ..registry import LIKELIHOODS, accepted_args
 from ..train import Trainer
 from ..train.distributed import setup as join_processes
@@ -160,7 +161,7 @@ def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
 def _check_out(out, cfg: RunConfig, overwrite: bool) -> Path:
     if out is None:
         stem = Path(cfg.data.source).stem or "data"
-        return rundir.new_run_dir(f"runs/{cfg.recipe or cfg.model.variant}-{stem}")
+        return rundir.new_run_dir(str(inside("runs", safe_name(f"{cfg.recipe or cfg.model.variant}-{stem}"))))
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise VaekitError(f"--out {path} is a file; choose a directory for the run")

@@ -160,8 +160,11 @@ def read_evaluations(path) -> dict:
     if not path.exists():
         return {}
     try:
-        saved = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise VaekitError(f"{path} is not a readable evaluation file (nested too deeply); delete it and evaluate "
+                          "again") from None
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or UTF-8, an integer of over 4300 digits
         raise VaekitError(f"{path} is not a readable evaluation file ({e}); delete it and evaluate again") from None
     if not isinstance(saved, dict):
         raise VaekitError(f"{path} is not a vaekit evaluation file; delete it and evaluate again")

@@ -12,6 +12,8 @@ import numpy as np
 
 from ..errors import VaekitError, require
 
+MAX_CLASSES = 100_000  # class indices above this are corrupt labels, not classes (ImageNet-21k has 21,841)
+
 
 @dataclass
 class RawData:
@@ -180,15 +182,17 @@ def encode_labels(parts: Sequence[np.ndarray], sizes: Sequence[int], name: str) 
         codes = [np.array([lookup[v] for v in s.tolist()], dtype=np.int64) for s in strings]
         return codes, len(class_names), class_names
     require(kinds <= set("biuf"), f"labels of {name} have an unsupported type; use integers or strings")
-    codes = []
     for p in parts:
         if p.dtype.kind == "f":
             ok = np.isfinite(p).all() and (p == np.round(p)).all()
             require(ok, f"labels of {name} are not whole numbers; labels must be integer class indices or names")
-        codes.append(p.astype(np.int64))
-    lo = min(int(c.min()) for c in codes if len(c))
+    # checked before the cast to int64, which would wrap or warn on values out of its range
+    lo = min(p.min().item() for p in parts if len(p))
     require(lo >= 0, f"labels of {name} include {lo}; class indices must be >= 0")
-    return codes, max(int(c.max()) for c in codes if len(c)) + 1, None
+    hi = max(p.max().item() for p in parts if len(p))
+    require(hi < MAX_CLASSES, f"labels of {name} go up to {hi}, but class indices must be below {MAX_CLASSES} "
+                              "(a model holds one output per class); number the classes 0, 1, 2, ...")
+    return [p.astype(np.int64) for p in parts], int(hi) + 1, None
 
 
 def _require_numeric(arr: np.ndarray, name: str) -> None:

@@ -16,6 +16,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..errors import VaekitError, require
+from ..paths import safe_name
 from .arrays import RawData, to_images
 from .download import DownloadError, download_dataset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
@@ -72,7 +73,7 @@ def cache_dir(name: str) -> Path:
     """Where downloads of ``name`` go: ``$XDG_CACHE_HOME/vaekit/<name>`` or ``~/.cache/vaekit/<name>``."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "vaekit" / name
+    return root / "vaekit" / safe_name(name)  # a dataset's name never leads out of the cache
 
 
 def search_dirs(name: str, data_dir=None) -> list:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
 from ..errors import VaekitError
+from ..paths import inside
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def download_dataset(
     except OSError as e:
         raise DownloadError(f"cannot create cache directory '{dest}': {e.strerror or e}", []) from None
     for filename in IDX_GZ_FILES:
-        target = dest / filename
+        target = inside(dest, filename)
         if target.exists():
             continue
         failures = []

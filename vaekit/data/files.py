@@ -1,7 +1,9 @@
 """Data given as a path: .npy/.npz arrays, CSV/TSV tables, IDX files, folders of images or IDX files."""
 from __future__ import annotations
 
+import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +15,7 @@ from .builtin import find_idx_files, read_idx_files
 from .csv_table import read_csv
 from .idx import read_idx
 from .image_folder import read_image_folder
-from .npy_reader import is_shard_folder, shard_files
+from .npy_reader import NPY_FIX, is_shard_folder, read_array, shard_files
 
 SUPPORTED = (".npy (array), a folder of .npy shards (x-0.npy, x-1.npy, ..., optional y-0.npy, ...), .npz (arrays x/y, optional x_test/y_test), .csv/.tsv (table), "
              "IDX files (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG images "
@@ -22,6 +24,7 @@ DATA_KEYS = ("x", "X", "data")
 LABEL_KEYS = ("y", "Y", "labels", "targets")
 TEST_KEYS = ("x_test", "X_test")
 TEST_LABEL_KEYS = ("y_test", "Y_test", "labels_test", "targets_test")
+MAX_INFLATION = 1032  # deflate's largest ratio of uncompressed to compressed size
 
 
 def read_path(path: Path, source: str, label_column: Optional[str] = None) -> RawData:
@@ -56,18 +59,11 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None) -> Ra
 
 
 def _load_npy(path: Path, name: str) -> np.ndarray:
-    fix = "save a numeric array with numpy.save and check that the file is complete"
     try:
         with open(path, "rb") as f:
-            require(f.read(6) == b"\x93NUMPY",
-                    f"could not read {name}: it is not a .npy file (no numpy header); {fix}")
-            f.seek(0)
-            return np.load(f, allow_pickle=False)
-    except ValueError as e:  # pickled objects, or a broken header
-        reason = "it holds Python objects, which vaekit does not load" if "pickle" in str(e) else str(e)
-        raise VaekitError(f"could not read {name} as a .npy array ({reason}); {fix}") from None
-    except (OSError, EOFError) as e:
-        raise VaekitError(f"could not read {name} as a .npy array ({e}); {fix}") from None
+            return read_array(f, name, os.fstat(f.fileno()).st_size)
+    except OSError as e:
+        raise VaekitError(f"could not read {name} as a .npy array ({e}); {NPY_FIX}") from None
 
 
 def _read_shards(path: Path, name: str) -> RawData:
@@ -80,10 +76,8 @@ def _read_shards(path: Path, name: str) -> RawData:
 
 def _read_npz(path: Path, name: str) -> RawData:
     try:
-        # open the file ourselves: np.load(path) leaks the handle when the archive is broken
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        arrays = _npz_arrays(path, name)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
         raise VaekitError(f"could not read {name} as an .npz archive ({e}); check that the file is complete "
                           "and was written with numpy.savez from numeric arrays") from None
     require(arrays, f"{name} holds no arrays; save the data as numpy.savez(path, x=..., y=...)")
@@ -96,6 +90,26 @@ def _read_npz(path: Path, name: str) -> RawData:
         return None if key is None else arrays[key]
 
     return _from_arrays(arrays[data_key], get(LABEL_KEYS), get(TEST_KEYS), get(TEST_LABEL_KEYS), name)
+
+
+def _npz_arrays(path: Path, name: str) -> dict:
+    """The .npy members of an .npz archive by name (without .npy), each checked by its header before
+    it is read. A member may claim at most :data:`MAX_INFLATION` times its compressed size (what
+    deflate can reach), and no more compressed bytes than the archive holds."""
+    arrays = {}
+    size = os.path.getsize(path)
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            key = info.filename[:-4]
+            member = f"{name} (array '{key}')"
+            require(info.compress_size <= size and info.file_size <= MAX_INFLATION * info.compress_size + 1024,
+                    f"{member} claims {info.file_size} bytes from {info.compress_size} compressed bytes in a "
+                    f"{size}-byte archive, which is impossible; the archive is corrupt or crafted. {NPY_FIX}")
+            with z.open(info) as f:
+                arrays[key] = read_array(f, member, info.file_size)
+    return arrays
 
 
 def _from_arrays(x, y, x_test, y_test, name: str) -> RawData:

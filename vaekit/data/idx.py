@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -19,43 +20,57 @@ from ..errors import VaekitError
 IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 IMAGES_MAGIC = 0x0803  # uint8, 3 dims: (N, H, W)
 LABELS_MAGIC = 0x0801  # uint8, 1 dim: (N,)
+MAX_INFLATION = 1032  # gzip (deflate) decompresses to at most this many times its size
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Return the array stored in IDX file ``path`` (gzip detected by its magic bytes)."""
-    path = Path(path)
+    """Return the array stored in IDX file ``path`` (gzip detected by its magic bytes). The header's
+    shape is checked against the file's size before the data is read."""
+    path, gz = Path(path), False
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise VaekitError(f"could not read IDX file '{path}': {e.strerror or e}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise VaekitError(
-                f"IDX file '{path}' is a corrupt or truncated gzip file ({e}); "
-                "delete it and download or copy it again"
-            ) from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+        with open(path, "rb") as f:
+            size, gz = os.fstat(f.fileno()).st_size, f.read(2) == b"\x1f\x8b"
+            f.seek(0)
+            with (gzip.GzipFile(fileobj=f) if gz else f) as data:
+                try:
+                    return _read_idx(data, path, size * MAX_INFLATION if gz else size)
+                except VaekitError:
+                    while gz and data.read(1 << 20):  # a broken gzip stream explains a bad header best
+                        pass
+                    raise
+    except (OSError, EOFError, zlib.error) as e:
+        if gz and not isinstance(e, IsADirectoryError):
+            raise VaekitError(f"IDX file '{path}' is a corrupt or truncated gzip file ({e}); "
+                              "delete it and download or copy it again") from None
+        raise VaekitError(f"could not read IDX file '{path}': {getattr(e, 'strerror', None) or e}") from None
+
+
+def _read_idx(f, path: Path, limit: int) -> np.ndarray:
+    """The array of the IDX stream ``f``, which holds at most ``limit`` bytes."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
         raise VaekitError(
-            f"'{path}' is not an IDX file: it starts with bytes {raw[:4].hex() or '(none)'}, "
+            f"'{path}' is not an IDX file: it starts with bytes {head.hex() or '(none)'}, "
             "expected 0000 followed by a type code (08 for uint8) and a dimension count; "
             "check that this is an MNIST-style train-/t10k- images or labels file"
         )
-    ndim = raw[3]
-    start = 4 + 4 * ndim
-    if len(raw) < start:
+    ndim = head[3]
+    sizes = f.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise VaekitError(f"IDX file '{path}' is truncated inside its header; download or copy it again")
-    dims = struct.unpack(f">{ndim}I", raw[4:start])
-    dtype = np.dtype(IDX_TYPES[raw[2]])
+    dims = struct.unpack(f">{ndim}I", sizes)
+    dtype = np.dtype(IDX_TYPES[head[2]])
     count = math.prod(dims)
-    expected, found = count * dtype.itemsize, len(raw) - start
-    if found != expected:
+    expected = count * dtype.itemsize
+    fits = expected + 4 + 4 * ndim <= limit
+    data = f.read(expected + 1) if fits else b""  # never more than the file can hold
+    if len(data) != expected:
+        held = f"{len(data)} bytes" if fits else f"at most {limit - 4 - 4 * ndim} bytes"
         raise VaekitError(
             f"IDX file '{path}' is truncated or corrupt: its header says shape {tuple(dims)} "
-            f"({expected} bytes of data) but it holds {found} bytes; download or copy it again"
+            f"({expected} bytes of data) but it holds {held}; download or copy it again"
         )
-    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=start).reshape(dims)
+    arr = np.frombuffer(data, dtype=dtype, count=count).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 

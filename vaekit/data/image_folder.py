@@ -8,6 +8,8 @@ grayscale+alpha -> C=2, RGBA -> C=4. 16-bit grayscale PNGs are scaled by 1/65535
 """
 from __future__ import annotations
 
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,20 +71,31 @@ def _read_image(path: Path) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode.startswith("I;16"):
-                arr = np.asarray(im, dtype=np.float32) / 65535.0
-            else:
-                if im.mode == "1":
-                    im = im.convert("L")
-                elif im.mode == "P":
-                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                elif im.mode not in ("L", "LA", "RGB", "RGBA"):
-                    im = im.convert("RGB")
-                arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's notes on odd chunks or metadata are not the user's concern
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return _as_array(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise VaekitError(f"image '{path}' is too large to load ({e}); shrink it, or replace or remove "
+                          "that file") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:  # PIL's errors for a broken file
         raise VaekitError(f"could not read image '{path}' ({e}); replace or remove that file") from None
+
+
+def _as_array(im) -> np.ndarray:
+    """An open PIL image as float32 (C, H, W) in [0, 1]."""
+    im.load()
+    if im.mode.startswith("I;16"):
+        arr = np.asarray(im, dtype=np.float32) / 65535.0
+    else:
+        if im.mode == "1":
+            im = im.convert("L")
+        elif im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        elif im.mode not in ("L", "LA", "RGB", "RGBA"):
+            im = im.convert("RGB")
+        arr = np.asarray(im, dtype=np.float32) / 255.0
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 

@@ -16,8 +16,10 @@ from 0 without gaps and concatenated in numeric order, with optional labels
 """
 from __future__ import annotations
 
+import math
 import os
 import re
+import tokenize
 from pathlib import Path
 from typing import List
 
@@ -26,10 +28,48 @@ import numpy as np
 from ..errors import VaekitError, require
 from .arrays import require_numeric_dtype
 
-SHARD = re.compile(r"^([xy])-(\d+)\.npy$")
+SHARD = re.compile(r"([xy])-([0-9]+)\.npy")  # used with fullmatch: ASCII digits, no trailing newline
 SHARD_RULE = ("a folder of .npy shards is named x-0.npy, x-1.npy, ... (numbered from 0 without gaps, any zero "
               "padding), with optional labels y-0.npy, y-1.npy, ... beside them")
 IOV_MAX = 1024  # buffers per preadv call (Linux's limit)
+NPY_FIX = "save a numeric array with numpy.save and check that the file is complete"
+
+
+def read_header(f, name: str, size: int, numeric: bool = True) -> tuple:
+    """``(shape, fortran_order, dtype)`` of the .npy file open as ``f`` at its start, ``size`` bytes
+    long, checked: no Python objects, a numeric dtype (if ``numeric``; labels may be strings), at least
+    one axis, and as many bytes as the shape needs (before anything is allocated). ``f`` is left at
+    the first data byte."""
+    require(f.read(6) == b"\x93NUMPY", f"could not read {name}: it is not a .npy file (no numpy header); {NPY_FIX}")
+    try:
+        f.seek(0)
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(f)
+    except (ValueError, EOFError, SyntaxError, TypeError, RecursionError, MemoryError, tokenize.TokenError) as e:
+        reason = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VaekitError(f"could not read {name} as a .npy array (its header is broken: {reason}); {NPY_FIX}") from None
+    require(not dtype.hasobject, f"could not read {name} as a .npy array (it holds Python objects, which "
+                                 f"vaekit does not load); {NPY_FIX}")
+    if numeric:
+        require_numeric_dtype(dtype, name)
+    require(len(shape) >= 1, f"{name} holds a single number (shape ()); it needs examples along its first axis")
+    require(all(s >= 0 for s in shape), f"{name} has a negative size in its shape {shape}; {NPY_FIX}")
+    needed = f.tell() + math.prod(shape) * dtype.itemsize
+    require(size >= needed, f"{name} is truncated: its header promises {shape[0]} rows of shape {tuple(shape[1:])} "
+                            f"({needed} bytes) but the file has {size} bytes, so vaekit could not read it; "
+                            f"{NPY_FIX}")
+    return tuple(int(s) for s in shape), bool(fortran), dtype
+
+
+def read_array(f, name: str, size: int) -> np.ndarray:
+    """The whole array of the .npy file open as ``f`` (see :func:`read_header`), read into memory;
+    its dtype is checked where it is used (labels may be strings)."""
+    shape, fortran, dtype = read_header(f, name, size, numeric=False)
+    out = np.empty(math.prod(shape), dtype)
+    got = f.readinto(memoryview(out.view(np.uint8)))
+    require(got == out.nbytes, f"could not read {name}: the file ended early; {NPY_FIX}")
+    return out.reshape(shape[::-1]).transpose() if fortran else out.reshape(shape)
 
 
 class NpyFile:
@@ -37,31 +77,17 @@ class NpyFile:
 
     def __init__(self, path: Path, name: str):
         self.path, self.name, self._fd = Path(path), name, None
-        fix = "save a numeric array with numpy.save and check that the file is complete"
         try:
             with open(path, "rb") as f:
-                require(f.read(6) == b"\x93NUMPY", f"could not read {name}: it is not a .npy file (no numpy header); {fix}")
-                f.seek(0)
-                version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, fortran, dtype = read_header(f)
+                shape, fortran, dtype = read_header(f, name, os.fstat(f.fileno()).st_size)
                 self.offset = f.tell()
-        except (ValueError, OSError, EOFError) as e:
-            raise VaekitError(f"could not read {name} as a .npy array ({e}); {fix}") from None
-        require(not dtype.hasobject, f"could not read {name} as a .npy array (it holds Python objects, which "
-                                     f"vaekit does not load); {fix}")
-        require_numeric_dtype(dtype, name)
-        require(len(shape) >= 1, f"{name} holds a single number (shape ()); it needs examples along its first axis")
-        require(not fortran or len(shape) == 1 or int(np.prod(shape[1:])) == 1,
+        except OSError as e:
+            raise VaekitError(f"could not read {name} as a .npy array ({e}); {NPY_FIX}") from None
+        require(not fortran or len(shape) == 1 or math.prod(shape[1:]) == 1,
                 f"{name} is stored in Fortran (column-major) order, which cannot be read row by row; "
                 "re-save it with numpy.save(path, numpy.ascontiguousarray(x))")
-        self.shape, self.dtype = tuple(int(s) for s in shape), dtype
-        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * dtype.itemsize
-        needed = self.offset + self.shape[0] * self.row_bytes
-        size = os.path.getsize(path)
-        require(size >= needed, f"{name} is truncated: its header promises {self.shape[0]} rows of shape "
-                                f"{self.shape[1:]} ({needed} bytes) but the file has {size} bytes; {fix}")
+        self.shape, self.dtype = shape, dtype
+        self.row_bytes = math.prod(self.shape[1:]) * dtype.itemsize
 
     @property
     def fd(self) -> int:
@@ -135,7 +161,7 @@ def shard_files(folder: Path, name: str) -> tuple:
     """``(x files, y files or None)`` of a folder of shards, checked to fit together."""
     found = {"x": {}, "y": {}}
     for p in folder.iterdir():
-        m = SHARD.match(p.name)
+        m = SHARD.fullmatch(p.name)
         if m:
             number = int(m.group(2))
             other = found[m.group(1)].get(number)
@@ -145,7 +171,7 @@ def shard_files(folder: Path, name: str) -> tuple:
     xs, ys = found["x"], found["y"]
     require(xs, f"folder {name} has no x-0.npy shard; {SHARD_RULE}")
     for kind, files in (("x", xs), ("y", ys)):
-        missing = sorted(set(range(max(files) + 1)) - set(files)) if files else []
+        missing = [i for i in range(min(max(files), len(files) + 5)) if i not in files][:5] if files else []
         require(not missing, f"folder {name} has {kind} shards up to {kind}-{max(files or [0])}.npy but not "
                              f"number(s) {', '.join(map(str, missing[:5]))}; {SHARD_RULE}")
     require(not ys or set(ys) == set(xs), f"folder {name} has {len(xs)} x shards but {len(ys)} y shards; "
@@ -170,4 +196,4 @@ def row_starts(files: List[NpyFile]) -> np.ndarray:
 
 
 def is_shard_folder(path: Path) -> bool:
-    return path.is_dir() and any(SHARD.match(p.name) for p in path.iterdir())
+    return path.is_dir() and any(SHARD.fullmatch(p.name) for p in path.iterdir())
