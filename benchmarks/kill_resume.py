@@ -3,7 +3,7 @@ uninterrupted one bit for bit.
 
 For each variant (a VAE; FactorVAE, with two optimizers; VQ-VAE, with EMA codebook buffers) it
 trains a reference run, then the same run again while killing it ``--kills`` times:
-  - at a random time after the launch (anywhere: start-up, a step, validation, a write, plots), or
+  - at a random time (in start-up, or within a few steps of a random step of the run's life), or
   - at a crash point (vaekit/faults.py): after the N-th optimizer step, mid-write (the temp file
     written, not yet renamed), during validation, or before a plot.
 After every kill the run directory must load (config, state.pt, weights), and the same command
@@ -25,10 +25,12 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 from safetensors.torch import load_file
@@ -51,21 +53,36 @@ def vaekit_command(*args) -> list:
     return [sys.executable, "-m", "vaekit", "train", *args, "--no-progress"]
 
 
-def launch(command: list, crash_at: str | None = None, kill_after: float | None = None) -> int:
-    """Run ``command``; SIGKILL it after ``kill_after`` seconds (or let VAEKIT_CRASH_AT kill it)."""
+def launch(command: list, crash_at: Optional[str] = None, due: Optional[Callable[[], bool]] = None) -> int:
+    """Run ``command``; SIGKILL it once ``due()`` says so (or let VAEKIT_CRASH_AT kill it)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("VAEKIT_CRASH_AT", None)
     if crash_at:
         env["VAEKIT_CRASH_AT"] = crash_at
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        _, err = child.communicate(timeout=kill_after)
-    except subprocess.TimeoutExpired:
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate()
-    if child.returncode not in (0, -signal.SIGKILL):
-        raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{err}")
+    with tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
+        while child.poll() is None:
+            if due is not None and due():
+                child.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        child.wait()
+        err.seek(0)
+        if child.returncode not in (0, -signal.SIGKILL):
+            raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{err.read()}")
     return child.returncode
+
+
+def timer(run: Path, position: int, every: int, step_seconds: float, rng: random.Random) -> Callable[[], bool]:
+    """Due at a random moment within about ``every`` steps' time after state.pt passed ``position`` - ``every``
+    (at once, if it already has: then the kill lands in start-up)."""
+    target, wait, reached = position - every, rng.random() * every * step_seconds, []
+
+    def due() -> bool:
+        if not reached and _saved_step(run) >= target:
+            reached.append(time.perf_counter())
+        return bool(reached) and time.perf_counter() - reached[0] >= wait
+    return due
 
 
 def check_loads(run: Path) -> str:
@@ -154,7 +171,6 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
     total_steps, every = rows[-1]["step"], int(args[args.index("--checkpoint-every") + 1])
     steps_per_epoch = total_steps // epochs
     step_seconds = sum(row["seconds"] for row in rows) / total_steps
-    overhead = seconds - step_seconds * total_steps  # start-up, validation and plots
     rng = random.Random(f"{seed}-{name}")
     plotted = len(list((reference / rundir.PLOTS).glob("*.png")))
     plan, done, landed, launches = kill_plan(kills, rng, total_steps, plotted, offset), Counter(), [], 0
@@ -166,8 +182,8 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
         mode, position = plan[0] if plan else (None, None)
         crash = None if mode in (None, "time") else crash_point(mode, position, now, steps_per_epoch, every,
                                                                  plotted, rng)
-        kill_after = rng.random() * (overhead + max(position - now, 0) * step_seconds) if mode == "time" else None
-        code = launch(command, crash_at=crash, kill_after=kill_after)
+        due = timer(run, position, every, step_seconds, rng) if mode == "time" else None
+        code = launch(command, crash_at=crash, due=due)
         launches += 1
         if code == 0:
             if plan:
@@ -224,8 +240,6 @@ def main(argv=None) -> int:
     parser.add_argument("--dir", default=None, help="where the runs go (default: a temp folder)")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/kill_resume.{json,md}")
     args = parser.parse_args(argv)
-    import tempfile
-
     folder = Path(args.dir or tempfile.mkdtemp(prefix="vaekit-kill-"))
     start = time.perf_counter()
     rows, errors = run_all(args.variants.split(","), folder, args.kills, args.epochs, args.seed, args.plots)

@@ -1,4 +1,6 @@
 """Shared fixtures: small runs trained once per test session on scikit-learn's digits."""
+import copy
+import functools
 import os
 import sys
 import tempfile
@@ -11,6 +13,27 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Metrics cache what they fit (fd's feature network) under the user cache: never the user's own in tests.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vaekit-test-cache-")
+
+
+def _parse_digits_once():
+    """scikit-learn parses its digits from a gzipped CSV on every call (25 ms), and every run and command
+    on digits loads them (480 times in tests/test_contract.py alone): parse once, hand out deep copies."""
+    import sklearn.datasets
+
+    parse, parsed = sklearn.datasets.load_digits, []
+
+    @functools.wraps(parse)
+    def load_digits(*args, **kwargs):
+        if args or kwargs:
+            return parse(*args, **kwargs)
+        if not parsed:
+            parsed.append(parse())
+        return copy.deepcopy(parsed[0])
+
+    sklearn.datasets.load_digits = load_digits
+
+
+_parse_digits_once()
 
 
 def run_cli(args, capsys=None):

@@ -10,6 +10,7 @@ import pytest
 
 import vaekit
 from vaekit.errors import VaekitError
+from vaekit.rundir import read_metrics
 
 SMALL = dict(hidden=[32], batch_size=256, progress=False)
 
@@ -68,8 +69,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_resume_finishes_after(small_d
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
     filler.unlink()
     vaekit.train(out=run, resume=True, epochs=2, progress=False)
-    rows = [line for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    assert [int(r.split('"epoch": ')[1].split(",")[0]) for r in rows] == [1, 2]
+    assert [row["epoch"] for row in read_metrics(run / "metrics.jsonl")] == [1, 2]
 
 
 def test_an_unwritable_output_directory_is_named_with_the_fix(tmp_path):

@@ -24,14 +24,15 @@ def test_mlp_vae_learns_digits(tmp_path):
 def test_cvae_generates_the_chosen_digit(tmp_path):
     splits = load_data("digits")
     classifier = LogisticRegression(max_iter=2000).fit(splits.train.x.flatten(1).numpy(), splits.train.y.numpy())
-    model = vaekit.train("digits", network="mlp", hidden=[256], conditional=True, latent_dim=2, epochs=40,
+    model = vaekit.train("digits", network="mlp", hidden=[256], conditional=True, latent_dim=2, epochs=10,
                          lr=3e-3, out=tmp_path / "cvae", progress=False)
     torch.manual_seed(0)
     hits = []
     for label in range(10):
         images = model.sample(20, label).flatten(1).numpy()
         hits.append(np.mean(classifier.predict(images) == label))
-    # a classifier trained on real digits recognises the requested class in most samples
+    # a classifier trained on real digits recognises the requested class in most samples (all of them
+    # after 5-40 epochs, seeds 0-3; a CVAE that ignored the label would score about 0.1)
     assert np.mean(hits) > 0.8, hits
 
 

@@ -136,8 +136,8 @@ def _wrote(paths) -> None:
 
 @contextmanager
 def _interruptible(out):
-    """Ctrl-C or SIGTERM (a scheduler ending the job) during training: stop between two file writes
-    and say how to continue, instead of printing a traceback or dying silently."""
+    """Ctrl-C or SIGTERM outside the training loop (which saves and stops by itself, train/stop.py),
+    or pressed twice: say how to continue, instead of printing a traceback or dying silently."""
     def terminate(signum, frame):
         raise KeyboardInterrupt
     in_main = threading.current_thread() is threading.main_thread()
@@ -145,7 +145,7 @@ def _interruptible(out):
     try:
         yield
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted; the last completed epoch is saved: continue with "
+        raise Interrupted(f"interrupted; the last checkpoint is kept: continue with "
                           f"`vaekit train --out {out or 'RUN'} --resume`") from None
     finally:
         if in_main:
