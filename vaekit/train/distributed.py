@@ -182,7 +182,10 @@ class Dist:
             torch.manual_seed(self.rank_seed(seed + epoch))
 
     def close(self) -> None:
+        """Every rank waits for the others, then tears the group down: a rank that tore down while its
+        peer's last messages were in flight once died with SIGABRT in gloo's threads (a CI run)."""
         if self.world > 1 and tdist.is_initialized():
+            tdist.barrier()
             tdist.destroy_process_group()
 
 
