@@ -4,6 +4,8 @@ times, and every such event is a row of metrics.jsonl."""
 import json
 import os
 import signal
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,10 @@ from safetensors.torch import load_file
 import vaekit
 from vaekit.errors import Interrupted, VaekitError
 from vaekit.objectives import elbo as elbo_module
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from kill_resume import differences  # noqa: E402  (the SIGKILL test's comparison of two finished runs)
 
 SMALL = dict(hidden=[32], batch_size=256, progress=False, seed=5)
 STEPS = 6  # 1294 training digits / batch 256
@@ -27,17 +33,6 @@ def metric_rows(run):
 
 def events(run):
     return [row for row in lines(run) if "event" in row]
-
-
-def assert_same_run(a, b):
-    """Same weights, training state and metrics (but the seconds), bit for bit."""
-    for name in ("model.safetensors", "best.safetensors"):
-        wa, wb = load_file(str(a / name)), load_file(str(b / name))
-        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
-    sa, sb = (torch.load(r / "state.pt", weights_only=True) for r in (a, b))
-    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
-    assert torch.equal(sa["torch_rng"], sb["torch_rng"]) and torch.equal(sa["shuffle_rng"], sb["shuffle_rng"])
-    assert metric_rows(a) == metric_rows(b)
 
 
 def call_of(step, first_epoch=1):
@@ -89,7 +84,7 @@ def test_ctrl_c_saves_mid_epoch_and_resume_is_bit_exact(tmp_path, monkeypatch, r
     vaekit.train(out=run, resume=True, progress=False)
     assert [(e["event"], e["epoch"], e["step"]) for e in events(run)] == [
         ("interrupted", 1, STEPS + 2), ("resumed", 1, STEPS + 2)]
-    assert_same_run(run, reference)
+    assert differences(run, reference) == []  # weights, states, RNG, metric rows: every bit
 
 
 def test_checkpoint_every_n_steps_keeps_a_crash_to_n_steps(tmp_path, monkeypatch, reference):
@@ -109,7 +104,7 @@ def test_checkpoint_every_n_steps_keeps_a_crash_to_n_steps(tmp_path, monkeypatch
     # model.safetensors stays the last completed epoch's
     assert load_file(str(run / "model.safetensors"), device="cpu").keys() == state["model"].keys()
     vaekit.train(out=run, resume=True, progress=False)
-    assert_same_run(run, reference)
+    assert differences(run, reference) == []  # weights, states, RNG, metric rows: every bit
 
 
 def test_a_nan_rolls_back_with_a_halved_learning_rate_and_training_goes_on(tmp_path, monkeypatch):

@@ -182,7 +182,8 @@ class Trainer:
                 self.progress.notice(f"early stopping: no validation improvement for {self.tc.patience} epochs "
                                      f"(best epoch {self.best_epoch})")
                 break
-            self._stop_if_asked()  # a signal during validation or saving: the epoch is saved
+            if self._asked_to_stop():  # a signal during validation or saving: the epoch is saved
+                raise self._interruption()
         return self.model
 
     def _epoch(self, train, val, steps_per_epoch: int, warmup_steps: int) -> None:
@@ -260,7 +261,7 @@ class Trainer:
             self.progress.log(f"torch.compile: the first step took {self.compile_timer.seconds:.1f} s "
                               "(compiling the networks)")
         # one process reads the signal note every step; under torchrun the ranks agree when they read the watch
-        stop = self.stops.requested if self.dist.world == 1 else read and self.dist.any(self.stops.requested)
+        stop = (self.dist.world == 1 or read) and self._asked_to_stop()
         every = self.tc.checkpoint_every
         if stop or (every and self.step % every == 0):
             if not read:
@@ -269,7 +270,7 @@ class Trainer:
             self.seconds = time.perf_counter() - start
             self._save_state()
         if stop:
-            self._stop_if_asked()
+            raise self._interruption()
 
     def preflight(self) -> None:
         """Two examples through the objective, before anything is written: a model and an objective
@@ -325,11 +326,10 @@ class Trainer:
         """Raise Diverged at the first non-finite loss the watch recorded (it synchronises once). With
         ``agree``, every rank raises when any rank saw one (all must call it at the same step)."""
         bad = self.watch.first_bad()
-        if agree and not self.dist.any(bad is not None):
+        if not (self.dist.any(bad is not None) if agree else bad is not None):
             return
-        if bad is not None or agree:
-            name, step = bad or ("main", None)
-            raise Diverged(f"the {_loss_name(name)} became nan or inf", self.epoch + 1, step)
+        name, step = bad or ("main", None)  # None: another rank saw it
+        raise Diverged(f"the {_loss_name(name)} became nan or inf", self.epoch + 1, step)
 
     def _roll_back(self, bad: Diverged) -> None:
         """Back to the last good state with lower learning rates, or stop when the retries are spent.
@@ -353,15 +353,17 @@ class Trainer:
         self.progress.notice(f"{bad.what} {bad.where()}: back to the last good state ({kept}) with the learning "
                              f"rate lowered to {_rates(self.optimizers)} (retry {rollbacks} of {self.tc.nan_retries})")
 
-    def _stop_if_asked(self) -> None:
-        """After Ctrl-C or SIGTERM, with the state just saved: raise Interrupted."""
-        if not (self.stops.requested if self.dist.world == 1 else self.dist.any(self.stops.requested)):
-            return
+    def _asked_to_stop(self) -> bool:
+        """Whether Ctrl-C or SIGTERM came; under torchrun every rank asks at the same step and they agree."""
+        return self.dist.any(self.stops.requested)
+
+    def _interruption(self) -> Interrupted:
+        """What stops training after a signal, the state just saved: an event row and the resume command."""
         where = _position(self.epoch, self.step, self.batch)
         self._event("interrupted", signal=self.stops.name)
         nproc = f" --nproc {self.dist.world}" if self.dist.world > 1 else ""
-        raise Interrupted(f"interrupted by {self.stops.name}; the run is saved ({where}): continue with "
-                          f"`vaekit train --out {self.run_dir} --resume{nproc}`")
+        return Interrupted(f"interrupted by {self.stops.name}; the run is saved ({where}): continue with "
+                           f"`vaekit train --out {self.run_dir} --resume{nproc}`")
 
     def _event(self, event: str, **fields) -> None:
         if self.dist.is_writer:
