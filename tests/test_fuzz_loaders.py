@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import gzip
 import io
+import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -293,6 +295,80 @@ def test_image_folders(data):
     loads_or_names(lambda: load(folder), folder)
 
 
+# -- what benchmarks/fuzz_atheris.py found (coverage-guided), kept as regression cases ----------------
+def py2_header_npy() -> bytes:
+    """A .npy whose header numpy parses only after its Python 2 repair (its padding ends in a line of
+    spaces, not a newline): numpy loads it but warns. Found by atheris."""
+    header = ("{'descr': '|u1', 'fortran_order': False, 'shape': (10, 4, 4), }   " + "\n" * 11).ljust(118)
+    return npy_raw(header, IMAGES.tobytes())
+
+
+def npy_raw(header: str, body: bytes) -> bytes:
+    """A version 1.0 .npy of header text ``header`` (a dict, padded as numpy pads it unless it ends in a
+    newline already) and data ``body``."""
+    header = header if header.endswith("\n") or len(header) == 118 else header.ljust(117) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + body
+
+
+def npz_with_bad_utf8_name(where: str) -> bytes:
+    """An .npz whose member name is flagged UTF-8 but is not, in the central directory or only in the
+    member's local header."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("x\u00e9.npy", npy_bytes(IMAGES))  # a non-ASCII name: zipfile sets the UTF-8 flag
+    data = bytearray(buf.getvalue())
+    at = data.index(b"x\xc3\xa9", data.index(b"PK\x01\x02") if where == "central" else 0)
+    data[at + 1] = 0xD6  # 0xD6 0xA9 ... is fine; make the continuation byte invalid too
+    data[at + 2] = 0x28
+    return bytes(data)
+
+
+ATHERIS_FINDINGS = [  # (file name, content, None if it loads, else a part of the VaekitError)
+    ("x.npy", py2_header_npy(), None),  # was: numpy's UserWarning "... created on Python 2" reached the user
+    ("x.npy", npy_bytes(np.full((10, 3), 1.7e98)), "30 value(s) beyond float32's range"),  # was: RuntimeWarning
+    ("t.csv", b"a,b,0\n0.5,-" + b"3" * 80 + b",1\n", "1 value(s) beyond float32's range"),  # overflow in cast
+    ("x.npy", npy_raw("{'descr': '<a4', 'fortran_order': False, 'shape': (10, 3), }", bytes(120)),
+     "holds values of type |S4, not numbers"),  # was: numpy's DeprecationWarning on the alias 'a'
+    ("x.npy", npy_raw("{'descr': '4f4', 'fortran_order': False, 'shape': (1, 3, 1), }", bytes(48)),
+     "each of its elements is an array of shape (4,) (float32 values)"),  # was: ValueError from reshape
+    ("train-images-idx3-ubyte", bytes.fromhex("0000080440000000000000000004000405060740"),
+     "holds no data: its header says shape (1073741824, 0, 262148, 84281152)"),  # was: numpy's "array is too big"
+    ("d.npz", npz_with_bad_utf8_name("central"), "as an .npz archive ('utf-8' codec can't decode"),
+    ("d.npz", npz_with_bad_utf8_name("local"), "as an .npz archive ('utf-8' codec can't decode"),
+]
+
+
+@pytest.mark.parametrize("name, content, refused, stream", [
+    case + (stream,) for case in ATHERIS_FINDINGS for stream in ([None, True] if case[0].endswith(".npy") else [None])])
+def test_atheris_findings(tmp_path, name, content, refused, stream):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if refused is None:
+            assert load_data(str(path), stream=stream).info.shape == (1, 4, 4)
+        else:
+            with pytest.raises(VaekitError, match=re.escape(refused)) as e:
+                load_data(str(path), stream=stream)
+            assert str(path) in str(e.value)
+
+
+# 66 bytes of GIF claiming 2308 x 35209 pixels (81 M: under PIL's bomb limit of 89 M); decoded as float32
+# it took over 2 GB (atheris' -rss_limit_mb=2048)
+GIF_81M_PIXELS = (b'GIF87a\x04\x00\x89\x89\x89\x89\x00\x08\t\x00\x01\x08\x1c\x04\x00\x80\x00\x00\x00\x00\x00\x00\x00'
+                  b'\x00,\x00\t\x00\x00\x04\x00\x04\x00\x89\x89\x89\x80\x80\x00;\x89\x89\x89\x89\x89\x89\x00\x08\t\x00'
+                  b'\x01\x08\x1cH\xb0 \x80\x80\x00;')
+
+
+def test_atheris_image_of_81m_pixels(tmp_path):
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "0.png").write_bytes(GIF_81M_PIXELS)
+    (tmp_path / "cat" / "1.png").write_bytes(png_bytes())
+    with pytest.raises(VaekitError, match=re.escape(f"image '{tmp_path / 'cat' / '0.png'}' is too large to load "
+                                                    "(2308x35209 pixels, more than the 16777216 vaekit loads")):
+        load_data(str(tmp_path))
+
+
 # -- a run's files ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_files(tmp_path_factory):
@@ -343,6 +419,97 @@ def test_run_files(run_files, data):
         (copy / name).unlink(missing_ok=True)
         (copy / name).symlink_to(copy / name)
     loads_or_names(lambda: read_run_file(copy, model, name), copy / name)
+
+
+# -- fitted sampler files (vaekit fit-sampler) ---------------------------------------------------
+SAMPLER_FITS = {"gmm": {"components": 2, "iterations": 5}, "maf": {"layers": 1, "hidden": 4, "epochs": 1}}
+META_HOSTILE = [("dim", "x"), ("dim", 10**12), ("dim", -3), ("dim", 2.5), ("dim", True), ("dim", None), ("dim", 3),
+                ("args", []), ("args", "x"), ("args", {"components": 10**12}), ("args", {"components": "x"}),
+                ("args", {"components": 2.5}), ("args", {"layers": 10**9}), ("args", {"hidden": 10**9}),
+                ("args", {"depth": 10**6}), ("args", {"hidden": 5}), ("args", {"lr": "fast"}),
+                ("args", {"tol": None}), ("args", {"init": 3}), ("args", {"nope": 1}), ("scores", [1]),
+                ("weights", None), ("weights", {"sha256": "0" * 64})]
+
+
+@pytest.fixture(scope="module")
+def sampler_run(run_files):
+    import vaekit
+
+    run, model = run_files
+    for name, args in SAMPLER_FITS.items():
+        vaekit.fit_sampler(model, name, **args)
+    return run, model
+
+
+def sampler_copy(run: Path, name: str):
+    """A copy of ``run``'s weights, config and fitted sampler ``name``: (run, meta path, weights path)."""
+    from vaekit.app.sampling import sampler_files
+
+    copy = fresh_dir() / "run"
+    (copy / "samplers").mkdir(parents=True)
+    for f in ("config.json", "model.safetensors", f"samplers/{name}.json", f"samplers/{name}.safetensors"):
+        (copy / f).write_bytes((run / f).read_bytes())
+    return (copy, *sampler_files(copy, name))
+
+
+def load_sampler_copy(copy: Path, name: str, model):
+    """``load_sampler`` on the copy, with the shared model pointed at it."""
+    from vaekit.app.sampling import load_sampler
+
+    model.run_dir, saved_dir = str(copy), model.run_dir
+    try:
+        return load_sampler(copy, name, model=model)
+    finally:
+        model.run_dir = saved_dir
+
+
+@FUZZ
+@given(st.data())
+def test_sampler_files(sampler_run, data):
+    run, model = sampler_run
+    name = data.draw(st.sampled_from(sorted(SAMPLER_FITS)), "sampler")
+    copy, meta_path, weights_path = sampler_copy(run, name)
+    how = data.draw(st.sampled_from(["json", "json bytes", "weights bytes", "other weights", "folder"]), "how")
+    if how == "json":
+        meta = json.loads(meta_path.read_text())
+        key, value = data.draw(st.sampled_from(META_HOSTILE), "field")
+        meta[key] = {**meta["args"], **value} if key == "args" and isinstance(value, dict) and value.keys() <= \
+            meta["args"].keys() else value
+        meta_path.write_text(json.dumps(meta) if data.draw(st.booleans(), "object") else json.dumps([meta]))
+    elif how == "json bytes":
+        meta_path.write_bytes(data.draw(mutated(meta_path.read_bytes()), "bytes"))
+    elif how == "weights bytes":
+        weights_path.write_bytes(data.draw(mutated(weights_path.read_bytes()), "bytes"))
+    elif how == "other weights":  # the other sampler's tensors under this one's name
+        weights_path.write_bytes((run / "samplers" / f"{sorted(set(SAMPLER_FITS) - {name})[0]}.safetensors").read_bytes())
+    else:
+        weights_path.unlink()
+        weights_path.mkdir()
+    fitted = loads_or_names(lambda: load_sampler_copy(copy, name, model), meta_path.parent)
+    if fitted is not None:
+        assert fitted.sample(3).shape == (3, model.latent_dim)
+
+
+@pytest.mark.parametrize("meta", [b"2", b'"x"', b"null"])  # b"2": found by atheris (benchmarks/fuzz_atheris.py)
+def test_sampler_file_that_is_not_an_object(sampler_run, meta):
+    run, model = sampler_run
+    copy, meta_path, _ = sampler_copy(run, "gmm")
+    meta_path.write_bytes(meta)
+    with pytest.raises(VaekitError, match=f"sampler file {meta_path} is not a JSON object with the sampler's args"):
+        load_sampler_copy(copy, "gmm", model)
+
+
+def test_sampler_file_with_absurd_sizes(sampler_run):
+    """args that would build a sampler of 10^12 numbers or 10^9 layers are refused before any is built."""
+    run, model = sampler_run
+    for name, key in (("gmm", "components"), ("maf", "layers"), ("maf", "hidden")):
+        copy, meta_path, _ = sampler_copy(run, name)
+        meta = json.loads(meta_path.read_text())
+        meta["args"][key] = 10**12
+        meta_path.write_text(json.dumps(meta))
+        with pytest.raises(VaekitError, match=f"sampler file {meta_path} gives {key}=1000000000000, more than its "
+                                              r"weights file holds \(\d+\)"):
+            load_sampler_copy(copy, name, model)
 
 
 # -- absurd headers in bounded memory and time --------------------------------------------------

@@ -127,6 +127,12 @@ def write_text(path: Path, text: str) -> Path:
     return atomic_write(path, write)
 
 
+def unreadable(path: Path, what: str) -> VaekitError:
+    """The error for a run file this user may not read."""
+    return VaekitError(f"cannot read {what} {path}: permission denied; make the run directory readable "
+                       "(chmod -R u+rX) or run vaekit as its owner")
+
+
 def read_json(path: Path, what: str) -> dict:
     path = Path(path)
     try:
@@ -134,6 +140,8 @@ def read_json(path: Path, what: str) -> dict:
             return json.load(f)
     except FileNotFoundError:
         raise VaekitError(f"{path} is missing") from None
+    except PermissionError:
+        raise unreadable(path, what) from None
     except RecursionError:
         raise VaekitError(f"{what} {path} is not valid JSON (nested too deeply); it may be corrupted") from None
     except (ValueError, OSError) as e:  # ValueError: bad JSON, bad UTF-8, an integer of over 4300 digits
@@ -152,7 +160,10 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
         raise VaekitError(f"{path} is missing; the run has no saved weights yet (train it with `vaekit train`)")
     device = next(model.parameters()).device
     try:
+        open(path, "rb").close()  # safetensors says "No such file" for a file it may not read
         load_model(model, str(path), strict=True, device=str(device))
+    except PermissionError:
+        raise unreadable(path, "checkpoint") from None
     except (SafetensorError, OSError, ValueError) as e:
         raise VaekitError(f"checkpoint {path} is corrupted or unreadable ({e}); "
                           "retrain, or resume from a copy of the run") from None
@@ -172,6 +183,8 @@ def load_state(path: Path) -> dict:
         raise VaekitError(f"{path} is missing, so the run cannot be resumed; start a new run with another --out")
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise unreadable(path, "training state") from None
     except pickle.UnpicklingError as e:
         if "weights_only" not in str(e) and "Unsupported global" not in str(e):
             raise VaekitError(f"training state {path} is corrupted or unreadable (UnpicklingError); "
@@ -229,6 +242,8 @@ def read_metrics(path, events: bool = False) -> List[dict]:
         raise VaekitError(f"{path} does not exist; a run writes metrics.jsonl as it trains (`vaekit train`)")
     try:
         text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise unreadable(path, "metrics file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise VaekitError(f"could not read {path} ({e}); it may be corrupted: delete the broken lines") from None
     lines = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
@@ -273,6 +288,8 @@ def require_run(path) -> Path:
     path = Path(path)
     if not path.exists():
         raise VaekitError(f"run directory {path} does not exist; train one with `vaekit train --out {path}`")
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+        raise unreadable(path, "run directory")
     if not path.is_dir() or not is_run(path):
         raise VaekitError(f"{path} is not a vaekit run (no {CONFIG}); pass the --out directory of `vaekit train`")
     return path

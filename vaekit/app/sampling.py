@@ -49,8 +49,8 @@ def parse_sampler_sets(sets: Sequence[str]) -> Dict[str, object]:
 def build_sampler(name: str, dim: int, args: Optional[dict] = None) -> Sampler:
     """``SAMPLERS[name](dim, **args)`` with the args checked; the full args (defaults filled in) are kept."""
     args = dict(args or {})
-    sampler = SAMPLERS.build(name, args, dim, where="the sampler")
     defaults = {k: p.default for k, p in accepted_args(SAMPLERS.get(name)).items() if p.default is not p.empty}
+    sampler = SAMPLERS.build(name, args, dim, where="the sampler")
     sampler.name, sampler.args = name, dict(defaults, **args)
     return sampler
 
@@ -123,19 +123,63 @@ def load_sampler(run, sampler: str = "gmm", model=None) -> Sampler:
     if not meta_path.is_file():
         raise VaekitError(f"run {path} has no fitted {sampler} sampler; fit it first with "
                           f"`vaekit fit-sampler {path} --sampler {sampler}`")
+    again = f"fit it again with `vaekit fit-sampler {path} --sampler {sampler}`"
     meta = rundir.read_json(meta_path, "sampler file")
+    if not isinstance(meta, dict) or not isinstance(meta.get("args", {}), dict):
+        raise VaekitError(f"sampler file {meta_path} is not a JSON object with the sampler's args; it may be "
+                          f"corrupted: {again}")
     if meta.get("weights") != weights_fingerprint(path, "last"):
         raise VaekitError(f"the {sampler} sampler in {meta_path.parent} was fitted to other weights than the "
-                          f"run's {rundir.WEIGHTS} holds now (the run was trained again); fit it again with "
-                          f"`vaekit fit-sampler {path} --sampler {sampler}`")
-    fitted = build_sampler(sampler, int(meta["dim"]), meta.get("args", {}))
+                          f"run's {rundir.WEIGHTS} holds now (the run was trained again); {again}")
+    if type(meta.get("dim")) is not int or meta["dim"] != model.latent_dim:
+        raise VaekitError(f"sampler file {meta_path} is for {meta.get('dim')!r}-dimensional codes but the run's "
+                          f"model has {model.latent_dim} latent dimensions; it may be corrupted: {again}")
+    state = _read_state(tensors, again)
+    args = meta.get("args", {})
+    _check_size_args(sampler, args, state, meta_path, again)
     try:
-        fitted.load_state_dict(load_file(str(tensors)), strict=True)
-    except (SafetensorError, OSError, RuntimeError) as e:
-        raise VaekitError(f"{tensors} is missing or damaged ({str(e).splitlines()[0]}); fit it again with "
-                          f"`vaekit fit-sampler {path} --sampler {sampler}`") from None
-    fitted.scores = meta.get("scores", {})
+        with torch.device("meta"):  # the shapes these args give, before any memory is spent on them
+            built = build_sampler(sampler, meta["dim"], args)
+    except VaekitError as e:
+        raise VaekitError(f"sampler file {meta_path} has args vaekit refuses ({e}); it may be corrupted: "
+                          f"{again}") from None
+    shapes = {k: (tuple(v.shape), v.dtype) for k, v in built.state_dict().items()}
+    saved = {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
+    if shapes != saved:
+        wrong = sorted(set(shapes.items()) ^ set(saved.items()), key=str)[:2]
+        raise VaekitError(f"{tensors} does not hold the tensors the args in {meta_path.name} give (differs at "
+                          f"{', '.join(f'{k} {s} {t}' for k, (s, t) in wrong)}); the files may be damaged or "
+                          f"mixed: {again}")
+    fitted = build_sampler(sampler, meta["dim"], args)
+    fitted.load_state_dict(state, strict=True)
+    scores = meta.get("scores", {})
+    fitted.scores = scores if isinstance(scores, dict) else {}
     return fitted.use(model) if fitted.needs_model else fitted
+
+
+def _read_state(tensors: Path, again: str) -> Dict[str, torch.Tensor]:
+    """The tensors of a sampler's .safetensors file (their sizes are checked against the file by safetensors)."""
+    try:
+        open(tensors, "rb").close()  # safetensors says "No such file" for a file it may not read
+        return load_file(str(tensors))
+    except PermissionError:
+        raise VaekitError(f"cannot read sampler weights {tensors}: permission denied; make it readable") from None
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise VaekitError(f"{tensors} is missing or damaged ({str(e).splitlines()[0]}); {again}") from None
+
+
+def _check_size_args(sampler: str, args: dict, state: dict, meta_path: Path, again: str) -> None:
+    """The args that set the sampler's size are no larger than its saved tensors can hold (so a damaged
+    JSON cannot make vaekit build a huge sampler): each adds at least one tensor (count_args) or one
+    number (width_args)."""
+    cls = SAMPLERS.get(sampler)
+    limits = {**{k: len(state) for k in cls.count_args}, **{k: sum(v.numel() for v in state.values())
+                                                           for k in cls.width_args}}
+    for key, limit in limits.items():
+        value = args.get(key)
+        if type(value) is int and value > limit:  # other types are refused as the sampler is built
+            raise VaekitError(f"sampler file {meta_path} gives {key}={value!r}, more than its weights file holds "
+                              f"({limit}); it may be corrupted: {again}")
 
 
 def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, png: Optional[str] = None,

@@ -92,8 +92,7 @@ def to_images(arr: np.ndarray, name: str) -> np.ndarray:
         return scale_images(arr, "cast")
     if arr.dtype.kind in "iu":
         return scale_images(arr, image_scale(arr.dtype, arr.shape, int(arr.min()), int(arr.max()), name))
-    x = arr.astype(np.float32, copy=False)
-    check_finite(x, name)
+    x = finite_float32(arr, name)
     return scale_images(x, image_scale(arr.dtype, arr.shape, float(x.min()), float(x.max()), name))
 
 
@@ -132,8 +131,20 @@ def to_table(arr: np.ndarray, name: str, columns: Optional[Sequence[str]] = None
              row_numbers: Optional[np.ndarray] = None) -> np.ndarray:
     """Return a float32 table (N, D), checked for NaN/Inf."""
     _require_numeric(arr, name)
-    x = np.asarray(arr).astype(np.float32, copy=False)
-    check_finite(x, name, columns=columns, row_numbers=row_numbers)
+    return finite_float32(np.asarray(arr), name, columns=columns, row_numbers=row_numbers)
+
+
+def finite_float32(arr: np.ndarray, name: str, **where) -> np.ndarray:
+    """``arr`` as float32, checked: no NaN/Inf (see :func:`check_finite`, which takes ``where``), and
+    no finite value too large for float32 (it would become Inf)."""
+    with np.errstate(over="ignore"):
+        x = arr.astype(np.float32, copy=False)
+    if x.dtype != arr.dtype and arr.dtype.kind == "f" and np.isinf(x).any():
+        big = np.isinf(x) & np.isfinite(arr)
+        if big.any():
+            raise VaekitError(f"{name} has {int(big.sum())} value(s) beyond float32's range (|x| > 3.4e38), "
+                              f"such as {arr[big].flat[0]:g}; vaekit computes in float32: rescale the data")
+    check_finite(x, name, **where)
     return x
 
 

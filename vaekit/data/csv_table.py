@@ -34,6 +34,8 @@ def read_csv(path: Path, name: str, label_column: Optional[str] = None) -> RawDa
             for line, row in (rows if has_header else itertools.chain([first], rows)):
                 _read_row(row, line, columns, features, label_idx, name, values, labels)
                 lines.append(line)
+    except PermissionError:  # said by data.files.readable
+        raise
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise VaekitError(f"could not read CSV {name}: {e}; check that it is a UTF-8 text table") from None
     require(lines, f"CSV {name} has a header but no data rows; it needs at least one example")

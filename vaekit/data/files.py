@@ -1,6 +1,7 @@
 """Data given as a path: .npy/.npz arrays, CSV/TSV tables, IDX files, folders of images or IDX files."""
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
 import zlib
@@ -58,10 +59,24 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None) -> Ra
     raise VaekitError(f"{name} has an unsupported file type '{suffix or path.name}'; supported: {SUPPORTED}")
 
 
+@contextlib.contextmanager
+def readable(source: str):
+    """Turn a file or folder of the data that this user may not read (listing or opening it) into one
+    VaekitError naming it."""
+    try:
+        yield
+    except PermissionError as e:
+        where = os.fsdecode(e.filename) if e.filename is not None else source
+        raise VaekitError(f"cannot read '{where}' (of data '{source}'): permission denied; make it readable "
+                          f"(chmod) or run vaekit as a user who can read it") from None
+
+
 def _load_npy(path: Path, name: str) -> np.ndarray:
     try:
         with open(path, "rb") as f:
             return read_array(f, name, os.fstat(f.fileno()).st_size)
+    except PermissionError:  # said by data.files.readable
+        raise
     except OSError as e:
         raise VaekitError(f"could not read {name} as a .npy array ({e}); {NPY_FIX}") from None
 
@@ -77,7 +92,10 @@ def _read_shards(path: Path, name: str) -> RawData:
 def _read_npz(path: Path, name: str) -> RawData:
     try:
         arrays = _npz_arrays(path, name)
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
+    except PermissionError:  # said by data.files.readable
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+            UnicodeDecodeError) as e:  # UnicodeDecodeError: a member name flagged UTF-8 that is not
         raise VaekitError(f"could not read {name} as an .npz archive ({e}); check that the file is complete "
                           "and was written with numpy.savez from numeric arrays") from None
     require(arrays, f"{name} holds no arrays; save the data as numpy.savez(path, x=..., y=...)")

@@ -38,6 +38,8 @@ def read_idx(path: Path) -> np.ndarray:
                     while gz and data.read(1 << 20):  # a broken gzip stream explains a bad header best
                         pass
                     raise
+    except PermissionError:  # said by data.files.readable
+        raise
     except (OSError, EOFError, zlib.error) as e:
         if gz and not isinstance(e, IsADirectoryError):
             raise VaekitError(f"IDX file '{path}' is a corrupt or truncated gzip file ({e}); "
@@ -59,6 +61,9 @@ def _read_idx(f, path: Path, limit: int) -> np.ndarray:
     if len(sizes) < 4 * ndim:
         raise VaekitError(f"IDX file '{path}' is truncated inside its header; download or copy it again")
     dims = struct.unpack(f">{ndim}I", sizes)
+    if 0 in dims:  # no data; and numpy cannot even make an empty array of, say, shape (2**30, 0, 2**40)
+        raise VaekitError(f"IDX file '{path}' holds no data: its header says shape {tuple(dims)}; "
+                          "download or copy it again")
     dtype = np.dtype(IDX_TYPES[head[2]])
     count = math.prod(dims)
     expected = count * dtype.itemsize

@@ -18,6 +18,9 @@ from ..errors import VaekitError, require
 from .arrays import RawData, to_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# pixels per image (4096 x 4096), read from its header before it is decoded: a few bytes of a crafted
+# PNG or GIF may claim up to PIL's own limit (89 M pixels), several GB once decoded as float32
+MAX_PIXELS = 1 << 24
 
 
 def read_image_folder(folder: Path, name: str) -> RawData:
@@ -75,10 +78,15 @@ def _read_image(path: Path) -> np.ndarray:
             warnings.simplefilter("ignore")  # PIL's notes on odd chunks or metadata are not the user's concern
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                require(im.width * im.height <= MAX_PIXELS,
+                        f"image '{path}' is too large to load ({im.width}x{im.height} pixels, more than the "
+                        f"{MAX_PIXELS} vaekit loads in one image); shrink it, or replace or remove that file")
                 return _as_array(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise VaekitError(f"image '{path}' is too large to load ({e}); shrink it, or replace or remove "
                           "that file") from None
+    except PermissionError:  # said by data.files.readable
+        raise
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:  # PIL's errors for a broken file
         raise VaekitError(f"could not read image '{path}' ({e}); replace or remove that file") from None
 

@@ -11,7 +11,7 @@ import torch
 from ..errors import VaekitError, require
 from .arrays import RawData, quantization_levels
 from .builtin import DATASET_NAMES, canonical_name, load_named
-from .files import SUPPORTED, read_path
+from .files import SUPPORTED, read_path, readable
 from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices, split_sizes
 from .streaming import (column_stats, levels_sample, open_source, scan_images, scan_table, should_stream,
                         streamed_splits, train_stats)
@@ -52,10 +52,11 @@ def load_data(
     require(isinstance(val_fraction, (int, float)) and 0 <= val_fraction < 1,
             f"val_fraction must be at least 0 and below 1, got {val_fraction!r}; "
             "use e.g. 0.1, or 0 for no validation split")
-    path = _stream_path(str(source), stream)
-    if path is not None:
-        return _load_streamed(path, str(source), val_fraction, seed, info)
-    raw = _read_source(str(source), data_dir, label_column, download, mirrors)
+    with readable(str(source)):
+        path = _stream_path(str(source), stream)
+        if path is not None:
+            return _load_streamed(path, str(source), val_fraction, seed, info)
+        raw = _read_source(str(source), data_dir, label_column, download, mirrors)
     if info is not None:
         _check_matches(_named(raw.name), tuple(raw.x.shape[1:]), raw.columns, info)
     n_official = None if raw.x_test is None else len(raw.x_test)

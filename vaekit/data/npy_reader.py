@@ -20,6 +20,7 @@ import math
 import os
 import re
 import tokenize
+import warnings
 from pathlib import Path
 from typing import List
 
@@ -45,12 +46,16 @@ def read_header(f, name: str, size: int, numeric: bool = True) -> tuple:
         f.seek(0)
         version = np.lib.format.read_magic(f)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read(f)
+        with warnings.catch_warnings():  # numpy's notes on a header it repaired (Python 2) or an old dtype
+            warnings.simplefilter("ignore")  # alias ('a'): the header is checked below either way
+            shape, fortran, dtype = read(f)
     except (ValueError, EOFError, SyntaxError, TypeError, RecursionError, MemoryError, tokenize.TokenError) as e:
         reason = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
         raise VaekitError(f"could not read {name} as a .npy array (its header is broken: {reason}); {NPY_FIX}") from None
     require(not dtype.hasobject, f"could not read {name} as a .npy array (it holds Python objects, which "
                                  f"vaekit does not load); {NPY_FIX}")
+    require(dtype.subdtype is None, f"could not read {name} as a .npy array: each of its elements is an array of "
+                                    f"shape {dtype.shape} ({dtype.base} values); {NPY_FIX}")
     if numeric:
         require_numeric_dtype(dtype, name)
     require(len(shape) >= 1, f"{name} holds a single number (shape ()); it needs examples along its first axis")
@@ -81,6 +86,8 @@ class NpyFile:
             with open(path, "rb") as f:
                 shape, fortran, dtype = read_header(f, name, os.fstat(f.fileno()).st_size)
                 self.offset = f.tell()
+        except PermissionError:  # said by data.files.readable
+            raise
         except OSError as e:
             raise VaekitError(f"could not read {name} as a .npy array ({e}); {NPY_FIX}") from None
         require(not fortran or len(shape) == 1 or math.prod(shape[1:]) == 1,

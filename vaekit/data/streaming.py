@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import VaekitError, require
-from .arrays import check_finite, encode_labels, example_layout, image_scale, require_examples
+from .arrays import encode_labels, example_layout, finite_float32, image_scale, require_examples
 from .mapped import MappedData, RowSource
 from .npy_reader import NpyFile, is_shard_folder, row_starts, shard_files
 from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices
@@ -73,8 +73,7 @@ def scan_images(source: RowSource, n: int, shape: tuple, name: str) -> str:
     for start in range(0, n, source.chunk_rows()):
         raw = source.raw(np.arange(start, min(n, start + source.chunk_rows())))
         if dtype.kind == "f":
-            raw = raw.astype(np.float32, copy=False)
-            check_finite(raw, f"{name} (examples {start} on)")
+            raw = finite_float32(raw, f"{name} (examples {start} on)")
         cast = int if dtype.kind in "iu" else float
         lo = cast(raw.min()) if lo is None else min(lo, cast(raw.min()))
         hi = cast(raw.max()) if hi is None else max(hi, cast(raw.max()))
@@ -157,11 +156,10 @@ def levels_sample(source: RowSource, n: int, values: int = 1_000_000) -> np.ndar
 
 
 def scan_table(source: RowSource, n: int, name: str) -> None:
-    """A table's NaN/Inf check, chunk by chunk."""
+    """A table's NaN/Inf (and float32 range) check, chunk by chunk."""
     step = source.chunk_rows()
     for start in range(0, n, step):
-        rows = np.arange(start, min(n, start + step))
-        check_finite(source.examples(rows, normalize=False).numpy(), f"{name} (examples {start} on)")
+        finite_float32(source.raw(np.arange(start, min(n, start + step))), f"{name} (examples {start} on)")
 
 
 def train_stats(train: MappedData) -> tuple:

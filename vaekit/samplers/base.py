@@ -27,6 +27,10 @@ from ..errors import VaekitError
 class Sampler(nn.Module):
     score_name = "log_likelihood"  # what ``score`` gives, per code, in nats
     needs_model = False            # True: ``use(model)`` must be called before sampling (the prior)
+    # the args that set how many tensors (count_args) or how many numbers per tensor (width_args) the
+    # state holds: a saved sampler's file bounds them before it is built (see app.sampling.load_sampler)
+    count_args: tuple = ()
+    width_args: tuple = ()
 
     def __init__(self, dim: int):
         super().__init__()

@@ -31,6 +31,8 @@ class GaussianMixtureSampler(Sampler):
     responsibilities, as scikit-learn's init_params="random"); both drawn from the fit's seed.
     """
 
+    width_args = ("components",)
+
     def __init__(self, dim: int, components: int = 10, iterations: int = 100, tol: float = 1e-3,
                  reg: float = 1e-6, init: str = "kmeans++"):
         super().__init__(dim)

@@ -67,6 +67,8 @@ class MAFSampler(Standardized):
     layers; vaekit does not.
     """
 
+    count_args, width_args = ("layers", "depth"), ("hidden",)
+
     def __init__(self, dim: int, layers: int = 5, hidden: int = 100, depth: int = 2, epochs: int = 100,
                  lr: float = 1e-3, batch: int = 128):
         super().__init__(dim)

@@ -55,6 +55,7 @@ class TwoStageVAESampler(Standardized):
     """
 
     score_name = "elbo"
+    count_args, width_args = ("depth",), ("hidden",)
 
     def __init__(self, dim: int, hidden: int = 256, depth: int = 3, epochs: int = 100, lr: float = 1e-3,
                  batch: int = 128, gamma: float = 0.1):

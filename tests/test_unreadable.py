@@ -1,0 +1,108 @@
+"""Files and folders vaekit may not read, and file names that are not UTF-8, through the real CLI:
+each ends in vaekit's own one-line error naming the path (exit code 2), never a traceback.
+
+Root reads everything, so the unreadable cases run vaekit as user nobody (setpriv)."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+NOBODY = 65534
+needs_nobody = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                                  reason="dropping to user nobody needs root and setpriv")
+
+
+@pytest.fixture
+def shared_dir():
+    """A temporary folder that user nobody can enter and write (tmp_path's parents are root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="vaekit-unreadable-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)  # as root, whatever the modes
+
+
+def vaekit_cli(args, home: Path, as_nobody: bool = False, python=("-m", "vaekit")) -> subprocess.Popen:
+    """``python -m vaekit ARGS`` started (as user nobody if asked); collect it with :func:`assert_refused`."""
+    prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if as_nobody else []
+    env = {**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home / ".mpl"), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(prefix + [sys.executable, *python, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+
+
+# vaekit.load in Python, its VaekitError printed as the CLI would (exit code 2)
+LOAD = ("-c", "import sys, vaekit\nfrom vaekit.errors import VaekitError\ntry:\n    vaekit.load(sys.argv[1])\n"
+              "except VaekitError as e:\n    print(f'error: {e}', file=sys.stderr)\n    sys.exit(2)")
+
+
+def assert_refused(process: subprocess.Popen, *expected: str) -> str:
+    """The process exits with code 2 and a message holding each of ``expected``, no traceback."""
+    _, stderr = process.communicate(timeout=120)
+    stderr = stderr.decode("utf-8", "replace")
+    assert process.returncode == 2, stderr[-2000:]
+    assert "Traceback" not in stderr and "UnicodeEncodeError" not in stderr, stderr[-2000:]
+    for text in expected:
+        assert text in stderr, stderr
+    return stderr
+
+
+def png_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (4, 4), 128).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@needs_nobody
+def test_unreadable_data_and_run_files(shared_dir):
+    """An image folder with a class folder nobody may list, a shard folder with a shard nobody may
+    open, and runs whose weights or config nobody may open: the commands run side by side."""
+    import vaekit
+
+    images, shards, run, other = (shared_dir / name for name in ("images", "shards", "run", "other"))
+    for cls in ("cat", "dog"):
+        (images / cls).mkdir(parents=True)
+        for i in range(3):
+            (images / cls / f"{i}.png").write_bytes(png_bytes())
+    shards.mkdir()
+    for i in range(2):
+        np.save(shards / f"x-{i}.npy", np.zeros((10, 3), np.float32))
+    vaekit.train("digits", out=run, epochs=1, hidden=[8], latent_dim=2, batch_size=512, progress=False)
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    shutil.copytree(run, shared_dir / "locked")
+    for p in shared_dir.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    blocked = [images / "dog", shards / "x-1.npy", run / "model.safetensors", other / "config.json",
+               shared_dir / "locked"]
+    for p in blocked:
+        p.chmod(0o000)
+    train = ["train", "--out", str(shared_dir / "new"), "--epochs", "1", "--data"]
+    started = [vaekit_cli(args, shared_dir, as_nobody=True) for args in
+               (train + [str(images)], train + [str(shards)], ["evaluate", str(run)], ["evaluate", str(other)])]
+    started.append(vaekit_cli([str(blocked[4])], shared_dir, as_nobody=True, python=LOAD))
+    assert_refused(started[0], f"cannot read '{blocked[0]}'", "permission denied")
+    assert_refused(started[1], f"cannot read '{blocked[1]}'", "permission denied")
+    assert_refused(started[2], f"cannot read checkpoint {blocked[2]}: permission denied")
+    assert_refused(started[3], f"cannot read run config {blocked[3]}: permission denied")
+    assert_refused(started[4], f"cannot read run directory {blocked[4]}: permission denied")
+    assert not (shared_dir / "new").exists()
+
+
+def test_non_utf8_data_name_in_cli_message(tmp_path):
+    """A broken .npy whose name is not valid UTF-8: the message names it (its odd byte escaped)."""
+    folder = os.fsencode(tmp_path)
+    bad = os.path.join(folder, b"bad\xff.npy")
+    with open(bad, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00broken")
+    started = vaekit_cli([b"train", b"--data", bad, b"--out", os.path.join(folder, b"run"), b"--epochs", b"1"],
+                         tmp_path)
+    stderr = assert_refused(started, "as a .npy array")
+    assert f"could not read '{tmp_path}/bad\\udcff.npy' as a .npy array" in stderr, stderr  # stderr's backslashreplace
