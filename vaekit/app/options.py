@@ -96,7 +96,8 @@ OPTIONS: List[Option] = [
 ]
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 # what may change when a run continues
-RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_every", "nan_retries")
+RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_every", "nan_retries",
+                  "stream")  # streamed and in-memory data give the same numbers
 
 
 # -- applying values to a config dict ------------------------------------------------------
