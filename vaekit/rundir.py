@@ -133,7 +133,8 @@ def unreadable(path: Path, what: str) -> VaekitError:
                        "(chmod -R u+rX) or run vaekit as its owner")
 
 
-def read_json(path: Path, what: str) -> dict:
+def read_json(path: Path, what: str, fix: str = "it may be corrupted"):
+    """The JSON in ``path``; anything wrong with it is a VaekitError naming ``what`` and ``fix``."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -143,9 +144,9 @@ def read_json(path: Path, what: str) -> dict:
     except PermissionError:
         raise unreadable(path, what) from None
     except RecursionError:
-        raise VaekitError(f"{what} {path} is not valid JSON (nested too deeply); it may be corrupted") from None
+        raise VaekitError(f"{what} {path} is not valid JSON (nested too deeply); {fix}") from None
     except (ValueError, OSError) as e:  # ValueError: bad JSON, bad UTF-8, an integer of over 4300 digits
-        raise VaekitError(f"{what} {path} is not valid JSON ({e}); it may be corrupted") from None
+        raise VaekitError(f"{what} {path} is not valid JSON ({e}); {fix}") from None
 
 
 # -- weights and state ----------------------------------------------------------------------

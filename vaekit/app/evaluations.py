@@ -159,13 +159,7 @@ def read_evaluations(path) -> dict:
     path = Path(path)
     if not path.exists():
         return {}
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except RecursionError:
-        raise VaekitError(f"{path} is not a readable evaluation file (nested too deeply); delete it and evaluate "
-                          "again") from None
-    except (OSError, ValueError) as e:  # ValueError: bad JSON or UTF-8, an integer of over 4300 digits
-        raise VaekitError(f"{path} is not a readable evaluation file ({e}); delete it and evaluate again") from None
+    saved = rundir.read_json(path, "evaluation file", fix="delete it and evaluate again")
     if not isinstance(saved, dict):
         raise VaekitError(f"{path} is not a vaekit evaluation file; delete it and evaluate again")
     return saved

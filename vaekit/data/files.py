@@ -14,7 +14,7 @@ from ..errors import VaekitError, require
 from .arrays import RawData, encode_labels, to_examples
 from .builtin import find_idx_files, read_idx_files
 from .csv_table import read_csv
-from .idx import read_idx
+from .idx import MAX_INFLATION, read_idx
 from .image_folder import read_image_folder
 from .npy_reader import NPY_FIX, is_shard_folder, read_array, shard_files
 
@@ -25,7 +25,6 @@ DATA_KEYS = ("x", "X", "data")
 LABEL_KEYS = ("y", "Y", "labels", "targets")
 TEST_KEYS = ("x_test", "X_test")
 TEST_LABEL_KEYS = ("y_test", "Y_test", "labels_test", "targets_test")
-MAX_INFLATION = 1032  # deflate's largest ratio of uncompressed to compressed size
 
 
 def read_path(path: Path, source: str, label_column: Optional[str] = None) -> RawData:
