@@ -163,7 +163,7 @@ def _read_state(tensors: Path, again: str) -> Dict[str, torch.Tensor]:
         open(tensors, "rb").close()  # safetensors says "No such file" for a file it may not read
         return load_file(str(tensors))
     except PermissionError:
-        raise VaekitError(f"cannot read sampler weights {tensors}: permission denied; make it readable") from None
+        raise rundir.unreadable(tensors, "sampler weights") from None
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:
         raise VaekitError(f"{tensors} is missing or damaged ({str(e).splitlines()[0]}); {again}") from None
 
