@@ -167,7 +167,7 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
     start = time.perf_counter()
     launch(vaekit_command(*args, "--out", str(reference)))
     seconds = time.perf_counter() - start
-    rows = metric_rows_with_seconds(reference)
+    rows = rundir.read_metrics(reference / rundir.METRICS)
     total_steps, every = rows[-1]["step"], int(args[args.index("--checkpoint-every") + 1])
     steps_per_epoch = total_steps // epochs
     step_seconds = sum(row["seconds"] for row in rows) / total_steps
@@ -203,10 +203,6 @@ def _saved_step(run: Path) -> int:
     """The optimizer step state.pt holds (0 before the first)."""
     path = run / rundir.STATE
     return int(rundir.load_state(path)["step"]) if path.exists() else 0
-
-
-def metric_rows_with_seconds(run: Path) -> list:
-    return rundir.read_metrics(run / rundir.METRICS)
 
 
 def run_all(names: list, folder: Path, kills: int, epochs: int, seed: int = 0, plots: bool = True):
