@@ -306,6 +306,18 @@ def test_recipe_values_match_the_classic_setups():
     assert load_recipe("beta-vae")["train"]["objective"] == {"name": "elbo", "args": {"beta": 4.0}}
 
 
+def test_the_defaults_are_the_mlp_recipe_with_a_16_d_latent():
+    """No --recipe: the mlp recipe's network and trainer, but 16 latent dimensions (the quality
+    default; benchmarks/vs_pythae_quality.py); the recipe keeps the classic 2-D plane."""
+    from vaekit.app.options import base_config
+
+    default, mlp = base_config(None), base_config("mlp")
+    assert (default.model.latent_dim, mlp.model.latent_dim) == (16, 2)
+    assert default.model.network == mlp.model.network and default.model.likelihood.name == "auto"
+    assert (default.train.lr, default.train.batch_size, default.train.epochs) == \
+        (mlp.train.lr, mlp.train.batch_size, mlp.train.epochs)
+
+
 def test_layer_sizes_as_text_or_list(tmp_path):
     a = vaekit.train("digits", out=tmp_path / "a", epochs=1, hidden="32,16", progress=False)
     assert a.config.model.network.args["hidden"] == [32, 16]

@@ -39,7 +39,7 @@ class ModelConfig:
     posterior: Part = _part("gaussian")         # POSTERIORS
     prior: Part = _part("normal")               # PRIORS
     likelihood: Part = _part("auto")            # LIKELIHOODS; auto: bernoulli for images, gaussian for tables
-    latent_dim: int = 2
+    latent_dim: int = 16                        # the `mlp` recipe keeps the classic 2-D latent
     conditional: bool = False                   # CVAE: feed the one-hot label to encoder and decoder
     num_classes: Optional[int] = None           # filled in from the data
     data_shape: Optional[list] = None           # filled in from the data, e.g. [1, 28, 28]
