@@ -7,6 +7,7 @@ objective) or its own evaluation functions on synthetic 28x28 data with Fashion-
 in this process. The two sides of each comparison alternate for ``--rounds`` rounds and the
 table reports the median time of each and their ratio (B / A; below 1 means B is faster).
 Timings on a shared machine are noisy: compare the ratios, which are measured side by side.
+``--only NAME ...`` re-measures those rows and keeps the other rows of the saved table.
 
 Techniques (A: the alternative, B: what vaekit does by default, or the opt-in setting):
   fused-adam        Adam foreach kernels vs the fused kernel (default)
@@ -14,6 +15,7 @@ Techniques (A: the alternative, B: what vaekit does by default, or the opt-in se
   unchecked-dists   torch.distributions argument checks on vs off during training (default off)
   inference-mode    evaluation under torch.no_grad vs torch.inference_mode
   nll-chunk         importance-sampling rows per chunk: 8192 vs 2048
+  gather            a shuffled batch taken by advanced indexing vs index_select (default)
   threads           1 thread vs all cores (torch.get_num_threads() at start)
   channels-last     the conv recipe's activations in NCHW vs channels-last order (default)
   compile           eager vs torch.compile'd networks (compile time reported separately)
@@ -35,6 +37,7 @@ import torch
 
 from vaekit.app.options import apply_options, base_config
 from vaekit.contract import bounds
+from vaekit.data.batching import rows as batch_rows
 from vaekit.data.types import DataInfo, DataSplits, TensorData
 from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
 from vaekit.models.build import build_model
@@ -113,6 +116,7 @@ def comparisons(args):
     conv_trainer = trainer_for("conv", 128)
     adam = {False: _foreach(trainer_for("mlp", 128)), True: trainer_for("mlp", 128)}
     cores = torch.get_num_threads()
+    pool = torch.rand(54000, *SHAPE)
     out = {
         "fused-adam": ("MLP training step, batch 128", "ms/step", "foreach", "fused",
                        lambda side: time_steps(adam[side], args.steps)),
@@ -127,6 +131,8 @@ def comparisons(args):
         "nll-chunk": (f"NLL k={args.k}", "ms/image", "8192 rows", "2048 rows",
                       lambda side: _within(patch.object(bounds, "MAX_ROWS", 2048 if side else 8192),
                                            lambda: nll_seconds(mlp[128], args.nll_n, args.k))),
+        "gather": ("a shuffled batch of 512 from 54,000 images", "ms/batch", "x[idx]", "index_select",
+                   lambda side: gather_seconds(pool, side, args.steps)),
         "threads": ("MLP training step, batch 128", "ms/step", "1 thread", f"{cores} threads",
                     lambda side: _within(threads(cores if side else 1), lambda: time_steps(mlp[128], args.steps))),
         "channels-last": ("conv recipe training step, batch 128", "ms/step", "NCHW", "channels-last activations",
@@ -138,6 +144,16 @@ def comparisons(args):
                                       lambda: time_steps(mlp[128], max(5, args.steps // 10)))),
     }
     return out
+
+
+def gather_seconds(pool: torch.Tensor, index_select: bool, batches: int) -> float:
+    """Seconds per shuffled batch of 512 taken from ``pool`` as the trainer's batching does."""
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    for i in range(batches):
+        idx = order[i * 512:(i + 1) * 512]
+        batch_rows(pool, idx) if index_select else pool[idx]
+    return (time.perf_counter() - start) / batches
 
 
 def _foreach(trainer: Trainer) -> Trainer:
@@ -202,6 +218,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"command": command.strip(), "threads": torch.get_num_threads(), "torch": torch.__version__,
             "cpu_bf16": cpu_has_bf16()}
+    saved = out / "techniques.json"
+    if args.only and saved.exists():  # keep the rows not re-measured, in their order
+        fresh = {r["technique"]: r for r in rows}
+        old = json.loads(saved.read_text())["rows"]
+        rows = [fresh.pop(r["technique"], r) for r in old] + list(fresh.values())
+        meta["command"] += " (other rows: " + json.loads(saved.read_text())["meta"]["command"] + ")"
     (out / "techniques.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     lines = [f"`{meta['command']}` ({meta['threads']} threads; medians of {args.rounds} alternating rounds; "
              "ratio = B / A, below 1 means B is faster)", "",

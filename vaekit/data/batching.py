@@ -38,12 +38,23 @@ def iterate_batches(
     """
     rank, world = shard
     n = len(data)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = torch.randperm(n, generator=generator) if shuffle else None
     for start in range(skip * batch_size, n, batch_size):
-        idx = order[start : start + batch_size][rank::world]
-        x = data.x[idx]
-        y = None if data.y is None else data.y[idx]
+        if order is None:  # in order: a view, no copy
+            idx = slice(start + rank, min(start + batch_size, n), world)
+        else:
+            idx = order[start : start + batch_size][rank::world]
+        x, y = rows(data.x, idx), (None if data.y is None else rows(data.y, idx))
         if device is not None:
             x = x.to(device, non_blocking=True)
             y = None if y is None else y.to(device, non_blocking=True)
         yield x, y
+
+
+def rows(values, idx):
+    """``values[idx]`` for a slice or an index tensor; an in-memory tensor is gathered with
+    ``index_select``, 5x faster than advanced indexing for a batch of 512 images on the 2-core CPU
+    (0.07 against 0.34 ms, benchmarks/techniques.py ``gather``). Streamed data reads its own rows."""
+    if isinstance(idx, torch.Tensor) and isinstance(values, torch.Tensor):
+        return values.index_select(0, idx)
+    return values[idx]
