@@ -16,6 +16,8 @@ Techniques (A: the alternative, B: what vaekit does by default, or the opt-in se
   inference-mode    evaluation under torch.no_grad vs torch.inference_mode
   nll-chunk         importance-sampling rows per chunk: 8192 vs 2048
   gather            a shuffled batch taken by advanced indexing vs index_select (default)
+  malloc            glibc's malloc as it comes vs keeping freed memory (default; vaekit.malloc),
+                    timed in fresh processes, for the conv recipe and the MLP steps
   threads           1 thread vs all cores (torch.get_num_threads() at start)
   channels-last     the conv recipe's activations in NCHW vs channels-last order (default)
   compile           eager vs torch.compile'd networks (compile time reported separately)
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +43,7 @@ from vaekit.app.options import apply_options, base_config
 from vaekit.contract import bounds
 from vaekit.data.batching import rows as batch_rows
 from vaekit.data.types import DataInfo, DataSplits, TensorData
+from vaekit.malloc import keep_freed_memory
 from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
 from vaekit.models.build import build_model
 from vaekit.nn import conv
@@ -133,6 +138,10 @@ def comparisons(args):
                                            lambda: nll_seconds(mlp[128], args.nll_n, args.k))),
         "gather": ("a shuffled batch of 512 from 54,000 images", "ms/batch", "x[idx]", "index_select",
                    lambda side: gather_seconds(pool, side, args.steps)),
+        "malloc-conv": ("conv recipe training step, batch 128", "ms/step", "malloc as it comes", "keep freed memory",
+                        lambda side: fresh_process_step("conv", 128, max(10, args.steps // 3), side)),
+        "malloc-mlp": ("MLP training step, batch 512", "ms/step", "malloc as it comes", "keep freed memory",
+                       lambda side: fresh_process_step("mlp", 512, args.steps, side)),
         "threads": ("MLP training step, batch 128", "ms/step", "1 thread", f"{cores} threads",
                     lambda side: _within(threads(cores if side else 1), lambda: time_steps(mlp[128], args.steps))),
         "channels-last": ("conv recipe training step, batch 128", "ms/step", "NCHW", "channels-last activations",
@@ -154,6 +163,16 @@ def gather_seconds(pool: torch.Tensor, index_select: bool, batches: int) -> floa
         idx = order[i * 512:(i + 1) * 512]
         batch_rows(pool, idx) if index_select else pool[idx]
     return (time.perf_counter() - start) / batches
+
+
+def fresh_process_step(recipe: str, batch: int, steps: int, keep: bool) -> float:
+    """Seconds per training step in a new process whose malloc is, or is not, tuned by
+    vaekit.malloc (a process-wide setting that cannot be undone within one process)."""
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import techniques as t; "
+            f"t.keep_freed_memory(); print(t.time_steps(t.trainer_for({recipe!r}, {batch}), {steps}))")
+    env = dict(os.environ, VAEKIT_KEEP_FREED_MEMORY="1" if keep else "0")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
 
 
 def _foreach(trainer: Trainer) -> Trainer:
@@ -197,6 +216,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
+    keep_freed_memory()  # as the vaekit command and vaekit.train do
     rows = []
     for name, (what, unit, a, b, fn) in comparisons(args).items():
         if args.only and name not in args.only:

@@ -13,6 +13,7 @@ from ..data import load_data
 from ..data.types import DataInfo
 from ..distributions import default_likelihood
 from ..errors import VaekitError
+from ..malloc import keep_freed_memory
 from ..models import Model, build_model
 from ..models.load import data_info, load
 from ..paths import inside, safe_name
@@ -42,7 +43,10 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     ``out`` (README, "Multi-process training").
 
     >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
+
+    It also has glibc keep freed memory for the next step (:mod:`vaekit.malloc`).
     """
+    keep_freed_memory()
     if resume:
         cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data), sets)
         resume = state is not None  # killed before its first checkpoint: the run starts over from its config

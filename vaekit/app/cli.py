@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import Interrupted, VaekitError
+from ..malloc import keep_freed_memory
 from ..recipes import recipe_names
 from .options import OPTIONS
 
@@ -390,6 +391,7 @@ def demo(
 
 
 def main() -> None:
+    keep_freed_memory()  # every command: training and evaluation reuse their freed activations
     try:
         app()
     except VaekitError as e:
