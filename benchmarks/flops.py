@@ -37,6 +37,14 @@ def matmul_rate(shape: Tuple[int, int, int], repeats: int = 20) -> float:
     return 2 * m * k * n / _median_seconds(lambda: a @ b, repeats, warmup=3) / 1e9
 
 
+def softplus_seconds(values: int, chunk: int = 1 << 21, repeats: int = 10) -> float:
+    """Seconds torch's softplus takes over ``values`` float32 numbers, run in chunks of ``chunk``
+    (the importance-sampling chunk of 2^21 data values): the Bernoulli log-density's own cost."""
+    x = torch.randn(min(values, chunk))
+    per_chunk = _median_seconds(lambda: torch.nn.functional.softplus(x), repeats)
+    return per_chunk * values / len(x)
+
+
 def forward_flops(forward: Callable[[], object]) -> int:
     """FLOPs (2 per multiply-add) of the matrix products and convolutions ``forward()`` runs."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

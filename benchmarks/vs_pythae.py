@@ -13,7 +13,9 @@ benchmarks/vaekit_runner.py, each a fresh process. ``--parts`` (default: all fou
   and each throughput as a fraction of the bound the machine's fp32 matrix-product rate (measured
   in the same invocation, at the net's largest shape and at 2048^3) implies.
 - ``eval``: after the first batch size's runs, each side times encoding the test set, its ELBO and
-  the importance-sampled NLL (k = ``--nll-k``) of ``--nll-n`` test images (needs ``mlp``).
+  the importance-sampled NLL (k = ``--nll-k``) of ``--nll-n`` test images (needs ``mlp``); each
+  against the bound the 2048^3 rate and torch's softplus rate (the Bernoulli log-density's
+  cost, timed here too) allow (``evaluation_bound``).
 - ``conv``: pythae's MNIST benchmark conv VAE in both libraries and vaekit's ``conv`` recipe, on
   capped epochs (benchmarks/vs_pythae_conv.py).
 - ``quality``: each library's default MLP VAE trained for ``--quality-seconds``, then its test
@@ -34,7 +36,7 @@ import numpy as np
 import torch
 
 from bench_common import PYTHAE_RUNNER, VAEKIT_RUNNER, command_line, interleaved, median, throughput, write
-from flops import matmul_rate
+from flops import matmul_rate, softplus_seconds
 from vs_pythae_conv import conv_part
 from vs_pythae_quality import quality_part
 
@@ -45,6 +47,17 @@ def flop_per_image(dim: int, hidden: int, latent: int) -> float:
     """Forward multiply-adds of the MLP VAE x 2 (FLOP) x 3 (forward + backward)."""
     macs = dim * hidden + hidden * 2 * latent + latent * hidden + hidden * dim
     return 3 * 2 * macs
+
+
+def evaluation_bound(what: str, dim: int, hidden: int, latent: int, k: int, gemm_rate: float) -> float:
+    """Images per second the fp32 rate allows: the matrix products (2 FLOP per multiply-add) of
+    encoding (both posterior heads), of the ELBO (encoder + one decoder pass) or of the NLL
+    (k decoder passes), plus, for the ELBO and NLL, the softplus of each Bernoulli logit."""
+    encoder = dim * hidden + hidden * 2 * latent
+    decoder = latent * hidden + hidden * dim
+    macs = {"encode": encoder, "elbo": encoder + decoder, "nll": encoder + k * decoder}[what]
+    logits = {"encode": 0, "elbo": dim, "nll": k * dim}[what]
+    return 1.0 / (2 * macs / (gemm_rate * 1e9) + (softplus_seconds(logits) if logits else 0.0))
 
 
 def main() -> None:
@@ -126,7 +139,9 @@ def mlp_part(args, data, npz: Path, tmp: Path, env, gemm_peak: float, command: s
         ours = median(n / r[f"{what}_seconds"] for r in first["vaekit"])
         theirs = median(n / r[f"{what}_seconds"] for r in first["pythae"])
         value = "nll" if what == "nll" else "test_elbo"
+        bound = evaluation_bound(what, dim, args.hidden, args.latent, args.nll_k, gemm_peak)
         rows.append({"evaluation": what, "vaekit_img_s": ours, "pythae_img_s": theirs, "ratio": ours / theirs,
+                     "bound_img_s": bound, "vaekit_of_bound": ours / bound, "pythae_of_bound": theirs / bound,
                      "vaekit_value": median(r[value] for r in first["vaekit"]) if what != "encode" else None,
                      "pythae_value": median(r[value] for r in first["pythae"]) if what != "encode" else None})
     lines = [f"`{command}`", "",
@@ -143,7 +158,8 @@ def mlp_part(args, data, npz: Path, tmp: Path, env, gemm_peak: float, command: s
             value = "" if r["vaekit_value"] is None else (f" (values: pythae {r['pythae_value']:.2f}, vaekit "
                                                           f"{r['vaekit_value']:.2f} nats)")
             lines.append(f"| {names[r['evaluation']]}{value} | {r['pythae_img_s']:,.0f} | {r['vaekit_img_s']:,.0f} | "
-                         f"{r['ratio']:.2f}x | | | | |")
+                         f"{r['ratio']:.2f}x | {gemm_peak:.0f} GFLOP/s (2048^3) | {r['bound_img_s']:,.0f} | "
+                         f"{r['vaekit_of_bound']:.0%} (pythae {r['pythae_of_bound']:.0%}) | |")
             continue
         lines.append(f"| MLP {dim}-{args.hidden}-{args.latent} training, batch {r['batch']} (img/s) | "
                      f"{r['pythae_img_s']:,.0f} | {r['vaekit_img_s']:,.0f} | {r['ratio']:.2f}x | "

@@ -64,3 +64,13 @@ def test_command_line_spells_out_every_option():
     args = argparse.Namespace(pythae_python="/x/python", parts="conv", sizes=[1, 2], flag=True, off=False, none=None)
     assert command_line("s.py", args) == ("python benchmarks/s.py --pythae-python PYTHAE_PYTHON --parts conv "
                                           "--sizes 1 2 --flag --no-off")
+
+
+def test_evaluation_bounds_count_the_products_and_the_softplus():
+    from vs_pythae import evaluation_bound
+
+    # encoding: both heads, 2 x (784 x 512 + 512 x 32) FLOP per image, no softplus
+    assert evaluation_bound("encode", 784, 512, 16, 1000, 172.0) == pytest.approx(172e9 / 835_584)
+    nll_products_only = 172e9 / (2 * (784 * 512 + 512 * 32 + 1000 * (16 * 512 + 512 * 784)))
+    nll = evaluation_bound("nll", 784, 512, 16, 1000, 172.0)
+    assert 0.05 * nll_products_only < nll < nll_products_only  # the softplus of 784,000 logits costs time
