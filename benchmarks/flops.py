@@ -38,11 +38,11 @@ def matmul_rate(shape: Tuple[int, int, int], repeats: int = 20) -> float:
 
 
 def softplus_seconds(values: int, chunk: int = 1 << 21, repeats: int = 10) -> float:
-    """Seconds torch's softplus takes over ``values`` float32 numbers, run in chunks of ``chunk``
-    (the importance-sampling chunk of 2^21 data values): the Bernoulli log-density's own cost."""
-    x = torch.randn(min(values, chunk))
-    per_chunk = _median_seconds(lambda: torch.nn.functional.softplus(x), repeats)
-    return per_chunk * values / len(x)
+    """Seconds torch's softplus takes over ``values`` float32 numbers at its rate on chunks of
+    ``chunk`` (the importance-sampling chunk of 2^21 data values; a small call would time its
+    fixed overhead instead): the Bernoulli log-density's own cost."""
+    x = torch.randn(chunk)
+    return _median_seconds(lambda: torch.nn.functional.softplus(x), repeats) * values / chunk
 
 
 def forward_flops(forward: Callable[[], object]) -> int:

@@ -4,9 +4,10 @@ glibc's malloc returns the top of its heap to the kernel once more than ``M_TRIM
 is free, and serves blocks above ``M_MMAP_THRESHOLD`` with fresh mappings. A training step
 frees most of its activations at its end and allocates them again at the next one, so the
 kernel zeroes and faults in the same megabytes every step: on the 2-core CPU the conv
-recipe's step spent about a fifth of its time in page faults (``benchmarks/techniques.py``,
-``malloc``). PyTorch's CPU tuning guide makes the same point and suggests jemalloc or
-tcmalloc; this sets glibc's own two thresholds, which needs nothing installed.
+recipe's step took 0.74x the time once they were kept, the MLP's at batch 512 0.91x
+(``benchmarks/techniques.py``, ``malloc-conv`` and ``malloc-mlp``). PyTorch's Performance
+Tuning Guide makes the same point for CPUs and suggests preloading jemalloc or tcmalloc; this
+sets glibc's own two thresholds instead, which needs nothing installed.
 
 Applied once per process by the ``vaekit`` command and by :func:`vaekit.train`; the process's
 resident memory then stays near its peak instead of falling between steps (the peak itself
