@@ -121,7 +121,7 @@ def comparisons(args):
     conv_trainer = trainer_for("conv", 128)
     adam = {False: _foreach(trainer_for("mlp", 128)), True: trainer_for("mlp", 128)}
     cores = torch.get_num_threads()
-    pool = torch.rand(54000, *SHAPE)
+    pool = torch.rand(54000, *SHAPE) if not args.only or "gather" in args.only else None
     out = {
         "fused-adam": ("MLP training step, batch 128", "ms/step", "foreach", "fused",
                        lambda side: time_steps(adam[side], args.steps)),
@@ -171,7 +171,9 @@ def fresh_process_step(recipe: str, batch: int, steps: int, keep: bool) -> float
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import techniques as t; "
             f"t.keep_freed_memory(); print(t.time_steps(t.trainer_for({recipe!r}, {batch}), {steps}))")
     env = dict(os.environ, VAEKIT_KEEP_FREED_MEMORY="1" if keep else "0")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {recipe} step in a fresh process failed:\n{done.stderr[-3000:]}")
     return float(done.stdout.split()[-1])
 
 
@@ -243,7 +245,8 @@ def main() -> None:
         fresh = {r["technique"]: r for r in rows}
         old = json.loads(saved.read_text())["rows"]
         rows = [fresh.pop(r["technique"], r) for r in old] + list(fresh.values())
-        meta["command"] += " (other rows: " + json.loads(saved.read_text())["meta"]["command"] + ")"
+        base = json.loads(saved.read_text())["meta"]["command"].split(" (other rows: ")[-1].rstrip(")")
+        meta["command"] += f" (other rows: {base})"
     (out / "techniques.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     lines = [f"`{meta['command']}` ({meta['threads']} threads; medians of {args.rounds} alternating rounds; "
              "ratio = B / A, below 1 means B is faster)", "",

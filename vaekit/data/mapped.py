@@ -113,7 +113,7 @@ class MappedRows:
         if isinstance(key, int):
             return self.data.take([key])[0]
         if isinstance(key, slice):
-            return self.data.take(torch.arange(len(self.data))[key])
+            return self.data.take(torch.arange(*key.indices(len(self.data))))  # the slice's rows only
         key = torch.as_tensor(key)
         if key.dtype == torch.bool:
             key = torch.nonzero(key).flatten()
