@@ -54,7 +54,8 @@ class Option:
 OPTIONS: List[Option] = [
     Option("model", "model.variant", str, "Model from the zoo (see `vaekit models`).", choices=VARIANTS),
     Option("network", "model.network.name", str, "Encoder/decoder family.", choices=NETWORKS),
-    Option("latent_dim", "model.latent_dim", int, "Latent dimensions."),
+    Option("latent_dim", "model.latent_dim", int, "Latent dimensions (default 16; each recipe sets its own, "
+           "e.g. 2 for mlp and conv)."),
     Option("hidden", "model.network.args.hidden", str, "MLP hidden sizes, e.g. 512,256.", parse_sizes),
     Option("channels", "model.network.args.channels", str, "Conv filters, e.g. 32,64.", parse_sizes),
     Option("dense", "model.network.args.dense", int, "Conv dense layer width."),
