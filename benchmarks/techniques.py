@@ -242,10 +242,9 @@ def main() -> None:
             "cpu_bf16": cpu_has_bf16()}
     saved = out / "techniques.json"
     if args.only and saved.exists():  # keep the rows not re-measured, in their order
-        fresh = {r["technique"]: r for r in rows}
-        old = json.loads(saved.read_text())["rows"]
-        rows = [fresh.pop(r["technique"], r) for r in old] + list(fresh.values())
-        base = json.loads(saved.read_text())["meta"]["command"].split(" (other rows: ")[-1].rstrip(")")
+        fresh, before = {r["technique"]: r for r in rows}, json.loads(saved.read_text())
+        rows = [fresh.pop(r["technique"], r) for r in before["rows"]] + list(fresh.values())
+        base = before["meta"]["command"].split(" (other rows: ")[-1].rstrip(")")
         meta["command"] += f" (other rows: {base})"
     (out / "techniques.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     lines = [f"`{meta['command']}` ({meta['threads']} threads; medians of {args.rounds} alternating rounds; "
