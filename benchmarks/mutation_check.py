@@ -26,7 +26,7 @@ MUTATIONS = [
        'terms = {"elbo": -(t.recon.mean() + penalty), "recon": t.recon.mean(), "kl": penalty,')]),
     ("free bits clamped per example", "vaekit/objectives/elbo.py",
      [("per_dim.mean(0).clamp(min=self.free_bits).sum()", "per_dim.clamp(min=self.free_bits).mean(0).sum()")]),
-    ("train metrics as a mean of batch means", "vaekit/train/trainer.py",
+    ("train metrics as a mean of batch means", "vaekit/train/loop_state.py",
      [("n += b\n", "n += 1\n"), ("v.detach() * b", "v.detach()")]),
     ("CVAE labels scrambled inside importance sampling", "vaekit/models/vae.py",
      [(".expand(x.shape[0]).repeat(n)", ".expand(x.shape[0]).repeat_interleave(n)")]),

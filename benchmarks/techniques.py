@@ -79,8 +79,8 @@ def time_steps(trainer: Trainer, steps: int, sync: bool = False, context=nullcon
         out = trainer.objective(trainer.model, x, None, kl_weight=1.0)
         if sync and not torch.isfinite(out.losses["main"]):  # what the trainer did before the watch
             raise RuntimeError("non-finite loss")
-        trainer._optimize(out.losses)
-        trainer.step += 1
+        trainer.optimize(out.losses)
+        trainer.loop.step += 1
 
     with context():
         for _ in range(3):

@@ -64,7 +64,7 @@ def test_each_group_moves_only_on_its_own_loss(variant, silenced, tmp_path):
     torch.manual_seed(0)
     losses = dict(trainer.objective(model, DIGITS.train.x[:64]).losses)
     losses[silenced] = 0.0 * losses[silenced]      # zero gradient: Adam leaves that group still
-    trainer._optimize(losses)
+    trainer.optimize(losses)
     for name, params in groups.items():
         moved = any(not torch.equal(a, p) for a, p in zip(before[name], params))
         assert moved == (name != silenced), name
@@ -131,7 +131,7 @@ def test_aae_discriminator_learns_to_tell_far_codes_from_the_prior(tmp_path):
     for _ in range(30):
         losses = dict(objective(model, x).losses)
         losses["main"] = 0.0 * losses["main"]        # train the discriminator only
-        trainer._optimize(losses)
+        trainer.optimize(losses)
     with torch.no_grad():
         z_q = model(x).latents[0].z
         p_fake = torch.sigmoid(model.discriminator(z_q)).mean()
@@ -148,7 +148,7 @@ def test_vaegan_discriminator_learns_to_tell_data_from_blank_images(tmp_path):
     for _ in range(40):
         losses = dict(objective(model, x).losses)
         losses["main"], losses["decoder"] = 0.0 * losses["main"], 0.0 * losses["decoder"]
-        trainer._optimize(losses)
+        trainer.optimize(losses)
     with torch.no_grad():
         p_real = torch.sigmoid(model.discriminator(x, 1)[0]).mean()
         p_fake = torch.sigmoid(model.discriminator(model.sample(64), 1)[0]).mean()

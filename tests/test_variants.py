@@ -100,7 +100,7 @@ def test_factorvae_groups_move_only_on_their_own_loss(silenced, tmp_path):
     assert float(out.terms["tc"]) != 0.0  # the VAE loss does reach the discriminator's output
     losses = dict(out.losses)
     losses[silenced] = 0.0 * losses[silenced]     # zero gradient: Adam leaves the group still
-    trainer._optimize(losses)
+    trainer.optimize(losses)
     for name, params in groups.items():
         moved = any(not torch.equal(a, p) for a, p in zip(before[name], params))
         assert moved == (name != silenced), name

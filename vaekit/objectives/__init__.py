@@ -1,4 +1,7 @@
 """Training objectives; importing registers them by name."""
+from typing import Optional
+
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective
 from .elbo import ELBO
 from .iwae import IWAE
@@ -11,5 +14,13 @@ from .mmd import MMD
 from .swae import SlicedWasserstein
 from .msssim import MSSSIM
 
-__all__ = ["LossOutput", "Objective", "ELBO", "IWAE", "MIWAE", "CIWAE", "BetaTC", "DIPVAE", "Capacity", "MMD",
-           "SlicedWasserstein", "MSSSIM"]
+__all__ = ["build_objective", "LossOutput", "Objective", "ELBO", "IWAE", "MIWAE", "CIWAE", "BetaTC", "DIPVAE",
+           "Capacity", "MMD", "SlicedWasserstein", "MSSSIM"]
+
+
+def build_objective(config, dataset_size: Optional[int] = None):
+    """The configured objective; one that names ``dataset_size`` in its constructor (beta-TC's
+    minibatch-weighted sampling) is given the number of training examples."""
+    part = config.train.objective
+    context = {} if dataset_size is None else {"dataset_size": int(dataset_size)}
+    return OBJECTIVES.build(part.name, part.args, where="the objective", **context)

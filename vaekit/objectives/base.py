@@ -24,6 +24,12 @@ class LossOutput:
         """The main loss."""
         return self.losses["main"]
 
+    def named(self) -> Dict[str, torch.Tensor]:
+        """The terms plus the losses, named ``loss`` (the main one) and ``loss_<group>`` (the others):
+        what training logs, validation averages and early stopping may monitor."""
+        losses = {("loss" if name == "main" else f"loss_{name}"): v for name, v in self.losses.items()}
+        return {**self.terms, **losses}
+
 
 class Objective:
     """Base of every objective: ``objective(model, x, c, kl_weight) -> LossOutput``.

@@ -1,4 +1,5 @@
 from . import optimizers as _optimizers  # noqa: F401  (registers optimizers)
-from .trainer import Trainer, build_objective, resolve_device
+from ..objectives import build_objective
+from .trainer import Trainer, resolve_device
 
 __all__ = ["Trainer", "build_objective", "resolve_device"]

@@ -1,5 +1,5 @@
 """Optimizers by name, one per parameter group of the model."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -47,3 +47,39 @@ def can_fuse(optimizer, args: dict, params: List[torch.nn.Parameter]) -> bool:
     return all(p.is_floating_point() and p.device.type in FUSED_DEVICES
                and not isinstance(p, torch.nn.parameter.UninitializedParameter) for p in params)
 
+
+
+def check_losses(losses: Dict[str, torch.Tensor], groups, objective: str) -> None:
+    """Every parameter group needs a loss from the objective."""
+    missing = [name for name in groups if name not in losses]
+    if missing:
+        raise VaekitError(f"the {objective} objective gives no loss for this model's parameter group(s) "
+                          f"{', '.join(missing)}; train with the objective its variant names "
+                          "(`vaekit models --json` lists each variant's config)")
+
+
+def step_all(optimizers: Dict[str, torch.optim.Optimizer], losses: Dict[str, torch.Tensor], *, watch, dist,
+             step: int, grad_clip: Optional[float] = None, examples: int = 1) -> None:
+    """Optimizer step ``step`` (counted from 1): each optimizer steps on its own loss, its gradients from
+    that loss alone (and, under torchrun, from every rank's, weighted by their ``examples``). Each loss,
+    and each clipped gradient norm, is noted in the non-finite ``watch``."""
+    for name, loss in losses.items():
+        watch.note(name, loss, step)  # read every watch.every steps: no sync here
+    groups = list(optimizers.items())
+    if len(groups) == 1:
+        (name, opt), = groups
+        opt.zero_grad(set_to_none=True)
+        losses[name].backward()
+    else:  # all gradients first, from the same forward pass; then every step
+        for i, (name, opt) in enumerate(groups):
+            opt.zero_grad(set_to_none=True)
+            losses[name].backward(inputs=_params(opt), retain_graph=i < len(groups) - 1)
+    dist.reduce_gradients(optimizers, examples)
+    for name, opt in groups:
+        if grad_clip:  # the norm it computes anyway is watched too (a nan there spreads to every weight)
+            watch.note(f"{name} gradient", torch.nn.utils.clip_grad_norm_(_params(opt), grad_clip), step)
+        opt.step()
+
+
+def _params(opt: torch.optim.Optimizer) -> List[torch.nn.Parameter]:
+    return [p for g in opt.param_groups for p in g["params"]]

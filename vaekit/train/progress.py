@@ -1,6 +1,7 @@
 """A progress bar with the live loss (rich), and per-epoch summary lines."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -48,3 +49,11 @@ class EpochProgress:
         if self.enabled:
             self.console.print(message, highlight=False)
 
+
+def epoch_summary(row: dict, monitor: str) -> str:
+    """The line printed after each epoch."""
+    keys = [monitor] + [k for k in ("elbo", "recon", "kl") if k != monitor]
+    text = f"epoch {row['epoch']:>3}  train {monitor} {row.get(f'train_{monitor}', math.nan):.2f}"
+    if f"val_{monitor}" in row:
+        text += "  val " + ", ".join(f"{k} {row[f'val_{k}']:.2f}" for k in keys if f"val_{k}" in row)
+    return text + f"  {row['seconds']:.1f}s"

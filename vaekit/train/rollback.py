@@ -12,6 +12,8 @@ from typing import Dict, List, Optional
 
 import torch
 
+from .loop_state import LoopState
+
 
 class Diverged(Exception):
     """A non-finite loss, gradient or weight; ``what`` says which, ``epoch``/``step`` where."""
@@ -46,3 +48,39 @@ def set_learning_rates(optimizers: Dict[str, torch.optim.Optimizer], rates: List
     groups = [g for opt in optimizers.values() for g in opt.param_groups]
     for group, lr in zip(groups, rates, strict=True):
         group["lr"] = lr
+
+
+class Rollback:
+    """Up to ``retries`` times, training goes back to the last good state with every learning rate
+    multiplied by ``lr_factor``; after that it stops with an error that says what was kept."""
+
+    def __init__(self, retries: int, lr_factor: float):
+        self.retries, self.lr_factor = int(retries), float(lr_factor)
+        self.last_good = LastGood()
+
+    def spent(self, rollbacks: int) -> bool:
+        return rollbacks >= self.retries
+
+    def lowered(self, optimizers: Dict[str, torch.optim.Optimizer]) -> List[float]:
+        return [lr * self.lr_factor for lr in learning_rates(optimizers)]
+
+    def give_up(self, bad: Diverged, rollbacks: int, good: dict, optimizers) -> str:
+        """The message when the retries are spent; ``good`` is the state that stays on disk."""
+        tried = (f" after {rollbacks} rollback{'s' * (rollbacks != 1)}, with the learning rate now "
+                 f"{rates_text(optimizers)}" if rollbacks else "")
+        saved = (f"The last good checkpoint ({position(good)}) is kept in the run directory"
+                 if good["epoch"] or good.get("batch") else "Nothing was saved yet")
+        return f"{bad.what} {bad.where()}{tried}; try a lower --lr or --grad-clip 1.0. {saved}"
+
+    def retrying(self, bad: Diverged, rollbacks: int, good: dict, optimizers) -> str:
+        return (f"{bad.what} {bad.where()}: back to the last good state ({position(good)}) with the learning "
+                f"rate lowered to {rates_text(optimizers)} (retry {rollbacks} of {self.retries})")
+
+
+def position(state: dict) -> str:
+    """Where a saved state is, in words."""
+    return LoopState.from_state(state).where()
+
+
+def rates_text(optimizers: Dict[str, torch.optim.Optimizer]) -> str:
+    return ", ".join(f"{lr:.3g}" for lr in dict.fromkeys(learning_rates(optimizers)))

@@ -12,6 +12,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
+from ..errors import Interrupted
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -26,6 +28,16 @@ class StopRequests:
     @property
     def name(self) -> str:
         return "Ctrl-C" if self.signal == signal.SIGINT else signal.Signals(self.signal).name
+
+    def agreed(self, dist) -> bool:
+        """Whether a stop was asked; under torchrun every rank asks at the same step and they agree."""
+        return dist.any(self.requested)
+
+    def interruption(self, where: str, run_dir, world: int = 1) -> Interrupted:
+        """What stops training once the state is saved (``where``, in words): the resume command."""
+        nproc = f" --nproc {world}" if world > 1 else ""
+        return Interrupted(f"interrupted by {self.name}; the run is saved ({where}): continue with "
+                           f"`vaekit train --out {run_dir} --resume{nproc}`")
 
     def _handle(self, signum, frame) -> None:
         if signum == self.signal:

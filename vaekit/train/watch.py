@@ -7,10 +7,13 @@ end of an epoch.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Tuple
 
 import torch
+
+from .rollback import Diverged
 
 NEVER = 2**62  # "no bad step yet"
 
@@ -41,6 +44,36 @@ class NonFiniteWatch:
 
     def reset(self) -> None:
         self._first.clear()
+
+    def check(self, dist, epoch: int, agree: bool = True) -> None:
+        """Raise Diverged at the first non-finite loss recorded (it synchronises once). With ``agree``,
+        every rank of ``dist`` raises when any rank saw one (all must call it at the same step)."""
+        bad = self.first_bad()
+        if not (dist.any(bad is not None) if agree else bad is not None):
+            return
+        name, step = bad or ("main", None)  # None: another rank saw it
+        raise Diverged(f"the {loss_name(name)} became nan or inf", epoch, step)
+
+
+def check_weights(model: torch.nn.Module, epoch: int) -> None:
+    """Never validate or save a broken model: the last step may have produced non-finite weights."""
+    diverged([name for name, p in model.named_parameters() if not torch.isfinite(p).all()], epoch)
+
+
+def check_row(row: dict) -> None:
+    """An epoch's metrics row with a non-finite number is a divergence, not a row to save."""
+    diverged([k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)], row["epoch"])
+
+
+def diverged(bad: list, epoch: int) -> None:
+    if bad:
+        raise Diverged(f"training diverged (non-finite {', '.join(bad[:3])})", epoch)
+
+
+def loss_name(watched: str) -> str:
+    """"main" -> "loss", "discriminator" -> "discriminator loss", "main gradient" -> "gradient norm"."""
+    group, _, gradient = watched.partition(" ")
+    return ("" if group == "main" else f"{group} ") + ("gradient norm" if gradient else "loss")
 
 
 @contextmanager

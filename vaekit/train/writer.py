@@ -1,0 +1,44 @@
+"""What training writes into the run directory, in the order that keeps a crash harmless: the
+metrics row, then the weights, then ``state.pt`` (resume trims rows past the state's epoch).
+Under torchrun only rank 0 writes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import rundir
+from .distributed import Dist
+
+
+class RunWriter:
+    def __init__(self, run_dir, dist: Dist):
+        self.run_dir, self.dist = Path(run_dir), dist
+
+    def epoch(self, row: dict, model, epoch: int, improved: bool) -> None:
+        """A completed epoch: its metrics row, model.safetensors, and best.safetensors when ``improved``."""
+        if self.dist.is_writer:
+            rundir.append_metrics(self.run_dir, row)
+            meta = {"epoch": str(epoch)}
+            rundir.save_weights(self.run_dir / rundir.WEIGHTS, model, meta)
+            if improved:
+                rundir.save_weights(self.run_dir / rundir.BEST, model, meta)
+
+    def state(self, state: dict) -> None:
+        if self.dist.is_writer:
+            rundir.save_state(self.run_dir / rundir.STATE, state)
+
+    def event(self, event: str, loop, **fields) -> None:
+        """A row of metrics.jsonl for an event (resumed, rollback, interrupted, diverged)."""
+        if self.dist.is_writer:
+            rundir.append_event(self.run_dir, event, epoch=loop.epoch, step=loop.step, **fields)
+
+    def read_state(self) -> dict:
+        return rundir.load_state(self.state_path)
+
+    def trim(self, epoch: int) -> None:
+        """Rows past ``epoch``, written after the state being resumed, are dropped."""
+        if self.dist.is_writer:
+            rundir.trim_metrics(self.run_dir, epoch)
+
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / rundir.STATE
