@@ -3,8 +3,7 @@
     python benchmarks/mutation_check.py [NAME-FILTER ...]
 
 Each mutation is applied to a fresh clone of the committed tree in a temporary directory (the
-working tree is never touched), then tests/test_numbers.py and tests/test_likelihood.py run on
-it. Prints which tests caught each mutation; exits 1 if any mutation went uncaught. About ten
+working tree is never touched), then the test files in TESTS run on it. Prints which tests caught each mutation; exits 1 if any mutation went uncaught. About ten
 minutes on 2 cores.
 """
 import os
@@ -16,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_numbers.py", "tests/test_likelihood.py"]
+TESTS = ["tests/test_numbers.py", "tests/test_likelihood.py", "tests/test_train_loop.py",
+         "tests/test_latent_quality.py"]
 
 # (name, file, [(old, new), ...]): each a wrong version of one formula or rule
 MUTATIONS = [
@@ -57,6 +57,16 @@ MUTATIONS = [
      [("return torch.logsumexp(log_w, dim=0) - torch.log(", "return torch.logsumexp(log_w, dim=0) - 0 * torch.log(")]),
     ("binary uint8 divided by 255", "vaekit/data/arrays.py",
      [("if lo >= 0 and hi <= 1:  # binary images", "if False:  # binary images")]),
+    # four that the suite missed in a later audit, each with its own test since
+    ("beta-TC's stratified weight 1/M for the own example", "vaekit/objectives/tc.py",
+     [("w[i, i] = 1.0 / n", "w[i, i] = 1.0 / m")]),
+    ("gradient clipping of the main group only", "vaekit/train/optimizers.py",
+     [("        if grad_clip:  # the norm", '        if grad_clip and name == "main":  # the norm')]),
+    ("linear probe fitted on the evaluated split", "vaekit/evaluate/latent.py",
+     [("probe.fit(train_z, train_y)", "probe.fit(z, y)")]),
+    ("validation averaged per batch", "vaekit/train/validation.py",
+     [("sums.get(k, 0.0) + float(v) * x.shape[0]", "sums.get(k, 0.0) + float(v)"),
+      ("            n += x.shape[0]", "            n += 1")]),
 ]
 
 

@@ -170,3 +170,16 @@ def test_latent_metrics_say_why_they_cannot_run(trained):
     one_class = splits.test.subset(torch.nonzero(splits.test.y == 3).flatten())
     with pytest.raises(VaekitError, match="the silhouette needs at least 2 classes"):
         compute_metrics(model, one_class, ["silhouette"])
+
+
+def test_the_probe_is_fitted_on_the_training_split_not_the_evaluated_one():
+    """The training split's labels follow the sign of z, the evaluated split's the opposite sign: a probe
+    fitted on the training split is wrong on every evaluated example (a train-on-test probe would be right)."""
+    rng = np.random.default_rng(0)
+    train_z, z = rng.uniform(-1, 1, (300, 2)), rng.uniform(-1, 1, (200, 2))
+    train_z[:, 0] += np.sign(train_z[:, 0]) * 0.2   # a margin around the boundary
+    z[:, 0] += np.sign(z[:, 0]) * 0.2
+    train_y, y = (train_z[:, 0] > 0).astype(int), (z[:, 0] < 0).astype(int)
+    assert probe_accuracy(train_z, train_y, z, y) == 0.0
+    assert latent_quality(train_z, train_y, z, y)["probe_accuracy"] == 0.0
+    assert latent_quality(train_z, train_y, z, y)["knn_accuracy"] == 0.0

@@ -429,3 +429,17 @@ def test_encoding_once_gives_the_same_weights_as_repeating_the_batch(kind):
         torch.manual_seed(1)
         slow = log_importance_weights(Repeating(model), x, y, k=7, max_rows=12)
     assert fast.shape == (7, 6) and torch.allclose(fast, slow, atol=1e-4)
+
+
+def test_minibatch_stratified_weights_follow_chen_et_al_appendix_c2():
+    """B = 4, N = 10, M = B - 1 = 3: 1/N on the diagonal, (N - M)/(N M) = 7/30 for the next example and
+    1/M for the other two; every row sums to 1 (an estimate of q(z), a mixture over the data)."""
+    from vaekit.objectives.tc import log_weight_matrix
+    a, c, o = 1 / 10, 7 / 30, 1 / 3
+    expected = torch.tensor([[a, c, o, o], [o, a, c, o], [o, o, a, c], [c, o, o, a]], dtype=torch.float64)
+    w = log_weight_matrix(4, 10, "mss").double().exp()
+    assert torch.allclose(w, expected, atol=1e-6)
+    assert torch.allclose(w.sum(1), torch.ones(4, dtype=torch.float64), atol=1e-6)
+    big = log_weight_matrix(64, 60000, "mss").double().exp()
+    assert torch.allclose(big.sum(1), torch.ones(64, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(big.diagonal(), torch.full((64,), 1 / 60000, dtype=torch.float64))

@@ -145,3 +145,61 @@ def test_stop_requests_name_the_signal_and_the_resume_command():
     assert str(message) == ("interrupted by SIGTERM; the run is saved (epoch 2, step 9): continue with "
                             "`vaekit train --out runs/x --resume --nproc 2`")
     assert signal.getsignal(signal.SIGTERM) != stops._handle  # the previous handler is back
+
+
+# -- stepping and validation (holes a mutation audit found) -----------------------------------
+def test_grad_clip_bounds_every_groups_update_not_only_mains():
+    """AAE's discriminator has an optimizer of its own: --grad-clip bounds its step too (SGD, lr 1:
+    a step moves a group's parameters by its clipped gradient norm)."""
+    import copy
+
+    from vaekit.app.options import apply_options, base_config
+    from vaekit.data import load_data
+    from vaekit.models import build_model
+    from vaekit.objectives import build_objective
+    from vaekit.train.optimizers import step_all
+    from vaekit.train.watch import NonFiniteWatch
+
+    cfg = apply_options(base_config(), {"model": "aae", "hidden": [32], "latent_dim": 4},
+                        ["model.structure.args.disc_hidden=32"])
+    cfg.model.data_shape, cfg.model.num_classes = [1, 8, 8], 10
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    x = load_data("digits").train.x[:64]
+
+    def moved(clip):
+        m = copy.deepcopy(model)
+        groups = m.parameter_groups()
+        flat = lambda name: torch.cat([p.detach().flatten() for p in groups[name]])  # noqa: E731
+        before = {name: flat(name) for name in groups}
+        torch.manual_seed(1)
+        losses = build_objective(cfg)(m, x).losses
+        step_all({name: torch.optim.SGD(params, lr=1.0) for name, params in groups.items()}, losses,
+                 watch=NonFiniteWatch(), dist=Dist(), step=1, grad_clip=clip)
+        return {name: float((flat(name) - before[name]).norm()) for name in groups}
+
+    free, clipped = moved(None), moved(0.01)
+    assert set(clipped) == {"main", "discriminator"}
+    for name in clipped:
+        assert free[name] > 0.02, name          # unclipped, the step would be larger than the clip
+        assert 0.005 < clipped[name] <= 0.01 + 1e-6, name
+
+
+class _MeanOfX:
+    """An objective whose one term is the batch mean of x: validation must weight it per example."""
+    monitor = ("m", "max")
+
+    def __call__(self, model, x, c=None, kl_weight=1.0):
+        from vaekit.objectives import LossOutput
+        return LossOutput({"main": x.mean()}, {"m": x.mean()})
+
+
+def test_validation_is_a_mean_over_examples_not_over_batches():
+    """600 examples are two batches (512 and 88) of unequal means: their per-example mean is the
+    mean of all 600, while a mean of batch means would weight the 88 as much as the 512."""
+    from vaekit.data.types import TensorData
+    from vaekit.train.validation import validate
+
+    x = torch.cat([torch.zeros(512, 3), torch.ones(88, 3)])
+    got = validate(torch.nn.Linear(3, 1), _MeanOfX(), TensorData(x), Dist())
+    assert got["m"] == pytest.approx(88 / 600) and got["loss"] == pytest.approx(88 / 600)

@@ -28,8 +28,12 @@ def log_weight_matrix(b: int, dataset_size: int, sampling: str, device=None) -> 
 
     Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs", section 4 and appendix C:
     - ``mws`` (minibatch weighted sampling): 1 / (N M) for every j, N the data set size, M = B.
-    - ``mss`` (minibatch stratified sampling): 1/N for the own example, 1/(M-1) for the others
-      but one, which gets (N - M + 1) / (N (M - 1)) (the authors' code, ``_log_importance_weight_matrix``).
+    - ``mss`` (minibatch stratified sampling, appendix C.2): with M = B - 1 other examples in the
+      batch, 1/N for the own example (the diagonal), (N - M) / (N M) for one other (here the next,
+      j = i + 1 mod B) and 1/M for the remaining M - 1, so that every row sums to 1. The authors'
+      code (``_log_importance_weight_matrix``) writes the 1/N entries with a stride of B, which lands
+      them in column 0 rather than on the diagonal, so its rows do not all sum to 1; this follows the
+      appendix.
     ``dataset_size`` 0 (unknown) treats the minibatch as the whole data set: q(z) is then the
     batch's empirical aggregate (1/B) sum_j q(z | x_j), for both samplings.
     """
@@ -38,11 +42,10 @@ def log_weight_matrix(b: int, dataset_size: int, sampling: str, device=None) -> 
     n = max(int(dataset_size), b)
     if sampling == "mws":
         return torch.full((b, b), -math.log(n * b), device=device)
-    m = b - 1
+    m, i = b - 1, torch.arange(b, device=device)
     w = torch.full((b, b), 1.0 / m, device=device)
-    w.view(-1)[::m + 1] = 1.0 / n
-    w.view(-1)[1::m + 1] = (n - m) / (n * m)
-    w[m - 1, 0] = (n - m) / (n * m)
+    w[i, i] = 1.0 / n
+    w[i, (i + 1) % b] = (n - m) / (n * m)
     return w.log()
 
 
