@@ -73,7 +73,8 @@ def test_ctrl_c_saves_mid_epoch_and_resume_is_bit_exact(tmp_path, monkeypatch, r
             os.kill(os.getpid(), signal.SIGINT)  # the handler notes it; the step finishes, then the loop saves
 
     restore = patch_elbo(monkeypatch, ctrl_c)
-    with pytest.raises(Interrupted, match=rf"interrupted by Ctrl-C; the run is saved \(epoch 2, step {STEPS + 2}\): "
+    with pytest.raises(Interrupted, match=rf"interrupted by Ctrl-C; the run is saved \(after 1 epoch and 2 batches, "
+                                          rf"step {STEPS + 2}\): "
                                           rf"continue with `vaekit train --out {run} --resume`"):
         vaekit.train("digits", out=run, epochs=3, **SMALL)
     restore()
@@ -82,8 +83,8 @@ def test_ctrl_c_saves_mid_epoch_and_resume_is_bit_exact(tmp_path, monkeypatch, r
     assert [e["event"] for e in events(run)] == ["interrupted"] and events(run)[0]["signal"] == "Ctrl-C"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
     vaekit.train(out=run, resume=True, progress=False)
-    assert [(e["event"], e["epoch"], e["step"]) for e in events(run)] == [
-        ("interrupted", 1, STEPS + 2), ("resumed", 1, STEPS + 2)]
+    assert [(e["event"], e["epoch"], e["batch"], e["step"]) for e in events(run)] == [
+        ("interrupted", 1, 2, STEPS + 2), ("resumed", 1, 2, STEPS + 2)]  # the message's numbers
     assert differences(run, reference) == []  # weights, states, RNG, metric rows: every bit
 
 
@@ -140,7 +141,7 @@ def test_a_lasting_nan_stops_after_the_retries_with_what_happened(tmp_path, monk
     patch_elbo(monkeypatch, nan_from_epoch_2)
     with pytest.raises(VaekitError, match=r"the loss became nan or inf at epoch 2, step 7 after 2 rollbacks, with "
                                           r"the learning rate now 0.00025; try a lower --lr or --grad-clip 1.0. The "
-                                          r"last good checkpoint \(epoch 1\) is kept in the run directory"):
+                                          r"last good checkpoint \(after 1 epoch, step 6\) is kept in the run directory"):
         vaekit.train(out=run, resume=True, epochs=3, nan_retries=2, progress=False)
     assert [e["event"] for e in events(run)] == ["resumed", "rollback", "rollback", "diverged"]
     assert [e["lr"] for e in events(run)[1:3]] == [[5e-4], [2.5e-4]]

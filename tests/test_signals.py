@@ -28,18 +28,18 @@ def test_sigterm_saves_where_it_stopped_and_the_run_resumes(tmp_path):
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
     text = " ".join(err.split())
-    found = re.search(r"stopped: interrupted by SIGTERM; the run is saved \(epoch (\d+)(?:, step (\d+))?\): "
+    found = re.search(r"stopped: interrupted by SIGTERM; the run is saved "
+                      r"\(after (\d+) epochs?(?: and (\d+) batch(?:es)?)?, step (\d+)\): "
                       rf"continue with `vaekit train --out {re.escape(str(run))} --resume`", text)
     assert found, text
     assert "Traceback" not in err
     state = torch.load(run / "state.pt", weights_only=True)
-    epoch, step = int(found[1]), found[2]
-    if step:  # mid-epoch: the message names the epoch it was in and the step it saved
-        assert state["batch"] > 0 and state["epoch"] == epoch - 1 and state["step"] == int(step)
-    else:  # between epochs
-        assert state["batch"] == 0 and state["epoch"] == epoch
+    epoch, batch, step = int(found[1]), found[2], int(found[3])
+    # the message counts completed epochs and batches, as state.pt and the event row do
+    assert (state["epoch"], state["batch"], state["step"]) == (epoch, int(batch or 0), step)
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
-    assert rows[-1] == {"event": "interrupted", "epoch": state["epoch"], "step": state["step"], "signal": "SIGTERM"}
+    position = {"epoch": state["epoch"], "step": state["step"], **({"batch": state["batch"]} if batch else {})}
+    assert rows[-1] == {"event": "interrupted", **position, "signal": "SIGTERM"}
     vaekit.train(out=run, resume=True, epochs=state["epoch"] + 2, progress=False)
     epochs = [json.loads(line).get("epoch") for line in metrics.read_text().splitlines()
               if "event" not in json.loads(line)]

@@ -33,9 +33,12 @@ def test_loop_state_round_trips_and_reads_what_older_versions_saved():
 
 def test_end_epoch_and_where():
     loop = LoopState(epoch=1, step=10, batch=4, seconds=2.0)
-    assert loop.where() == "epoch 2, step 10"
+    assert loop.where() == "after 1 epoch and 4 batches, step 10"
+    assert loop.event_fields() == {"epoch": 1, "step": 10, "batch": 4}
     loop.end_epoch()
-    assert (loop.epoch, loop.batch, loop.seconds, loop.where()) == (2, 0, 0.0, "epoch 2")
+    assert (loop.epoch, loop.batch, loop.seconds, loop.where()) == (2, 0, 0.0, "after 2 epochs, step 10")
+    assert loop.event_fields() == {"epoch": 2, "step": 10}
+    assert LoopState(batch=1, step=1).where() == "after 0 epochs and 1 batch, step 1"
     assert LoopState().where() == "the start"
 
 
@@ -97,11 +100,12 @@ def test_rollback_lowers_the_rates_until_its_retries_are_spent():
     bad = Diverged("the loss became nan or inf", epoch=3, step=40)
     good = LoopState(epoch=2, step=30).to_state()
     assert rollback.retrying(bad, 1, good, optimizers) == (
-        "the loss became nan or inf at epoch 3, step 40: back to the last good state (epoch 2) with the learning "
+        "the loss became nan or inf at epoch 3, step 40: back to the last good state (after 2 epochs, step 30) "
+        "with the learning "
         "rate lowered to 0.1, 0.01 (retry 1 of 2)")
     assert rollback.give_up(bad, 2, good, optimizers).endswith(
         "after 2 rollbacks, with the learning rate now 0.1, 0.01; try a lower --lr or --grad-clip 1.0. "
-        "The last good checkpoint (epoch 2) is kept in the run directory")
+        "The last good checkpoint (after 2 epochs, step 30) is kept in the run directory")
     assert rollback.give_up(bad, 0, LoopState().to_state(), optimizers).endswith("Nothing was saved yet")
     rollback.last_good.keep({"w": p.detach()})
     p.data.fill_(7.0)  # training goes on: the kept copy does not change
@@ -140,10 +144,10 @@ def test_stop_requests_name_the_signal_and_the_resume_command():
     with stops.listening():
         signal.raise_signal(signal.SIGTERM)
         assert stops.requested and stops.agreed(Dist()) and stops.name == "SIGTERM"
-    message = stops.interruption("epoch 2, step 9", "runs/x", world=2)
+    message = stops.interruption("after 1 epoch and 2 batches, step 9", "runs/x", world=2)
     assert isinstance(message, Interrupted)
-    assert str(message) == ("interrupted by SIGTERM; the run is saved (epoch 2, step 9): continue with "
-                            "`vaekit train --out runs/x --resume --nproc 2`")
+    assert str(message) == ("interrupted by SIGTERM; the run is saved (after 1 epoch and 2 batches, step 9): "
+                            "continue with `vaekit train --out runs/x --resume --nproc 2`")
     assert signal.getsignal(signal.SIGTERM) != stops._handle  # the previous handler is back
 
 

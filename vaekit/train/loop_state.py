@@ -49,10 +49,21 @@ class LoopState:
         self.epoch, self.batch, self.seconds = self.epoch + 1, 0, 0.0
 
     def where(self) -> str:
-        """Where this position is, in words."""
+        """Where this position is, in words, counting completed epochs as metrics.jsonl does."""
+        if not (self.epoch or self.batch):
+            return "the start"
+        text = f"after {_count(self.epoch, 'epoch', 'epochs')}"
         if self.batch:
-            return f"epoch {self.epoch + 1}, step {self.step}"
-        return f"epoch {self.epoch}" if self.epoch else "the start"
+            text += f" and {_count(self.batch, 'batch', 'batches')}"
+        return f"{text}, step {self.step}"
+
+    def event_fields(self) -> dict:
+        """The position in an event row of metrics.jsonl: ``batch`` only mid-epoch."""
+        return {"epoch": self.epoch, "step": self.step, **({"batch": self.batch} if self.batch else {})}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 class EpochSums:

@@ -29,7 +29,7 @@ class RunWriter:
     def event(self, event: str, loop, **fields) -> None:
         """A row of metrics.jsonl for an event (resumed, rollback, interrupted, diverged)."""
         if self.dist.is_writer:
-            rundir.append_event(self.run_dir, event, epoch=loop.epoch, step=loop.step, **fields)
+            rundir.append_event(self.run_dir, event, **loop.event_fields(), **fields)
 
     def read_state(self) -> dict:
         return rundir.load_state(self.state_path)
