@@ -16,6 +16,7 @@ from vaekit.data.types import TensorData
 from vaekit.errors import VaekitError
 from vaekit.models.build import build_model
 from vaekit.objectives import ELBO
+from vaekit.plots.grid import grid_gap
 from vaekit.plots import (active_dimensions, image_grid, latent_activity, latent_embedding, manifold_grid,
                           plot_curves, plot_latent, plot_manifold, plot_reconstructions, plot_samples,
                           read_metrics, save_image_grid)
@@ -64,7 +65,7 @@ def test_image_grid_places_images_and_separators():
     for i in range(5):
         images[i] = (i + 1) / 10
     images[4, 0, 1, 2] = 0.99
-    g = image_grid(images, nrow=3, pad_value=0.5)
+    g = image_grid(images, nrow=3, pad_value=0.5, gap=1)
     assert g.shape == (2 * 2 + 1, 3 * 3 + 2)       # 2 rows x 3 cols of 2x3 cells, 1-px separators
     assert np.allclose(g[0:2, 0:3], 0.1)            # image 0 top-left
     assert np.allclose(g[0:2, 8:11], 0.3)           # image 2 top-right
@@ -78,11 +79,23 @@ def test_image_grid_rgb_scale_and_clipping():
     images = np.zeros((2, 3, 2, 2), dtype=np.float32)
     images[1, 0] = 2.0      # red, clipped to 1
     images[1, 2] = 0.25     # some blue
-    g = image_grid(images, nrow=2, scale=2)
+    g = image_grid(images, nrow=2, scale=2, gap=1)
     assert g.shape == (4, 4 * 2 + 1, 3)
     assert np.allclose(g[:, 5:9], [1.0, 0.0, 0.25])  # second image, enlarged 2x, channels last
     assert np.allclose(g[:, 4], 1.0)                  # white separator column
     assert np.allclose(g[:, 0:4], 0.0)
+
+
+def test_image_grid_separates_cells_by_a_tenth_of_a_cell():
+    """Images that fill their cells (digits touch the top and bottom) need more than a hairline
+    between them to read as separate tiles: 2 px at least, a tenth of a cell above 20 px."""
+    assert [grid_gap(s, s) for s in (2, 8, 28, 64, 84, 256)] == [2, 2, 3, 6, 8, 26]
+    g = image_grid(torch.zeros(4, 1, 64, 64), nrow=2, pad_value=0.5)
+    assert g.shape == (2 * 64 + 6, 2 * 64 + 6)
+    assert np.allclose(g[64:70, :], 0.5) and np.allclose(g[:, 64:70], 0.5) and np.allclose(g[70:, 70:], 0.0)
+    assert image_grid(torch.zeros(2, 1, 4, 4), nrow=2, gap=0).shape == (4, 8)
+    with pytest.raises(VaekitError, match="gap at least 0"):
+        image_grid(torch.zeros(2, 1, 4, 4), gap=-1)
 
 
 def test_image_grid_rejects_bad_shapes():
@@ -95,16 +108,16 @@ def test_image_grid_rejects_bad_shapes():
 def test_save_image_grid_upscales_digits_to_a_legible_png(digits, tmp_path):
     path = save_image_grid(digits.x[:64], tmp_path / "grid.png", nrow=8)
     mode, size, px = png(path)
-    assert mode == "L" and size == (8 * 65 - 1, 8 * 65 - 1)   # 8x8 digits become 64x64 cells (x8)
+    assert mode == "L" and size == (8 * 70 - 6, 8 * 70 - 6)   # 8x8 digits become 64x64 cells (x8), 6 px apart
     expected = np.round(digits.x[1, 0].numpy() * 255)
-    assert np.array_equal(px[0:64:8, 65:129:8], expected)      # image 1, sampled once per source pixel
-    assert np.array_equal(px[0:64, 65:129], np.kron(expected, np.ones((8, 8))))
-    assert (px[64, :] == 255).all() and (px[:, 64] == 255).all()
+    assert np.array_equal(px[0:64:8, 70:134:8], expected)      # image 1, sampled once per source pixel
+    assert np.array_equal(px[0:64, 70:134], np.kron(expected, np.ones((8, 8))))
+    assert (px[64:70, :] == 255).all() and (px[:, 64:70] == 255).all()
     assert os.listdir(tmp_path) == ["grid.png"]                # no temp file left behind
 
     rgb = save_image_grid(torch.rand(3, 3, 64, 64), tmp_path / "rgb.png", nrow=3)
     mode, size, _ = png(rgb)
-    assert mode == "RGB" and size == (3 * 65 - 1, 64)          # 64 px is legible: no upscaling
+    assert mode == "RGB" and size == (3 * 70 - 6, 64)          # 64 px is legible: no upscaling
 
 
 # -- latent map ------------------------------------------------------------------
@@ -277,7 +290,7 @@ def test_plot_samples_is_seeded_and_leaves_the_global_rng_alone(trained, tmp_pat
     assert torch.equal(state, torch.get_rng_state())
     b = plot_samples(trained, tmp_path / "b.png", n=64)
     mode, size, px = png(a)
-    assert mode == "L" and size == (519, 519)
+    assert mode == "L" and size == (554, 554)  # 8 x 64 px cells, 6 px apart
     assert np.array_equal(px, png(b)[2])
     torch.manual_seed(0)
     first = trained.sample(64)[0, 0].numpy()
@@ -287,9 +300,9 @@ def test_plot_samples_is_seeded_and_leaves_the_global_rng_alone(trained, tmp_pat
 def test_plot_samples_of_a_cvae_draws_a_row_per_class(tmp_path):
     model = make_model(2, conditional=True, num_classes=10)
     _, size, _ = png(plot_samples(model, tmp_path / "s.png", n=64))
-    assert size == (6 * 65 - 1, 10 * 65 - 1)     # 10 rows (classes) of 6
+    assert size == (6 * 70 - 6, 10 * 70 - 6)     # 10 rows (classes) of 6
     _, size, _ = png(plot_samples(model, tmp_path / "s3.png", n=9, label=3))
-    assert size == (3 * 65 - 1, 3 * 65 - 1)
+    assert size == (3 * 70 - 6, 3 * 70 - 6)
 
 
 def test_samples_and_reconstructions_need_images(trained, digits, tmp_path):
@@ -305,17 +318,17 @@ def test_samples_and_reconstructions_need_images(trained, digits, tmp_path):
 def test_plot_reconstructions_puts_originals_above_reconstructions(trained, digits, tmp_path):
     data = digits.subset(torch.arange(16))
     mode, size, px = png(plot_reconstructions(trained, data, tmp_path / "r.png", n=16))
-    block = 2 * 65 - 1 + 3                       # 2 rows of originals, a 3-px band, then 2 of reconstructions
-    assert size == (8 * 65 - 1, 2 * block - 3)
+    block = 2 * 70 - 6 + 3                       # 2 rows of originals, a 3-px band, then 2 of reconstructions
+    assert size == (8 * 70 - 6, 2 * block - 3)
     assert (px[block - 3:block] == 128).all()
     recon = trained.reconstruct(data.x)
     for i in (0, 9):
         r, c = divmod(i, 8)
-        cell = px[r * 65:r * 65 + 64:8, c * 65:c * 65 + 64:8]
+        cell = px[r * 70:r * 70 + 64:8, c * 70:c * 70 + 64:8]
         assert np.array_equal(cell, np.round(data.x[i, 0].numpy() * 255))
-        cell = px[block + r * 65:block + r * 65 + 64:8, c * 65:c * 65 + 64:8]
+        cell = px[block + r * 70:block + r * 70 + 64:8, c * 70:c * 70 + 64:8]
         assert np.abs(cell - np.round(recon[i, 0].numpy() * 255)).max() <= 1
     # with more data than n, a seeded subset is shown: the same one every time
     a = plot_reconstructions(trained, digits, tmp_path / "a.png", n=10)
     b = plot_reconstructions(trained, digits, tmp_path / "b.png", n=10)
-    assert np.array_equal(png(a)[2], png(b)[2]) and png(a)[1] == (8 * 65 - 1, 2 * block - 3)
+    assert np.array_equal(png(a)[2], png(b)[2]) and png(a)[1] == (8 * 70 - 6, 2 * block - 3)

@@ -75,8 +75,8 @@ def test_traversal_png_has_one_row_per_dim_and_n_columns(run, tmp_path):
     model, data = run
     for n in (4, 9):
         path = plot_traversal(model, data, tmp_path / f"t{n}.png", n=n)
-        cell = 8 * 8 + 1                                   # 8x8 digits enlarged to 64 px, 1-px separators
-        assert png_size(path) == (n * cell - 1 + MARGIN[0], 2 * cell - 1 + MARGIN[1])
+        cell = 8 * 8 + 6                                   # 8x8 digits enlarged to 64 px, 6 px apart
+        assert png_size(path) == (n * cell - 6 + MARGIN[0], 2 * cell - 6 + MARGIN[1])
     with pytest.raises(VaekitError, match="at least 2"):
         plot_traversal(model, data, tmp_path / "bad.png", n=1)
     with pytest.raises(VaekitError, match="only applies to a conditional VAE"):
@@ -118,9 +118,9 @@ def test_interpolation_endpoints_decode_the_endpoints_means(run, tmp_path):
     assert torch.allclose(images[:, -1], decoded(model, zb), atol=1e-6)
     assert torch.allclose(images, decoded(model, z.reshape(-1, 2)).reshape(images.shape), atol=1e-6)
     path = plot_interpolation(model, data, tmp_path / "i.png", n=6, pairs=3)
-    cell = 65
-    width = (cell - 1) + 3 + (6 * cell - 1) + 3 + (cell - 1)    # original | band | path | band | original
-    assert png_size(path) == (width + MARGIN[0], 3 * cell - 1 + MARGIN[1])
+    cell = 70                                                   # 64 px and a 6 px gap
+    width = 64 + 3 + (6 * cell - 6) + 3 + 64    # original | band | path | band | original
+    assert png_size(path) == (width + MARGIN[0], 3 * cell - 6 + MARGIN[1])
 
 
 # -- through the command line and for a conditional model ------------------------------------
@@ -139,7 +139,7 @@ def test_conditional_model_decodes_with_the_label(cvae_run, tmp_path):
     c = torch.full((12,), 7)
     assert torch.allclose(images.reshape(12, 1, 8, 8), decoded(model, z.reshape(12, -1), c), atol=1e-6)
     for label in (None, 2):
-        assert png_size(plot_traversal(model, data, tmp_path / "t.png", n=3, label=label))[1] == 3 * 65 - 1 + MARGIN[1]
+        assert png_size(plot_traversal(model, data, tmp_path / "t.png", n=3, label=label))[1] == 3 * 70 - 6 + MARGIN[1]
         plot_interpolation(model, data, tmp_path / "i.png", n=3, label=label)
     images, _ = traversal_grid(model, torch.zeros(3), [0], n=3, label=2)
     assert torch.allclose(images[0], decoded(model, torch.tensor([[-3.0, 0, 0], [0, 0, 0], [3, 0, 0]]),

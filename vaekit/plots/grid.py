@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -28,28 +29,37 @@ def _as_images(images) -> np.ndarray:
     return np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0)
 
 
-def image_grid(images, nrow: int = 8, pad_value: float = 1.0, scale: int = 1) -> np.ndarray:
+def image_grid(images, nrow: int = 8, pad_value: float = 1.0, scale: int = 1, gap: Optional[int] = None) -> np.ndarray:
     """Tile images (N, C, H, W) in [0, 1] row by row, ``nrow`` images per row.
 
-    Cells are separated by 1-pixel lines of ``pad_value`` (no outer border); unused cells
-    of a last, partial row are filled with ``pad_value``. ``scale`` enlarges each image by
-    an integer factor (nearest neighbour) before tiling, so separators stay 1 pixel wide.
-    Returns (rows*(H*scale+1)-1, cols*(W*scale+1)-1) for grey, with a trailing 3 for RGB.
-    Values outside [0, 1] are clipped.
+    Cells are separated by ``gap`` pixels of ``pad_value`` (no outer border; by default
+    :func:`grid_gap`, about a tenth of a cell, so that images that fill their cell still read
+    as separate tiles); unused cells of a last, partial row are filled with ``pad_value``.
+    ``scale`` enlarges each image by an integer factor (nearest neighbour) before tiling.
+    Returns (rows*(H*scale+gap)-gap, cols*(W*scale+gap)-gap) for grey, with a trailing 3 for
+    RGB. Values outside [0, 1] are clipped.
     """
     arr = _as_images(images)
-    if nrow < 1 or scale < 1:
-        raise VaekitError(f"nrow and scale must be at least 1, got nrow={nrow}, scale={scale}")
+    if nrow < 1 or scale < 1 or (gap is not None and gap < 0):
+        raise VaekitError(f"nrow and scale must be at least 1 and gap at least 0, got nrow={nrow}, scale={scale}, "
+                          f"gap={gap}")
     if scale > 1:
         arr = arr.repeat(scale, axis=2).repeat(scale, axis=3)
     n, c, h, w = arr.shape
+    g = grid_gap(h, w) if gap is None else int(gap)
     cols = min(nrow, n)
     rows = math.ceil(n / cols)
-    grid = np.full((c, rows * (h + 1) - 1, cols * (w + 1) - 1), pad_value, dtype=np.float32)
+    grid = np.full((c, rows * (h + g) - g, cols * (w + g) - g), pad_value, dtype=np.float32)
     for i in range(n):
         r, k = divmod(i, cols)
-        grid[:, r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = arr[i]
+        grid[:, r * (h + g):r * (h + g) + h, k * (w + g):k * (w + g) + w] = arr[i]
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def grid_gap(height: int, width: int) -> int:
+    """The pixels between cells of ``height`` x ``width`` (already enlarged): a tenth of the longer
+    side, at least 2."""
+    return max(2, round(max(height, width) / 10))
 
 
 def upscale_factor(height: int, width: int, min_cell: int = 64) -> int:
@@ -67,7 +77,8 @@ def write_png(grid: np.ndarray, path: PathLike) -> Path:
 def save_image_grid(images, path: PathLike, nrow: int = 8, min_cell: int = 64, pad_value: float = 1.0) -> Path:
     """Save ``image_grid(images, nrow)`` as a PNG, small images enlarged to >= ``min_cell`` px per cell.
 
-    An 8x8 digit becomes a 64x64 cell, so 64 digits with nrow=8 make a 519x519 PNG.
+    An 8x8 digit becomes a 64x64 cell with 6 px between cells, so 64 digits with nrow=8 make a
+    554x554 PNG.
     """
     arr = _as_images(images)
     scale = upscale_factor(arr.shape[2], arr.shape[3], min_cell)

@@ -15,7 +15,7 @@ from torch.distributions import Normal
 from ..errors import VaekitError
 from .common import (DPI, PathLike, check_label, class_names, evaluating, new_figure, posterior_means,
                      require_image_model, save_figure)
-from .grid import image_grid, upscale_factor
+from .grid import grid_gap, image_grid, upscale_factor
 
 Span = Union[None, float, Tuple[float, float]]
 
@@ -93,18 +93,19 @@ def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional
         dims = [0, 1]
     images = manifold_grid(model, n, span, dims, label)
     c, h, w = images.shape[1:]
-    scale = upscale_factor(h, w)  # enlarge cells so the 1-px separators stay thin on screen
+    scale = upscale_factor(h, w)  # small images enlarged by an integer factor
     grid = image_grid(images, nrow=n, pad_value=1.0, scale=scale)
     h, w = h * scale, w * scale
+    g = grid_gap(h, w)
     v = grid_values(n, span).tolist()
 
     fig, ax = new_figure(grid.shape[1] / DPI + 1.0, grid.shape[0] / DPI + 0.9)  # about 1 image px per screen px
     ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="antialiased")
     ticks = sorted(set(np.linspace(0, n - 1, min(n, 5)).round().astype(int).tolist()))
-    ax.set_xticks([t * (w + 1) + (w - 1) / 2 for t in ticks], [f"{v[t]:.2g}" for t in ticks])
+    ax.set_xticks([t * (w + g) + (w - 1) / 2 for t in ticks], [f"{v[t]:.2g}" for t in ticks])
     ax.set_xlabel(f"z[{dims[0]}]")
     if len(dims) == 2:
-        ax.set_yticks([t * (h + 1) + (h - 1) / 2 for t in ticks], [f"{v[n - 1 - t]:.2g}" for t in ticks])
+        ax.set_yticks([t * (h + g) + (h - 1) / 2 for t in ticks], [f"{v[n - 1 - t]:.2g}" for t in ticks])
         ax.set_ylabel(f"z[{dims[1]}]")
     else:
         ax.set_yticks([])

@@ -17,7 +17,7 @@ import torch
 from ..errors import VaekitError
 from .common import (DPI, PathLike, as_data, class_names, evaluating, new_figure, posterior_means,
                      require_image_model, save_figure)
-from .grid import image_grid, upscale_factor
+from .grid import grid_gap, image_grid, upscale_factor
 from .manifold import latent_activity
 
 MAX_DIMS = 16      # traversal rows: the most active dimensions
@@ -199,7 +199,7 @@ def plot_interpolation(model, data, path: PathLike, n: int = 10, pairs: int = PA
     blocks = [image_grid(xa, 1, scale=scale), _grid(images), image_grid(xb, 1, scale=scale)]
     title = f"{mode} interpolation of posterior means, originals at the ends"
     title += _class_note(model, label) if label is not None else (", pairs of one class" if model.num_classes else "")
-    cell = images.shape[-1] * scale + 1
+    cell = images.shape[-1] * scale + grid_gap(*(d * scale for d in images.shape[-2:]))
     left = blocks[0].shape[1] + BAND                                                # px before the path
     t = np.linspace(0.0, 1.0, n)
     return _draw_rows(blocks, images.shape[2:], path, title,
@@ -253,12 +253,13 @@ def _draw_rows(blocks: List[np.ndarray], shape, path: PathLike, title: str, xtic
     band = np.full((blocks[0].shape[0], BAND) + blocks[0].shape[2:], 0.5, dtype=np.float32)
     parts = [p for block in blocks for p in (block, band)][:-1]
     grid = np.concatenate(parts, axis=1)
-    c, h = shape[0], shape[1] * upscale_factor(*shape[1:])
+    scale = upscale_factor(*shape[1:])
+    c, h, w = shape[0], shape[1] * scale, shape[2] * scale
+    gap = grid_gap(h, w)
     fig, ax = new_figure((grid.shape[1] + MARGIN[0]) / DPI, (grid.shape[0] + MARGIN[1]) / DPI)
     ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="antialiased")
-    cell = shape[2] * upscale_factor(*shape[1:]) + 1
-    ax.set_xticks([x * cell + (cell - 2) / 2 for x, _ in xticks], [text for _, text in xticks])
+    ax.set_xticks([x * (w + gap) + (w - 1) / 2 for x, _ in xticks], [text for _, text in xticks])
     ax.set_xlabel(xlabel)
-    ax.set_yticks([r * (h + 1) + (h - 1) / 2 for r in range(len(rows))], rows)
+    ax.set_yticks([r * (h + gap) + (h - 1) / 2 for r in range(len(rows))], rows)
     ax.set_title(title, fontsize="medium", wrap=True)
     return save_figure(fig, path)
