@@ -89,7 +89,7 @@ class Dist:
             return
         params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
         # the global example count, and which parameters have a gradient on any rank, travel at the end
-        # of the first bucket (one collective less per step: each costs ~0.1-1 ms on gloo)
+        # of the first bucket (one collective less per step: each is a round trip between the processes)
         meta = torch.tensor([examples] + [float(examples > 0 and p.grad is not None) for p in params],
                             dtype=torch.float64, device=self.device)
         buckets = _buckets(params)
