@@ -16,7 +16,7 @@ Techniques (A: the alternative, B: what vaekit does by default, or the opt-in se
   inference-mode    evaluation under torch.no_grad vs torch.inference_mode
   nll-chunk         importance-sampling rows per chunk: 8192 vs 2048
   gather            a shuffled batch taken by advanced indexing vs index_select (default)
-  malloc            glibc's malloc as it comes vs keeping freed memory (default; vaekit.malloc),
+  malloc            glibc's malloc as it comes vs keeping freed memory (the vaekit command's default; vaekit.malloc),
                     timed in fresh processes, for the conv recipe and the MLP steps
   threads           1 thread vs all cores (torch.get_num_threads() at start)
   channels-last     the conv recipe's activations in NCHW vs channels-last order (default)
@@ -218,7 +218,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
-    keep_freed_memory()  # as the vaekit command and vaekit.train do
+    keep_freed_memory()  # as the vaekit command does
     rows = []
     for name, (what, unit, a, b, fn) in comparisons(args).items():
         if args.only and name not in args.only:

@@ -98,7 +98,7 @@ def test_bf16_runs_the_networks_in_bf16_and_hands_float32_on(tmp_path):
         with network_precision(model, "bf16", torch.device("cpu")):
             mixed = model.encode(x).mean
         after = model.encode(x).mean
-    assert seen == [torch.float32, torch.bfloat16, torch.float32]  # hooks gone after the block
+    assert seen == [torch.float32, torch.bfloat16, torch.float32]  # plain again after the block
     assert mixed.dtype == torch.float32 and torch.equal(plain, after)
     # bf16 keeps about 3 significant digits: close, but not equal
     assert 0 < (mixed - plain).abs().max() < 0.05 * plain.abs().max() + 0.05
@@ -116,15 +116,43 @@ def test_bf16_training_keeps_float32_weights_near_the_fp32_run(tmp_path):
 def test_compile_keeps_parameter_names_and_numbers(tmp_path):
     model = vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)
     names = list(model.state_dict())
+    graphs = []
+
+    def backend(graph, example_inputs):  # torch.compile's plumbing, recording each graph it compiles
+        graphs.append(graph)
+        return graph.forward
+
     x = torch.rand(4, 1, 8, 8)
     with torch.no_grad():
         before = model.encode(x).mean
-        with compiled_networks(model, backend="eager"):  # the plumbing; inductor is timed in benchmarks/
-            assert model.encoder._compiled_call_impl is not None
+        with compiled_networks(model, backend=backend):  # inductor is timed in benchmarks/
             during = model.encode(x).mean
+            assert graphs  # the encoder ran compiled
+        compiled = len(graphs)
         after = model.encode(x).mean
+        model.encode(torch.rand(3, 1, 8, 8))  # a new shape would compile again, were it still compiled
     assert list(model.state_dict()) == names and torch.allclose(before, during, atol=1e-6)
-    assert model.encoder._compiled_call_impl is None and torch.equal(before, after)  # eager again after
+    assert len(graphs) == compiled and torch.equal(before, after)  # eager again after
+    assert "forward" not in vars(model.encoder) and "forward" not in vars(model.decoder)
+
+
+def test_a_forward_that_raises_under_bf16_leaves_autocast_off():
+    class Failing(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.decoder(self.encoder(x).sum(1))  # (B,) into Linear(2, 2): a shape error
+
+    model = Failing()
+    with network_precision(model, "bf16", torch.device("cpu")):
+        with pytest.raises(RuntimeError):
+            model(torch.rand(3, 2))
+        assert not torch.is_autocast_enabled("cpu")
+        assert model.encoder(torch.rand(3, 2)).dtype == torch.float32  # ran in bf16, handed float32 on
+    assert not torch.is_autocast_enabled("cpu")
+    assert "forward" not in vars(model.encoder) and "forward" not in vars(model.decoder)
 
 
 def test_unknown_precision_is_refused_before_anything_is_written(tmp_path):

@@ -20,7 +20,7 @@ import vaekit
 from vaekit import faults, rundir
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
-from vaekit.train.distributed import launch, without_nproc
+from vaekit.app.launch import launch, without_nproc
 
 from conftest import run_cli
 

@@ -3,14 +3,18 @@ import os
 import platform
 import subprocess
 import sys
+from typing import Optional
 
 import pytest
 
 STEPS = 5
+CLI = "from vaekit.malloc import keep_freed_memory; keep_freed_memory()"  # what the vaekit command's main does
+TRAIN = ("import sys, vaekit; vaekit.train('digits', out=sys.argv[1], epochs=1, hidden=[16], batch_size=512, "
+         "overwrite=True{keyword})")
 SCRIPT = f"""
 import ctypes, resource
-from vaekit.malloc import keep_freed_memory
-applied = keep_freed_memory()
+from vaekit import malloc
+{{setup}}
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
@@ -28,16 +32,18 @@ step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range({STEPS}):
     step()
-print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(malloc.applied(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def page_faults(keep: str):
+def page_faults(keep: Optional[str], setup: str = CLI, out: str = ""):
     # glibc's own malloc as it comes: no preloaded allocator, no MALLOC_* tunables from outside
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD"))}
-    env.update(VAEKIT_KEEP_FREED_MEMORY=keep, OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
-    applied, faults = out.stdout.split()
+    env.pop("VAEKIT_KEEP_FREED_MEMORY", None)
+    env.update({"VAEKIT_KEEP_FREED_MEMORY": keep} if keep is not None else {}, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", SCRIPT.replace("{setup}", setup), out], env=env,
+                          capture_output=True, text=True, check=True)
+    applied, faults = done.stdout.split()[-2:]
     return applied == "True", int(faults)
 
 
@@ -50,3 +56,15 @@ def test_freed_activations_are_reused_without_page_faults():
     # 8 x 12.8 MB is faulted in again (about 25,000 pages a step); with it, none (124,835 and 0 here)
     assert returned > STEPS * 10_000
     assert kept < returned / 20
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's malloc settings")
+def test_the_library_keeps_freed_memory_only_when_asked(tmp_path):
+    out = str(tmp_path / "run")
+    unasked = page_faults(None, TRAIN.format(keyword=""), out)
+    refused = page_faults("1", TRAIN.format(keyword=", keep_freed_memory=False"), out)
+    assert unasked[0] is False and refused[0] is False  # vaekit.train left the caller's malloc as it was
+    assert unasked[1] > STEPS * 10_000  # each step's blocks faulted in again: glibc's own thresholds
+    for asked in (page_faults(None, TRAIN.format(keyword=", keep_freed_memory=True"), out),
+                  page_faults("1", TRAIN.format(keyword=""), out)):
+        assert asked[0] is True and asked[1] < unasked[1] / 20

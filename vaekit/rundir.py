@@ -5,7 +5,7 @@ completed epoch), best.safetensors (best validation metric so far), state.pt (ev
 optimizer, RNG and loop state for --resume), metrics.jsonl and plots/. Every file is
 written to a temp file in the same directory and renamed into place, so a crash never
 leaves a half-written checkpoint. Nothing is unpickled: weights are safetensors and
-state.pt is read with ``torch.load(weights_only=True)``.
+state.pt is read with ``torch.load(weights_only=True)`` (:mod:`vaekit.safe_load`).
 
 This module sits below models, training, metrics and plots; all of them read and write a
 run through it.
@@ -27,6 +27,7 @@ from safetensors.torch import load_model, save_model
 from . import faults
 from .config import RunConfig
 from .errors import VaekitError
+from .safe_load import load_weights_only
 
 CONFIG, WEIGHTS, BEST, STATE, METRICS, PLOTS = (
     "config.json", "model.safetensors", "best.safetensors", "state.pt", "metrics.jsonl", "plots")
@@ -183,7 +184,7 @@ def load_state(path: Path) -> dict:
     if not path.is_file():
         raise VaekitError(f"{path} is missing, so the run cannot be resumed; start a new run with another --out")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        return load_weights_only(path)
     except PermissionError:
         raise unreadable(path, "training state") from None
     except pickle.UnpicklingError as e:

@@ -7,13 +7,12 @@ from typing import Iterable, Optional
 import torch
 from torch import nn
 
-from .. import rundir
+from .. import malloc, rundir
 from ..config import Part, RunConfig
 from ..data import load_data
 from ..data.types import DataInfo
 from ..distributions import default_likelihood
 from ..errors import VaekitError
-from ..malloc import keep_freed_memory
 from ..models import Model, build_model
 from ..models.load import data_info, load
 from ..paths import inside, safe_name
@@ -28,7 +27,8 @@ __all__ = ["train", "load", "fit_sampler", "load_sampler"]
 
 def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None, resume: bool = False,
           overwrite: bool = False, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None,
-          progress: bool = False, sets: Iterable[str] = (), **options) -> Model:
+          progress: bool = False, sets: Iterable[str] = (), keep_freed_memory: Optional[bool] = None,
+          **options) -> Model:
     """Train a VAE and return it; everything is saved in the run directory ``out``.
 
     ``data``: a dataset name or path (default ``"digits"``). ``options`` are the CLI's
@@ -44,9 +44,13 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
 
     >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
 
-    It also has glibc keep freed memory for the next step (:mod:`vaekit.malloc`).
+    ``keep_freed_memory=True`` has glibc keep this process's freed memory for the next step
+    (:mod:`vaekit.malloc`; the ``vaekit`` command does it by default): faster steps, a process-wide
+    setting that cannot be undone. None (the default) leaves malloc alone unless the environment
+    variable ``VAEKIT_KEEP_FREED_MEMORY=1`` asks for it.
     """
-    keep_freed_memory()
+    if keep_freed_memory if keep_freed_memory is not None else malloc.requested(default=False):
+        malloc.keep_freed_memory(True)
     if resume:
         cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data), sets)
         resume = state is not None  # killed before its first checkpoint: the run starts over from its config

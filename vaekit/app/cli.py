@@ -48,7 +48,8 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **optio
     """Train a VAE; writes config.json, weights, state.pt, metrics.jsonl and plots/ into the run directory."""
     from . import api
     from .plotting import write_all_plots
-    from ..train.distributed import check_launch, launch, without_nproc, writer_process
+    from .launch import check_launch, launch, without_nproc
+    from ..train.distributed import writer_process
 
     if nproc is not None:
         check_launch(nproc, options.get("device"))

@@ -55,9 +55,10 @@ def iterate_batches(
 
 def rows(values, idx):
     """``values[idx]`` for a slice or an index tensor; an in-memory tensor is gathered with
-    ``index_select`` (the index moved to its device: the shuffle is drawn on the CPU), 0.42x the
-    time of advanced indexing for a batch of 512 images on the 2-core CPU (0.11 against
-    0.26 ms, benchmarks/techniques.py ``gather``). Streamed data reads its own rows."""
+    ``index_select`` (the index moved to its device: the shuffle is drawn on the CPU), which copies
+    whole rows where advanced indexing goes through torch's general indexing kernel
+    (benchmarks/techniques.py ``gather`` times both; the README has the ratio). Streamed data reads
+    its own rows."""
     if isinstance(idx, torch.Tensor) and isinstance(values, torch.Tensor):
         return values.index_select(0, idx.to(values.device))
     return values[idx]

@@ -4,11 +4,10 @@ A memory map would be simpler, but every page it touches counts in the process's
 memory until it is unmapped, and the kernel maps whole neighbourhoods around each touched
 page ("fault-around"): one shuffled epoch over a mapped file grows RSS to the file's size.
 ``pread`` copies the rows into a buffer we own; the file's pages stay in the page cache,
-which the kernel reclaims as needed. Measured on shuffled batches of 512 rows of 784 bytes
-(Linux 6.18, file cached): pread 3.5 us a row, RSS flat; a memory map 0.3 us a row, RSS grows
-to the file's size; a map released with madvise(MADV_DONTNEED) after every batch 0.8 us a
-row, but each batch's fault-around still maps up to 512 x 64 KB. Next to a training step
-(~40 ms for the MLP VAE at batch 512) pread's 2 ms a batch is small, and it bounds memory.
+which the kernel reclaims as needed. A map reads a row faster, and releasing it after every batch
+(madvise(MADV_DONTNEED)) still lets each batch's fault-around map far more than the batch; pread's
+copy is small next to a training step, and it bounds memory (the README, "Data larger than memory",
+gives the measurements).
 
 A folder of shards is one dataset: ``x-0.npy, x-1.npy, ...`` (any zero padding), numbered
 from 0 without gaps and concatenated in numeric order, with optional labels

@@ -125,7 +125,7 @@ def _inside(shape: int, u: np.ndarray, w: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _sprites() -> List[tuple]:
     """Every sprite at its anchor pixel, ``(mask, row offset, column offset)``, indexed by
-    ((shape * 6 + scale) * 40 + rotation) * 4 + x phase * 2 + y phase; built once (~1 s)."""
+    ((shape * 6 + scale) * 40 + rotation) * 4 + x phase * 2 + y phase; built once, when first asked for."""
     s = SUPERSAMPLE
     grid = (np.arange((2 * REACH + 1) * s) + 0.5) / s - REACH  # point offsets from the anchor pixel's corner
     phases = (MARGIN + STEP * np.arange(2)) % 1  # where the centre falls in its pixel: 0.75 (even), 0.25 (odd)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import VaekitError
+from ..safe_load import load_weights_only
 
 
 class BasicConv2d(nn.Module):
@@ -202,7 +203,7 @@ def load_inception(path, preprocess: str = "pytorch-fid") -> FIDInceptionV3:
     """The FID network with the weights of ``path``, in eval mode; a clear VaekitError when the
     file is not a state dict of this network. Nothing is unpickled (``weights_only=True``)."""
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        state = load_weights_only(path)
     except Exception as e:  # torch raises many types for a file that is not a weights file
         raise VaekitError(f"Inception weights file {path} could not be read as a PyTorch state dict "
                           f"({type(e).__name__}); pass pytorch-fid's pt_inception-2015-12-05-6726825d.pth") from None

@@ -39,9 +39,9 @@ def _check_image(data_shape: Sequence[int]) -> Tuple[int, int, int]:
     return tuple(int(s) for s in data_shape)
 
 
-# Activations in channels-last (NHWC) order let oneDNN skip its layout reorders: the conv recipe's
-# training step took 0.85x the time of NCHW on the 2-core CPU (benchmarks/techniques.py); the
-# weights keep their ordinary layout, so checkpoints are unchanged.
+# Activations in channels-last (NHWC) order let oneDNN skip its layout reorders, which shortens the
+# conv recipe's training step (benchmarks/techniques.py ``channels-last``; the README has the ratio);
+# the weights keep their ordinary layout, so checkpoints are unchanged.
 CHANNELS_LAST = torch.channels_last
 
 

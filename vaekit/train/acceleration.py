@@ -6,11 +6,12 @@ weights stay in float32 and the weights themselves stay float32 (autocast casts 
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
 from contextlib import contextmanager
-from typing import Iterator, List
+from typing import Callable, Iterator, List, Union
 
 import torch
 
@@ -52,43 +53,48 @@ def cpu_has_bf16() -> bool:
 @contextmanager
 def network_precision(model: torch.nn.Module, precision: str, device: torch.device) -> Iterator[None]:
     """Within the block, ``model.encoder`` and ``model.decoder`` run under bf16 autocast (when
-    ``precision`` is bf16) and hand float32 tensors on; hooks are removed afterwards."""
-    if precision != "bf16":
-        yield
-        return
-    handles = []
-    for module in _networks(model):
-        contexts: List[torch.autocast] = []
-
-        def enter(_module, _args, contexts=contexts):
-            contexts.append(torch.autocast(device.type, dtype=torch.bfloat16))
-            contexts[-1].__enter__()
-
-        def leave(_module, _args, output, contexts=contexts):
-            contexts.pop().__exit__(None, None, None)
+    ``precision`` is bf16) and hand float32 tensors on; afterwards they run as before. Autocast is a
+    context around each forward, so a forward that raises leaves it off."""
+    def in_bf16(forward: Callable) -> Callable:
+        @functools.wraps(forward)
+        def run(*args, **kwargs):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                output = forward(*args, **kwargs)
             return _to_float(output)
+        return run
 
-        handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
-    try:
+    with _forwards_wrapped(_networks(model) if precision == "bf16" else [], in_bf16):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @contextmanager
-def compiled_networks(model: torch.nn.Module, enabled: bool = True, backend: str = "inductor") -> Iterator[None]:
-    """Within the block, the encoder and decoder run torch.compile'd, in place (``nn.Module.compile``:
-    the parameter names, and so checkpoints, are unchanged; compiling happens on the first call).
+def compiled_networks(model: torch.nn.Module, enabled: bool = True,
+                      backend: Union[str, Callable] = "inductor") -> Iterator[None]:
+    """Within the block, the encoder's and decoder's forwards run torch.compile'd (the modules are not
+    wrapped, so parameter names, and so checkpoints, are unchanged; compiling happens on the first call).
     Afterwards they run eagerly again, so plots and evaluations of other shapes compile nothing."""
-    modules = _networks(model) if enabled else []
+    def compiled(forward: Callable) -> Callable:
+        return torch.compile(forward, backend=backend)
+
+    with _forwards_wrapped(_networks(model) if enabled else [], compiled):
+        yield
+
+
+@contextmanager
+def _forwards_wrapped(modules: List[torch.nn.Module], wrap: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Within the block, each module's ``forward`` is ``wrap(forward)`` (an attribute of the instance,
+    which ``nn.Module.__call__`` calls); afterwards the forward it had, even when the block raised."""
+    had = [(module, module.__dict__.get("forward")) for module in modules]
     for module in modules:
-        module.compile(backend=backend)
+        module.forward = wrap(module.forward)
     try:
         yield
     finally:
-        for module in modules:
-            module._compiled_call_impl = None  # what nn.Module.compile set; None is the eager call
+        for module, forward in reversed(had):
+            if forward is None:
+                del module.forward  # the class's forward again
+            else:
+                module.forward = forward
 
 
 class FirstStepTimer:

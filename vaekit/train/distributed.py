@@ -28,7 +28,6 @@ every rank); ``VAEKIT_CHECK_SYNC=1`` checks it after each step (the tests use it
 """
 from __future__ import annotations
 
-import logging
 import os
 from datetime import timedelta
 from typing import Callable, Dict, List, Optional, Sequence
@@ -36,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 import torch.distributed as tdist
 
-from ..errors import Interrupted, VaekitError
+from ..errors import VaekitError
 
 BUCKET_BYTES = 25 * 2 ** 20   # DDP's default bucket size
 CHECK_ENV = "VAEKIT_CHECK_SYNC"
@@ -90,7 +89,7 @@ class Dist:
             return
         params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
         # the global example count, and which parameters have a gradient on any rank, travel at the end
-        # of the first bucket (one collective less per step: each costs ~0.1-1 ms on gloo)
+        # of the first bucket (one collective less per step: each is a round trip between the processes)
         meta = torch.tensor([examples] + [float(examples > 0 and p.grad is not None) for p in params],
                             dtype=torch.float64, device=self.device)
         buckets = _buckets(params)
@@ -213,7 +212,7 @@ def setup(device: str, batch_size: int, timeout_minutes: float = 30.0) -> Dist:
         if not os.environ.get(name):
             raise VaekitError(f"environment variable {name} is not set but WORLD_SIZE={world} is; {LAUNCH_HELP}")
     _env_int("MASTER_PORT", None, minimum=1)
-    cuda = _uses_cuda(device)
+    cuda = uses_cuda(device)
     if cuda:
         if device not in ("auto", "cuda"):
             raise VaekitError(f"--device {device} with {world} processes: use --device cuda, and each process "
@@ -233,7 +232,13 @@ def writer_process() -> bool:
     return os.environ.get("RANK", "0").strip() in ("0", "")
 
 
-def _uses_cuda(device: str) -> bool:
+def process_label() -> str:
+    """"" for one process or rank 0; " (process R)" for rank R > 0 of a torchrun run."""
+    return "" if writer_process() else f" (process {os.environ['RANK'].strip()})"
+
+
+def uses_cuda(device: str) -> bool:
+    """Whether ``--device`` means GPUs (``auto`` where one is available)."""
     return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
@@ -251,72 +256,6 @@ def _env_int(name: str, default: Optional[int], minimum: int) -> int:
         raise VaekitError(f"environment variable {name}={raw!r} must be an integer of at least {minimum}; "
                           f"{LAUNCH_HELP}")
     return value
-
-
-# -- launching -----------------------------------------------------------------------------------
-def launch(nproc: int, device: Optional[str], argv: List[str]) -> None:
-    """``vaekit train --nproc N ARGS``: torchrun's own launcher (``torch.distributed.run``), standalone
-    on this machine, runs ``python -m vaekit train ARGS`` N times. Its log lines are silenced; a
-    worker's error is printed by the worker itself."""
-    check_launch(nproc, device)
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import get_args_parser, run
-
-    # torchrun would set 1 thread per process, with a warning; share the cores instead
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    args = get_args_parser().parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "vaekit",
-                                         "train", *argv])
-    logging.disable(logging.CRITICAL)   # torchrun's agent logs through loggers of its own levels
-    try:
-        run(args)
-    except ChildFailedError as e:
-        # the root cause: a worker that exited by itself (others were then stopped by signal), first in time
-        rank, failure = min(e.failures.items(), key=lambda item: (item[1].exitcode <= 0, item[1].timestamp))
-        if failure.exitcode in (VaekitError.exit_code, Interrupted.exit_code):
-            raise SystemExit(failure.exitcode) from None    # the worker printed its own error
-        raise WorkerFailed(rank, failure.exitcode) from None
-    except SignalException:
-        raise SystemExit(Interrupted.exit_code) from None  # Ctrl-C: each worker said how to resume
-    finally:
-        logging.disable(logging.NOTSET)
-
-
-class WorkerFailed(VaekitError):
-    """A training process ended without a vaekit error of its own (killed, out of memory, a bug)."""
-
-    def __init__(self, rank: int, code: int):
-        super().__init__(f"training process {rank} stopped with exit code {code}; its output above says why")
-        self.exit_code = code if code > 0 else 1
-
-
-def process_label() -> str:
-    """"" for one process or rank 0; " (process R)" for rank R > 0 of a torchrun run."""
-    return "" if writer_process() else f" (process {os.environ['RANK'].strip()})"
-
-
-def check_launch(nproc, device: Optional[str]) -> None:
-    if not isinstance(nproc, int) or nproc < 1:
-        raise VaekitError(f"--nproc must be at least 1, got {nproc}")
-    if os.environ.get("WORLD_SIZE") and os.environ.get("RANK"):
-        raise VaekitError("--nproc launches torchrun itself; under torchrun drop --nproc")
-    device = device or "auto"
-    if _uses_cuda(device) and torch.cuda.device_count() < nproc:
-        raise VaekitError(f"--nproc {nproc} with --device {device} needs {nproc} GPUs, this machine has "
-                          f"{torch.cuda.device_count()}; lower --nproc or train on --device cpu")
-
-
-def without_nproc(argv: List[str]) -> List[str]:
-    """The train command's arguments with ``--nproc N`` (or ``--nproc=N``) taken out."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            out.append(arg)
-    return out
 
 
 # -- tensors -------------------------------------------------------------------------------------

@@ -40,8 +40,8 @@ def make_optimizers(groups: Dict[str, List[torch.nn.Parameter]], tc) -> Dict[str
 
 def can_fuse(optimizer, args: dict, params: List[torch.nn.Parameter]) -> bool:
     """Use the fused kernel (one pass over all parameters per step instead of several) where torch has
-    one and the user chose no implementation: on this 2-core CPU it cut the MLP VAE's Adam step from
-    about 1.7 ms to 0.3 ms (benchmarks/vs_pythae.py measures the effect on whole training)."""
+    one and the user chose no implementation: a small network's Adam step is mostly per-tensor kernel
+    launches, which fusing removes (benchmarks/techniques.py ``fused-adam``; the README has the numbers)."""
     if "fused" not in accepted_args(optimizer) or "fused" in args or "foreach" in args:
         return False
     return all(p.is_floating_point() and p.device.type in FUSED_DEVICES
