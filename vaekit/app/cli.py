@@ -60,13 +60,13 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **optio
     data = options.pop("data")
     with _interruptible(out):
         # on --resume, api.train refuses every option but --epochs, --patience and --device
-        vae = api.train(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
-                        sets=sets or (), **options)
+        run = api.train_run(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
+                            sets=sets or (), **options)
     if not writer_process():  # a torchrun rank above 0: rank 0 reports and plots
         return
-    err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
+    err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {run.dir}", highlight=False)
     if plots:
-        _wrote(write_all_plots(vae, skipped=_note))
+        _wrote(write_all_plots(run, skipped=_note))
 
 
 def _train_signature() -> inspect.Signature:
@@ -177,7 +177,7 @@ def evaluate(
 ):
     """Every number a paper needs: likelihood, latent, sample and disentanglement metrics, as a table and JSON."""
     from .. import rundir
-    from .evaluations import evaluate_run, metric_options, parse_metrics, read_evaluations, save_evaluation
+    from .evaluations import evaluate_run, metric_options, parse_metrics
     from .workflows import require_suffix
 
     if list_metrics:
@@ -188,7 +188,7 @@ def evaluate(
     options = metric_options(sets or [], fid_weights)
     save = out or str(run / rundir.EVALUATION)
     require_suffix(save, ".json", "--out")
-    read_evaluations(save)  # a file that is not an evaluation is refused before any work
+    rundir.read_evaluations(save)  # a file that is not an evaluation is refused before any work
     result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=k,
                           metrics=names, options=options, skipped=_note)
     if "warning" in result:
@@ -197,7 +197,7 @@ def evaluate(
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
         _evaluation_table(result, names + (["nll"] if k else []))
-    _wrote([save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
+    _wrote([rundir.save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
 
 
 def _evaluation_table(result: dict, names: List[str]) -> None:
@@ -382,8 +382,8 @@ def demo(
 
     start = time.perf_counter()
     with _interruptible(out):
-        vae = api.train("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
-    _wrote(write_all_plots(vae, skipped=_note))
+        run = api.train_run("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
+    _wrote(write_all_plots(run, skipped=_note))
     result = evaluate_run(out)
     out_console.print(f"demo done in {time.perf_counter() - start:.1f}s: test ELBO {result['elbo']:.2f} nats "
                       f"(recon {result['recon']:.2f}, KL {result['kl']:.2f}) on {result['n']} digits; "

@@ -2,12 +2,10 @@
 
 Saved numbers are keyed by data, split and checkpoint, and carry a fingerprint of the weights
 they were computed from, the seed and each metric's options, so ``compare`` reuses them only
-when they would come out the same.
+when they would come out the same. The file is read and written by :mod:`vaekit.rundir.evaluations`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -18,8 +16,9 @@ from ..errors import VaekitError
 from ..evaluate import EvalContext, compute_metrics, meanings
 from ..evaluate.units import likelihood_name
 from ..evaluate.base import expand
-from ..models.load import load
 from ..registry import METRICS
+from ..rundir import evaluation_key, read_evaluations, save_evaluation, weights_fingerprint
+from ..run import Run, open_run
 from .options import parse_set
 from .workflows import load_run_data, require_suffix, run_splits
 
@@ -54,10 +53,10 @@ def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Di
     return options
 
 
-def reference_split(model, source: Optional[str] = None) -> TensorData:
+def reference_split(run: Run, source: Optional[str] = None) -> TensorData:
     """Every non-test example of the run's data (or ``source``) in the dataset's own order, whatever
     the run's seed and validation share: what yardsticks shared across runs are fitted on."""
-    return load_run_data(model, source, val_fraction=0, seed=0).train
+    return load_run_data(run, source, val_fraction=0, seed=0).train
 
 
 def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
@@ -66,7 +65,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
                  skipped=None, save: Optional[str] = None) -> dict:
     """The named metrics of a run on one split (groups: ``all``, ``default``). ``iw_samples`` K > 0
     adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the result
-    is merged into that file (see :func:`save_evaluation`), for ``vaekit compare``."""
+    is merged into that file (see :func:`vaekit.rundir.save_evaluation`), for ``vaekit compare``."""
     if iw_samples < 0:
         raise VaekitError(f"--k must be at least 1 (or 0, the default: nll's own K = 1000), got {iw_samples}")
     names = list(metrics)
@@ -84,10 +83,11 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     if save is not None:
         require_suffix(save, ".json", "--out")
         read_evaluations(save)  # a file that is not an evaluation is refused before any work
-    model = load(path, checkpoint=checkpoint, device=device)
-    data, splits = run_splits(model, source, split)
-    ctx = EvalContext(train=splits.train, source=source or model.config.data.source, info=splits.info, seed=seed,
-                      reference=lambda: reference_split(model, source))
+    run = open_run(path, checkpoint=checkpoint, device=device)
+    model, source_name = run.model, source or run.config.data.source
+    data, splits = run_splits(run, source, split)
+    ctx = EvalContext(train=splits.train, source=source_name, info=splits.info, seed=seed,
+                      reference=lambda: reference_split(run, source), objective=run.objective)
     done, not_applicable = [], []
 
     def skip(name: str, reason: str) -> None:
@@ -96,7 +96,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
             skipped(f"skipped {name}: {reason}")
 
     result = compute_metrics(model, data, names, options, ctx, skipped=skip, done=done)
-    result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
+    result.update({"run": str(path), "data": source_name, "split": split,
                    "checkpoint": checkpoint, "n": len(data), "likelihood": likelihood_name(model), "metrics": done, "not_applicable": not_applicable,
                    "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
                    "weights": weights_fingerprint(path, checkpoint)})
@@ -109,18 +109,6 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     return result
 
 
-def weights_fingerprint(path, checkpoint: str) -> str:
-    """SHA-256 (first 16 hex digits) of the checkpoint's weights file: which model the numbers are of."""
-    weights = Path(path) / rundir.CHECKPOINTS[checkpoint]
-    if checkpoint == "best" and not weights.is_file():
-        weights = Path(path) / rundir.WEIGHTS
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def finite_or_null(result: dict) -> dict:
     """NaN or infinite numbers become null (valid JSON), listed under ``nonfinite``."""
     bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
@@ -129,40 +117,6 @@ def finite_or_null(result: dict) -> dict:
     out = {k: (None if k in bad else v) for k, v in result.items()}
     out["nonfinite"] = bad
     return out
-
-
-def evaluation_key(result: dict) -> str:
-    """Saved evaluations are kept per data, split, checkpoint and seed."""
-    return f"{result['data']}:{result['split']}:{result['checkpoint']}:seed{result.get('metrics_seed', 0)}"
-
-
-def save_evaluation(path, result: dict) -> Path:
-    """Merge ``result`` into the JSON file at ``path`` (a dict keyed by :func:`evaluation_key`).
-
-    Numbers of other weights (a retrained or resumed run) are replaced, never mixed with these."""
-    path = Path(path)
-    saved = read_evaluations(path)
-    key = evaluation_key(result)
-    old = saved.get(key, {})
-    if old.get("weights") != result.get("weights"):
-        old = {}
-    merged = {**old, **result}
-    for field in ("metrics", "not_applicable"):
-        merged[field] = list(dict.fromkeys(old.get(field, []) + result.get(field, [])))
-    merged["options"] = {**old.get("options", {}), **result.get("options", {})}
-    saved[key] = merged
-    return rundir.write_text(path, json.dumps(saved, indent=2, allow_nan=False) + "\n")  # a failure says why
-
-
-def read_evaluations(path) -> dict:
-    """The saved evaluations of :func:`save_evaluation` ({} when there are none yet)."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    saved = rundir.read_json(path, "evaluation file", fix="delete it and evaluate again")
-    if not isinstance(saved, dict):
-        raise VaekitError(f"{path} is not a vaekit evaluation file; delete it and evaluate again")
-    return saved
 
 
 def reusable(saved: dict, names: List[str], seed: int, iw_samples: int, weights: str) -> bool:

@@ -24,7 +24,9 @@ class EvalContext:
 
     ``train`` is the training split, for metrics that fit something (probes, a fitted
     sampler); ``reference`` gives what a yardstick shared across runs is fitted on;
-    ``source`` names the dataset (a cache key); ``seed`` seeds any randomness a metric draws.
+    ``source`` names the dataset (a cache key); ``seed`` seeds any randomness a metric draws;
+    ``info`` describes the scored data, normalized as the model's training data was (its levels, a
+    table's statistics); ``objective`` names the objective the model was trained with.
     """
 
     train: Optional[TensorData] = None
@@ -32,6 +34,7 @@ class EvalContext:
     info: Optional[DataInfo] = None
     seed: int = 0
     reference: Optional[Callable[[], TensorData]] = None  # every non-test example, in the dataset's order
+    objective: str = "elbo"
 
     def reference_data(self) -> Optional[TensorData]:
         """The data a shared yardstick (``fd``'s feature network) is fitted on: every non-test example,

@@ -386,7 +386,7 @@ class Trainer:
     def eval_context(self) -> EvalContext:
         """Metrics that fit something during validation fit it on the training split."""
         return EvalContext(train=self.splits.train, source=self.config.data.source, info=self.splits.info,
-                           seed=self.tc.seed)
+                           seed=self.tc.seed, objective=self.tc.objective.name)
 
     def metrics(self, data) -> Dict[str, float]:
         """The registered metrics named in ``train.val_metrics``, looked up by name (``n`` dropped)."""
