@@ -177,7 +177,7 @@ def evaluate(
 ):
     """Every number a paper needs: likelihood, latent, sample and disentanglement metrics, as a table and JSON."""
     from .. import rundir
-    from .evaluations import evaluate_run, metric_options, parse_metrics
+    from .evaluations import evaluate_run, metric_options, parse_metrics, shortcut_options
     from .workflows import require_suffix
 
     if list_metrics:
@@ -196,11 +196,12 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
-        _evaluation_table(result, names + (["nll"] if k else []))
+        _evaluation_table(result, names + shortcut_options({"--k": k})[1])
     _wrote([rundir.save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
 
 
 def _evaluation_table(result: dict, names: List[str]) -> None:
+    from ..contract.keys import key_layer
     from ..evaluate import meanings
 
     title = f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"
@@ -209,8 +210,8 @@ def _evaluation_table(result: dict, names: List[str]) -> None:
     table.add_column("value", justify="right")
     table.add_column("meaning")
     meaning = meanings(names)
-    meaning.update({key: f"KL of stochastic layer {key[3:]} (1 = top)" for key in result if key.startswith("kl_")
-                    and key[3:].isdigit()})
+    meaning.update({key: f"KL of stochastic layer {key_layer(key)} (1 = top)" for key in result
+                    if key_layer(key) is not None})
     skip = {"n", "run", "data", "split", "checkpoint", "warning", "metrics", "metrics_seed", "not_applicable",
             "options", "weights"}
     notes = []
@@ -238,7 +239,7 @@ def _list_metrics(as_json: bool) -> None:
     from ..registry import METRICS
 
     rows = [{"name": n, "title": METRICS.get(n).title, "paper": METRICS.get(n).paper,
-             "in_all": METRICS.get(n).in_all, "keys": METRICS.get(n).meanings} for n in metric_names(True)]
+             "in_all": METRICS.get(n).group is None, "keys": METRICS.get(n).meanings} for n in metric_names(True)]
     if as_json:
         print(json.dumps(rows, indent=2))
         return

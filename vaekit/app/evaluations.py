@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import rundir
+from ..contract.keys import key_layer
 from ..data.types import TensorData
 from ..errors import VaekitError
 from ..evaluate import EvalContext, compute_metrics, meanings
@@ -36,8 +37,24 @@ def parse_metrics(text: str) -> List[str]:
     return names
 
 
+def shortcut_options(given: Dict[str, object]) -> Tuple[Dict[str, dict], List[str]]:
+    """What command-line shortcuts stand for, as the metrics declare them (``Metric.shortcuts``):
+    ``{"--k": 100, "--fid-weights": None}`` -> ``({"nll": {"k": 100}}, ["nll"])``, the metrics' options and
+    the metrics the shortcuts add (``Metric.shortcut_adds``). A shortcut left unset (None or 0) stands
+    for nothing."""
+    options: Dict[str, dict] = {}
+    added: List[str] = []
+    for name in METRICS.names():
+        metric = METRICS.get(name)
+        for flag, arg in metric.shortcuts.items():
+            if given.get(flag):
+                options.setdefault(name, {})[arg] = given[flag]
+                added += [name] if metric.shortcut_adds else []
+    return options, added
+
+
 def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Dict[str, dict]:
-    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights``."""
+    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights`` (its shortcut)."""
     options: Dict[str, dict] = {}
     for item in sets:
         if "=" not in str(item):
@@ -48,8 +65,8 @@ def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Di
             raise VaekitError(f"--set takes METRIC.ARG=VALUE for evaluate, like knn.k=10; got {item!r}")
         METRICS.get(metric)
         options.setdefault(metric, {})[arg] = value
-    if fid_weights:
-        options.setdefault("fid", {})["weights"] = fid_weights
+    for metric, args in shortcut_options({"--fid-weights": fid_weights})[0].items():
+        options.setdefault(metric, {}).update(args)
     return options
 
 
@@ -66,20 +83,18 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     """The named metrics of a run on one split (groups: ``all``, ``default``). ``iw_samples`` K > 0
     adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the result
     is merged into that file (see :func:`vaekit.rundir.save_evaluation`), for ``vaekit compare``."""
-    if iw_samples < 0:
-        raise VaekitError(f"--k must be at least 1 (or 0, the default: nll's own K = 1000), got {iw_samples}")
     names = list(metrics)
     options = {k: dict(v) for k, v in (options or {}).items()}
-    if iw_samples:
-        options.setdefault("nll", {})["k"] = iw_samples
-        if "nll" not in names and "all" not in names:
-            names.append("nll")
+    implied, added = shortcut_options({"--k": iw_samples})
+    for metric, args in implied.items():
+        options.setdefault(metric, {}).update(args)
+    names += [n for n in added if n not in names and "all" not in names]
     computed = {n for n, _ in expand(names)}
     for name in options:
         if name not in computed:
-            group = " (part of the latent group: set latent's options instead)" if name in ("knn", "probe",
-                                                                                         "silhouette") else ""
-            raise VaekitError(f"--set {name}.* applies to the {name} metric, which is not computed here{group}")
+            group = METRICS.get(name).group
+            part = f" (part of the {group} group: set {group}'s options instead)" if group else ""
+            raise VaekitError(f"--set {name}.* applies to the {name} metric, which is not computed here{part}")
     if save is not None:
         require_suffix(save, ".json", "--out")
         read_evaluations(save)  # a file that is not an evaluation is refused before any work
@@ -124,12 +139,12 @@ def reusable(saved: dict, names: List[str], seed: int, iw_samples: int, weights:
     the same seed, every wanted metric computed (or found not to apply) with compare's options."""
     if (saved.get("metrics_seed"), saved.get("weights")) != (seed, weights):
         return False
-    wanted = {n for n, _ in expand(names)} | ({"nll"} if iw_samples else set())
+    implied, added = shortcut_options({"--k": iw_samples})
+    wanted = {n for n, _ in expand(names + added)}
     computed, options = set(saved.get("metrics", [])), saved.get("options", {})
     if not wanted <= computed | set(saved.get("not_applicable", [])):
         return False
-    return all(options.get(n, {}) == ({"k": iw_samples} if n == "nll" and iw_samples else {})
-               for n in wanted & computed)
+    return all(options.get(n, {}) == implied.get(n, {}) for n in wanted & computed)
 
 
 def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoint: str = "last", seed: int = 0,
@@ -146,9 +161,9 @@ def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoi
             saved = evaluate_run(run, split=split, seed=seed, checkpoint=checkpoint, iw_samples=iw_samples,
                                  metrics=names, skipped=skipped, save=str(saved_path))
         rows.append({**saved, "run": str(run)})
-    asked = set(meanings(names + (["nll"] if iw_samples else [])))
+    asked = set(meanings(names + shortcut_options({"--k": iw_samples})[1]))
     keys = ["likelihood", "n"]  # what the numbers are of, then the numbers asked for
     for row in rows:
         keys += [k for k, v in row.items() if k not in keys and not isinstance(v, str) and
-                 (k in asked or (k.startswith("kl_") and k[3:].isdigit() and "kl" in asked))]
+                 (k in asked or (key_layer(k) is not None and "kl" in asked))]
     return rows, keys

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Dict
 
 from ..contract.bounds import elbo_terms
+from ..contract.keys import layer_key
 from ..data.types import TensorData
 from ..registry import METRICS
 from .base import Metric
@@ -51,7 +52,7 @@ def _sum_terms(model, data: TensorData, batch_size: int, dequantize_levels: int 
         t = elbo_terms(model(x, c), x)
         values = {"elbo": t.elbo, "recon": t.recon, "kl": t.kl}
         if len(t.kls) > 1:
-            values.update({f"kl_{i + 1}": kl for i, kl in enumerate(t.kls)})
+            values.update({layer_key(i + 1): kl for i, kl in enumerate(t.kls)})
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + float(v.double().sum())
         n += x.shape[0]

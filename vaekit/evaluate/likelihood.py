@@ -68,6 +68,7 @@ class LogLikelihoodMetric(Metric):
                 "log_likelihood_se": "its standard error over examples",
                 "iw_samples": "importance samples per example (K)",
                 "nll_bits_per_dim": "-log2 P(x) / D from the importance-sampled estimate"}
+    shortcuts, shortcut_adds = {"--k": "k"}, True  # `vaekit evaluate --k 100` computes nll with k = 100
 
     def __init__(self, k: int = 1000):
         if int(k) < 1:
