@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -73,9 +74,9 @@ def main() -> None:
     model = vaekit.train(args.data, recipe=args.recipe, out=args.out, overwrite=True, progress=False,
                          model=None if args.recipe else "vae", **networks, **options)
     train_seconds = time.perf_counter() - start
-    rows = [json.loads(line) for line in (rundir.Path(args.out) / rundir.METRICS).read_text().splitlines() if line.strip()]
+    rows = rundir.read_metrics(Path(args.out) / rundir.METRICS)
     result = {"library": "vaekit", "epoch_seconds": [r["seconds"] for r in rows], "epochs": len(rows),
-              "train_seconds": train_seconds, "latent": model.config.model.latent_dim,
+              "train_seconds": train_seconds, "latent": model.latent_dim,
               "parameters": sum(p.numel() for p in model.parameters()),
               "threads": torch.get_num_threads()}
     if "val_elbo" in rows[-1]:
