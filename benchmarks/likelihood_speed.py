@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     parser.add_argument("--ab", type=int, default=0, help="also compare both paths on this many examples")
     args = parser.parse_args()
-    model = vaekit.load(args.run)
-    data = run_data(model)
+    run = vaekit.open_run(args.run)
+    model, data = run.model, run_data(run)
     data = data.subset(torch.arange(min(args.n, len(data))))
     rates = ab(model, data.x[:args.ab], args.k) if args.ab else None
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -73,19 +74,20 @@ def main() -> None:
     model = vaekit.train(args.data, recipe=args.recipe, out=args.out, overwrite=True, progress=False,
                          model=None if args.recipe else "vae", **networks, **options)
     train_seconds = time.perf_counter() - start
-    rows = [json.loads(line) for line in (rundir.Path(args.out) / rundir.METRICS).read_text().splitlines() if line.strip()]
+    rows = rundir.read_metrics(Path(args.out) / rundir.METRICS)
     result = {"library": "vaekit", "epoch_seconds": [r["seconds"] for r in rows], "epochs": len(rows),
-              "train_seconds": train_seconds, "latent": model.config.model.latent_dim,
+              "train_seconds": train_seconds, "latent": model.latent_dim,
               "parameters": sum(p.numel() for p in model.parameters()),
               "threads": torch.get_num_threads()}
     if "val_elbo" in rows[-1]:
         result["val_loss"] = -rows[-1]["val_elbo"]
     if args.evaluate:
-        result.update(evaluation(model, vaekit.load_data(args.data).test, args.nll_n, args.nll_k))
+        splits = vaekit.load_data(args.data)
+        result.update(evaluation(model, splits.test, args.nll_n, args.nll_k, splits.info))
     print(json.dumps(result))
 
 
-def evaluation(model, test, nll_n: int, nll_k: int) -> dict:
+def evaluation(model, test, nll_n: int, nll_k: int, info=None) -> dict:
     """Seconds to encode ``test`` (posterior means), its ELBO, and the importance-sampled NLL of
     its first ``nll_n`` examples with ``nll_k`` samples, with the values."""
     timed = {}
@@ -93,10 +95,10 @@ def evaluation(model, test, nll_n: int, nll_k: int) -> dict:
     posterior_moments(model, test, batch_size=1000)
     timed["encode_seconds"] = time.perf_counter() - start
     start = time.perf_counter()
-    timed["test_elbo"] = evaluate_elbo(model, test, batch_size=1000)["elbo"]
+    timed["test_elbo"] = evaluate_elbo(model, test, batch_size=1000, info=info)["elbo"]
     timed["elbo_seconds"] = time.perf_counter() - start
     start = time.perf_counter()
-    timed["nll"] = -evaluate_log_likelihood(model, test.subset(torch.arange(nll_n)), k=nll_k)["log_likelihood"]
+    timed["nll"] = -evaluate_log_likelihood(model, test.subset(torch.arange(nll_n)), k=nll_k, info=info)["log_likelihood"]
     timed["nll_seconds"] = time.perf_counter() - start
     return {**timed, "n_test": len(test), "nll_n": nll_n, "nll_k": nll_k}
 

@@ -263,7 +263,7 @@ def test_a_format_1_run_still_loads_and_evaluates(mlp_run, tmp_path, capsys):
     shutil.copy(mlp_run / "model.safetensors", run / "model.safetensors")
 
     model = vaekit.load(run)
-    cfg = model.config
+    cfg = vaekit.open_run(run).config
     assert cfg.format_version == FORMAT_VERSION == 3
     assert cfg.model.network == Part("mlp", {"hidden": [64]}) and cfg.model.likelihood == Part("bernoulli")
     assert cfg.model.posterior == Part("gaussian") and cfg.model.prior == Part("normal")

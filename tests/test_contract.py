@@ -149,9 +149,7 @@ class Setup:
 
     def build(self, seed: int = 0):
         torch.manual_seed(seed)
-        model = build_model(copy.deepcopy(self.cfg.model))
-        model.config = self.cfg
-        return model
+        return build_model(copy.deepcopy(self.cfg.model), name=self.cfg.model.variant)
 
     def objective(self):
         return build_objective(self.cfg)

@@ -437,7 +437,7 @@ def sampler_run(run_files):
 
     run, model = run_files
     for name, args in SAMPLER_FITS.items():
-        vaekit.fit_sampler(model, name, **args)
+        vaekit.fit_sampler(run, name, **args)
     return run, model
 
 
@@ -453,14 +453,10 @@ def sampler_copy(run: Path, name: str):
 
 
 def load_sampler_copy(copy: Path, name: str, model):
-    """``load_sampler`` on the copy, with the shared model pointed at it."""
+    """``load_sampler`` on the copy, with the shared model."""
     from vaekit.app.sampling import load_sampler
 
-    model.run_dir, saved_dir = str(copy), model.run_dir
-    try:
-        return load_sampler(copy, name, model=model)
-    finally:
-        model.run_dir = saved_dir
+    return load_sampler(copy, name, model=model)
 
 
 @FUZZ

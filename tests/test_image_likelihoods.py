@@ -204,7 +204,7 @@ def test_levels_follow_the_training_data(variant, tmp_path):
     given explicitly, they are checked against the data."""
     model = vaekit.train("digits", model=variant, epochs=1, out=tmp_path / "run", progress=False, hidden=[16],
                          latent_dim=2, batch_size=512)
-    assert model.likelihood.levels == 17 and model.config.model.likelihood.args["levels"] == 17
+    assert model.likelihood.levels == 17 and vaekit.open_run(tmp_path / "run").config.model.likelihood.args["levels"] == 17
     assert vaekit.load(tmp_path / "run").likelihood.levels == 17
     with pytest.raises(VaekitError, match="not on the .* grid"):
         vaekit.train("digits", model=variant, epochs=1, out=tmp_path / "bad", progress=False, hidden=[16],

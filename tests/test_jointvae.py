@@ -142,6 +142,6 @@ def test_bad_input_is_refused():
 def test_variant_trains_one_epoch_and_evaluates(tmp_path):
     model = vaekit.train("digits", model="jointvae", epochs=1, out=tmp_path / "j", progress=False, hidden=[32],
                          batch_size=256)
-    assert model.config.model.variant == "jointvae" and model.latent_dim == 20
+    assert vaekit.open_run(tmp_path / "j").config.model.variant == "jointvae" and model.latent_dim == 20
     result = evaluate_elbo(vaekit.load(tmp_path / "j"), DIGITS.test)
     assert math.isfinite(float(result["elbo"]))

@@ -122,8 +122,9 @@ def test_no_warning_reaches_the_user_and_bad_inputs_are_clear():
 def trained(tmp_path_factory):
     """An 8-D MLP VAE trained 10 epochs on digits (about a second), and its data splits."""
     out = tmp_path_factory.mktemp("latent") / "run"
-    model = vaekit.train("digits", recipe="mlp", out=out, epochs=10, latent_dim=8, progress=False)
-    splits = vaekit.load_data("digits", seed=model.config.train.seed, val_fraction=model.config.data.val_fraction)
+    vaekit.train("digits", recipe="mlp", out=out, epochs=10, latent_dim=8, progress=False)
+    cfg = vaekit.open_run(out).config
+    splits = vaekit.load_data("digits", seed=cfg.train.seed, val_fraction=cfg.data.val_fraction)
     return vaekit.load(out), splits
 
 

@@ -141,9 +141,9 @@ def test_posterior_log_variance_clamp():
 def test_bits_per_dim_exact_for_binary_data_with_bernoulli():
     p = torch.tensor([0.2, 0.9, 0.5, 0.5])
     model = prior_posterior_model(torch.logit(p), Part("bernoulli"))
-    model.info = DataInfo("binary", "image", (4,), extra={"levels": 2})
+    info = DataInfo("binary", "image", (4,), extra={"levels": 2})
     x = (torch.rand(500, 4) < 0.5).float()
-    r = evaluate_elbo(model, TensorData(x))
+    r = evaluate_elbo(model, TensorData(x), info=info)
     exact = float(torch.distributions.Bernoulli(p).log_prob(x).sum(1).mean())  # KL is exactly 0 here
     assert r["elbo"] == pytest.approx(exact, abs=1e-4)
     assert r["bits_per_dim"] == pytest.approx(-exact / (4 * math.log(2)), abs=1e-5)
@@ -152,8 +152,8 @@ def test_bits_per_dim_exact_for_binary_data_with_bernoulli():
 
 def test_no_bits_per_dim_for_bernoulli_on_grey_values():
     model = prior_posterior_model(torch.zeros(4), Part("bernoulli"))
-    model.info = DataInfo("grey", "image", (4,), extra={"levels": 256})
-    r = evaluate_elbo(model, TensorData(torch.rand(10, 4)))
+    info = DataInfo("grey", "image", (4,), extra={"levels": 256})
+    r = evaluate_elbo(model, TensorData(torch.rand(10, 4)), info=info)
     assert "bits_per_dim" not in r and "not a normalised distribution" in r["bits_per_dim_none"]
 
 
@@ -164,10 +164,10 @@ def test_bits_per_dim_dequantized_for_a_density_on_quantized_data(levels):
     log P(x) >= E[log p(x + u)] - D log(L - 1) (Theis et al. 2016)."""
     sigma, m = 0.05, torch.tensor([0.3, 0.6])
     model = prior_posterior_model(m, Part("gaussian", {"sigma": sigma}))
-    model.info = DataInfo("quantized", "image", (2,), extra={"levels": levels})
+    info = DataInfo("quantized", "image", (2,), extra={"levels": levels})
     torch.manual_seed(0)
     x = torch.randint(0, levels, (20000, 2)).float() / (levels - 1)
-    r = evaluate_elbo(model, TensorData(x))
+    r = evaluate_elbo(model, TensorData(x), info=info)
     sq = ((x - m) ** 2).sum(1) + 2 / (12 * (levels - 1) ** 2)
     log_p = float((-sq / (2 * sigma ** 2)).mean()) - 2 * math.log(sigma * math.sqrt(2 * math.pi))
     expected = -(log_p - 2 * math.log(levels - 1)) / (2 * math.log(2))
@@ -181,13 +181,13 @@ def test_table_log_densities_are_in_original_units():
     """A standardized table's density gets the Jacobian -sum log std (the units are labelled)."""
     std = [2.0, 0.5, 10.0]
     model = prior_posterior_model(torch.tensor([0.1, -0.2, 0.3]), Part("gaussian", {"sigma": 1.0}))
-    model.info = DataInfo("t", "table", (3,), mean=[0.0, 1.0, 2.0], std=std)
+    info = DataInfo("t", "table", (3,), mean=[0.0, 1.0, 2.0], std=std)
     x = torch.randn(50, 3)
-    r = evaluate_log_likelihood(model, TensorData(x), k=3)
+    r = evaluate_log_likelihood(model, TensorData(x), k=3, info=info)
     exact = float(Normal(torch.tensor([0.1, -0.2, 0.3]), 1.0).log_prob(x).sum(1).mean())
     assert r["log_likelihood"] == pytest.approx(exact - sum(math.log(s) for s in std), abs=1e-4)
     assert "original units" in r["units"]
-    e = evaluate_elbo(model, TensorData(x))
+    e = evaluate_elbo(model, TensorData(x), info=info)
     assert e["elbo"] == pytest.approx(r["log_likelihood"], abs=1e-4)  # KL = 0, decoder ignores z
     assert e["recon"] == pytest.approx(-e["elbo"], abs=1e-4)
 

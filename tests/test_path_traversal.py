@@ -114,10 +114,10 @@ def test_an_unknown_dataset_name_with_dots_is_a_missing_path(tmp_path, monkeypat
 def test_the_default_run_directory_is_a_safe_name_inside_runs(tmp_path, monkeypatch):
     import numpy as np
 
-    import vaekit
+    from vaekit.app.api import train_run
 
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "my data\n..npy"  # a space, a newline and dots in the file's name
     np.save(data, np.random.default_rng(0).random((60, 4)).astype("float32"))
-    model = vaekit.train(str(data), epochs=1, hidden="8", progress=False)
-    assert model.run_dir == Path("runs") / "vae-my_data_." and model.run_dir.is_dir()
+    run = train_run(str(data), epochs=1, hidden="8", progress=False)
+    assert run.dir == Path("runs") / "vae-my_data_." and run.dir.is_dir()

@@ -162,7 +162,7 @@ def test_bad_settings_are_refused(tmp_path):
 def test_pvae_trains_one_epoch_and_evaluates(tmp_path):
     model = vaekit.train("digits", model="pvae", epochs=1, out=tmp_path / "pvae", progress=False, hidden=[32],
                          latent_dim=4, batch_size=256)
-    assert model.config.model.variant == "pvae"
+    assert vaekit.open_run(tmp_path / "pvae").config.model.variant == "pvae" == model.name
     loaded = vaekit.load(tmp_path / "pvae")
     result = evaluate_elbo(loaded, load_data("digits").test)
     assert math.isfinite(float(result["elbo"]))

@@ -94,7 +94,7 @@ def test_variant_trains_samples_and_evaluates(name, tmp_path):
     run = tmp_path / name
     model = vaekit.train("digits", model=name, epochs=1, out=run, progress=False, hidden=[32], latent_dim=4,
                          batch_size=256)
-    assert model.config.train.objective.name == ("ae" if name == "ae" else "rae")
+    assert vaekit.open_run(run).config.train.objective.name == ("ae" if name == "ae" else "rae")
     assert not torch.equal(model.prior_scale_tril, torch.eye(4))  # fitted after the epoch
     samples = model.sample(4)
     assert samples.shape == (4, 1, 8, 8) and torch.isfinite(samples).all()

@@ -14,8 +14,10 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     namespace = {}
     block = next(b for b in blocks if "encoder=Encoder()" in b)   # the Python API section's example
     exec(compile(block, "README.md", "exec"), namespace)
-    model, x = namespace["model"], namespace["x"]
+    model, x, run = namespace["model"], namespace["x"], namespace["run"]
     assert x.shape == (8, 1, 8, 8) and namespace["samples"].shape == (16, 1, 8, 8)
+    assert run.dir == Path("runs/mlp-digits") and run.config.train.epochs == 20 and run.info.shape == (1, 8, 8)
+    assert run.evaluations == {} and run.samplers == [] and run.model.name == "vae"
     assert (tmp_path / "runs" / "custom" / "model.safetensors").exists()
     # the reloaded custom model equals the trained one
     q = model.encode(x)

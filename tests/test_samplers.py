@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import vaekit
+from vaekit.app.options import apply_options, base_config
 from vaekit.app.sampling import build_sampler, load_sampler, sampler_files
+from vaekit.run import Run
 from vaekit.errors import VaekitError
 from vaekit.samplers.gmm import GaussianMixtureSampler
 from vaekit.samplers.maf import MAFSampler
@@ -219,9 +221,9 @@ def test_errors_unfitted_stale_unknown_and_discrete(rae_run, capsys, tmp_path):
     with pytest.raises(VaekitError, match="fitted to other weights"):
         load_sampler(rae_run, "gmm")
     vq = small_model("vqvae")
-    vq.run_dir = tmp_path
+    vq_run = Run(tmp_path, apply_options(base_config(), {"model": "vqvae"}), vq)
     with pytest.raises(VaekitError, match="does not apply to the VQVAE model: it draws points anywhere in the latent space, but the latent space is a set of discrete"):
-        vaekit.fit_sampler(vq, "gmm")
+        vaekit.fit_sampler(vq_run, "gmm")
 
 
 def test_prior_sampler_scores_codes_under_the_models_prior(rae_run):

@@ -42,7 +42,7 @@ def test_streamed_training_is_bit_identical_to_in_memory(tmp_path, digits_u8, ki
     moved = tmp_path / "run-moved"
     vaekit.train(str(tmp_path / "x.npy"), out=moved, epochs=1, seed=3, stream=False, **opts)
     vaekit.train(out=moved, resume=True, epochs=2, stream=True, progress=False)
-    assert vaekit.load(moved).config.data.stream is True
+    assert vaekit.open_run(moved).config.data.stream is True
     a, b, c = weights(runs[False]), weights(runs[True]), weights(moved)
     assert a.keys() == b.keys() == c.keys()
     for k in a:

@@ -85,6 +85,6 @@ def test_bad_options_and_inputs_are_refused():
 def test_variant_trains_one_epoch_and_evaluates(tmp_path):
     model = vaekit.train("digits", model="swae", epochs=1, out=tmp_path / "swae", progress=False, hidden=[32],
                          latent_dim=4, batch_size=256)
-    assert model.config.train.objective.name == "swae"
+    assert vaekit.open_run(tmp_path / "swae").config.train.objective.name == "swae"
     result = evaluate_elbo(vaekit.load(tmp_path / "swae"), load_data("digits").test)
     assert math.isfinite(float(result["elbo"]))

@@ -22,8 +22,8 @@ from conftest import run_cli
 @pytest.fixture(scope="module")
 def run(mlp_run):
     """The session's 2-D MLP VAE (a standard-normal prior) and its test split."""
-    model = vaekit.load(mlp_run)
-    return model, run_data(model, None, "test")
+    handle = vaekit.open_run(mlp_run)
+    return handle.model, run_data(handle, None, "test")
 
 
 def decoded(model, z, c=None):
@@ -132,8 +132,8 @@ def test_plot_command_writes_both(mlp_run, capsys):
 
 
 def test_conditional_model_decodes_with_the_label(cvae_run, tmp_path):
-    model = vaekit.load(cvae_run)
-    data = run_data(model, None, "test")
+    handle = vaekit.open_run(cvae_run)
+    model, data = handle.model, run_data(handle, None, "test")
     xa, images, xb, z, pairs = interpolation_grid(model, data, n=4, pairs=3, label=7)
     assert all(int(data.y[a]) == int(data.y[b]) == 7 for a, b in pairs)
     c = torch.full((12,), 7)

@@ -181,7 +181,7 @@ def test_uniform_prior_and_refused_pairings():
 def test_variant_trains_one_epoch_and_evaluates(tmp_path):
     model = vaekit.train("digits", model="svae", epochs=1, out=tmp_path / "svae", progress=False, hidden=[32],
                          latent_dim=4, batch_size=256)
-    assert model.config.model.variant == "svae"
+    assert vaekit.open_run(tmp_path / "svae").config.model.variant == "svae" == model.name
     loaded = vaekit.load(tmp_path / "svae")
     assert math.isfinite(float(evaluate_elbo(loaded, DIGITS.test)["elbo"]))
     x = torch.as_tensor(DIGITS.test.x[:6])

@@ -169,6 +169,6 @@ def test_capacity_pulls_the_kl_to_the_annealed_target():
 def test_variant_trains_one_epoch_and_evaluates(name, sets, tmp_path):
     model = vaekit.train("digits", model=name, epochs=1, out=tmp_path / name, progress=False, hidden=[32],
                          latent_dim=4, batch_size=256, sets=sets)
-    assert model.config.model.variant == name
+    assert vaekit.open_run(tmp_path / name).config.model.variant == name == model.name
     result = evaluate_elbo(vaekit.load(tmp_path / name), DIGITS.test)
     assert math.isfinite(float(result["elbo"]))

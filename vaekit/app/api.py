@@ -1,6 +1,8 @@
-"""The Python API: ``vaekit.train``, ``vaekit.load``, ``vaekit.fit_sampler`` and ``vaekit.load_sampler``."""
+"""The Python API: ``vaekit.train``, ``vaekit.load``, ``vaekit.open_run``, ``vaekit.fit_sampler`` and
+``vaekit.load_sampler``."""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -17,19 +19,32 @@ from ..models import Model, build_model
 from ..models.load import data_info, load
 from ..paths import inside, safe_name
 from ..registry import LIKELIHOODS, accepted_args
+from ..run import Run, open_run
 from ..train import Trainer
 from ..train.distributed import setup as join_processes
 from .options import RESUME_OPTIONS, apply_options, base_config
 from .sampling import fit_sampler, load_sampler  # samplers fitted after training
 
-__all__ = ["train", "load", "fit_sampler", "load_sampler"]
+__all__ = ["train", "train_run", "load", "open_run", "fit_sampler", "load_sampler"]
 
 
-def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None, resume: bool = False,
-          overwrite: bool = False, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None,
-          progress: bool = False, sets: Iterable[str] = (), keep_freed_memory: Optional[bool] = None,
-          **options) -> Model:
-    """Train a VAE and return it; everything is saved in the run directory ``out``.
+def train(data: Optional[str] = None, **kwargs) -> Model:
+    """Train a VAE and return it (the model); everything is saved in the run directory ``out``.
+
+    The arguments are those of :func:`train_run`, which returns the run's handle instead
+    (``vaekit.open_run(out)`` opens it later).
+
+    >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
+    """
+    return train_run(data, **kwargs).model
+
+
+def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None, resume: bool = False,
+              overwrite: bool = False, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None,
+              progress: bool = False, sets: Iterable[str] = (), keep_freed_memory: Optional[bool] = None,
+              **options) -> Run:
+    """Train a VAE and return the handle on its run (:class:`vaekit.run.Run`); everything is saved in
+    the run directory ``out``.
 
     ``data``: a dataset name or path (default ``"digits"``). ``options`` are the CLI's
     option names in snake case (``latent_dim=8``, ``beta=4``, ``epochs=10``,
@@ -41,8 +56,6 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     CLI's ``--set``, reaching any argument of any part. Under ``torchrun`` every process calls
     this and they train together, ``batch_size`` being the global batch; only process 0 writes
     ``out`` (README, "Multi-process training").
-
-    >>> model = vaekit.train("digits", recipe="mlp", epochs=5, out="runs/digits")  # doctest: +SKIP
 
     ``keep_freed_memory=True`` has glibc keep this process's freed memory for the next step
     (:mod:`vaekit.malloc`; the ``vaekit`` command does it by default): faster steps, a process-wide
@@ -66,8 +79,7 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     if not resume:
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, encoder=encoder, decoder=decoder)
-    model.config, model.info = cfg, splits.info
+    model = build_model(cfg.model, encoder=encoder, decoder=decoder, name=cfg.model.variant)
     for name, split in (("training data", splits.train), ("validation data", splits.val)):
         for x in split.chunks():  # the whole split at once, or ~16 MB at a time when streamed
             model.check_data(x, f"{name} {cfg.data.source!r}")
@@ -84,11 +96,13 @@ def train(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None,
     if dist.is_writer:
         rundir.make_dir(run_dir)
         rundir.write_config(run_dir, cfg)
-    model.run_dir = run_dir
     trainer.fit(resume=resume, state=state)
     dist.close()
     model.eval()
-    return model
+    return Run(run_dir, cfg, model, info=splits.info)
+
+
+train.__signature__ = inspect.signature(train_run).replace(return_annotation=Model)  # its keywords, for help()
 
 
 def _preflight(trainer: Trainer, model: Model, own_networks: bool) -> None:

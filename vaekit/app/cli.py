@@ -61,13 +61,13 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **optio
     data = options.pop("data")
     with _interruptible(out):
         # on --resume, api.train refuses every option but --epochs, --patience and --device
-        vae = api.train(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
-                        sets=sets or (), **options)
+        run = api.train_run(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
+                            sets=sets or (), **options)
     if not writer_process():  # a torchrun rank above 0: rank 0 reports and plots
         return
-    err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {vae.run_dir}", highlight=False)
+    err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {run.dir}", highlight=False)
     if plots:
-        _wrote(write_all_plots(vae, skipped=_note))
+        _wrote(write_all_plots(run, skipped=_note))
 
 
 def _train_signature() -> inspect.Signature:
@@ -178,7 +178,7 @@ def evaluate(
 ):
     """Every number a paper needs: likelihood, latent, sample and disentanglement metrics, as a table and JSON."""
     from .. import rundir
-    from .evaluations import evaluate_run, metric_options, parse_metrics, read_evaluations, save_evaluation
+    from .evaluations import evaluate_run, metric_options, parse_metrics, shortcut_options
     from .workflows import require_suffix
 
     if list_metrics:
@@ -189,7 +189,7 @@ def evaluate(
     options = metric_options(sets or [], fid_weights)
     save = out or str(run / rundir.EVALUATION)
     require_suffix(save, ".json", "--out")
-    read_evaluations(save)  # a file that is not an evaluation is refused before any work
+    rundir.read_evaluations(save)  # a file that is not an evaluation is refused before any work
     result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=k,
                           metrics=names, options=options, skipped=_note)
     if "warning" in result:
@@ -197,11 +197,12 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
-        _evaluation_table(result, names + (["nll"] if k else []))
-    _wrote([save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
+        _evaluation_table(result, names + shortcut_options({"--k": k})[1])
+    _wrote([rundir.save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
 
 
 def _evaluation_table(result: dict, names: List[str]) -> None:
+    from ..contract.keys import key_layer
     from ..evaluate import meanings
 
     title = f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"
@@ -210,8 +211,8 @@ def _evaluation_table(result: dict, names: List[str]) -> None:
     table.add_column("value", justify="right")
     table.add_column("meaning")
     meaning = meanings(names)
-    meaning.update({key: f"KL of stochastic layer {key[3:]} (1 = top)" for key in result if key.startswith("kl_")
-                    and key[3:].isdigit()})
+    meaning.update({key: f"KL of stochastic layer {key_layer(key)} (1 = top)" for key in result
+                    if key_layer(key) is not None})
     skip = {"n", "run", "data", "split", "checkpoint", "warning", "metrics", "metrics_seed", "not_applicable",
             "options", "weights"}
     notes = []
@@ -239,7 +240,7 @@ def _list_metrics(as_json: bool) -> None:
     from ..registry import METRICS
 
     rows = [{"name": n, "title": METRICS.get(n).title, "paper": METRICS.get(n).paper,
-             "in_all": METRICS.get(n).in_all, "keys": METRICS.get(n).meanings} for n in metric_names(True)]
+             "in_all": METRICS.get(n).group is None, "keys": METRICS.get(n).meanings} for n in metric_names(True)]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -383,8 +384,8 @@ def demo(
 
     start = time.perf_counter()
     with _interruptible(out):
-        vae = api.train("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
-    _wrote(write_all_plots(vae, skipped=_note))
+        run = api.train_run("digits", recipe="mlp", out=out, overwrite=True, progress=progress, epochs=epochs)
+    _wrote(write_all_plots(run, skipped=_note))
     result = evaluate_run(out)
     out_console.print(f"demo done in {time.perf_counter() - start:.1f}s: test ELBO {result['elbo']:.2f} nats "
                       f"(recon {result['recon']:.2f}, KL {result['kl']:.2f}) on {result['n']} digits; "

@@ -2,24 +2,24 @@
 
 Saved numbers are keyed by data, split and checkpoint, and carry a fingerprint of the weights
 they were computed from, the seed and each metric's options, so ``compare`` reuses them only
-when they would come out the same.
+when they would come out the same. The file is read and written by :mod:`vaekit.rundir.evaluations`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import rundir
+from ..contract.keys import key_layer
 from ..data.types import TensorData
 from ..errors import VaekitError
 from ..evaluate import EvalContext, compute_metrics, meanings
 from ..evaluate.units import likelihood_name
 from ..evaluate.base import expand
-from ..models.load import load
 from ..registry import METRICS
+from ..rundir import evaluation_key, read_evaluations, save_evaluation, weights_fingerprint
+from ..run import Run, open_run
 from .options import parse_set
 from .workflows import load_run_data, require_suffix, run_splits
 
@@ -37,8 +37,24 @@ def parse_metrics(text: str) -> List[str]:
     return names
 
 
+def shortcut_options(given: Dict[str, object]) -> Tuple[Dict[str, dict], List[str]]:
+    """What command-line shortcuts stand for, as the metrics declare them (``Metric.shortcuts``):
+    ``{"--k": 100, "--fid-weights": None}`` -> ``({"nll": {"k": 100}}, ["nll"])``, the metrics' options and
+    the metrics the shortcuts add (``Metric.shortcut_adds``). A shortcut left unset (None or 0) stands
+    for nothing."""
+    options: Dict[str, dict] = {}
+    added: List[str] = []
+    for name in METRICS.names():
+        metric = METRICS.get(name)
+        for flag, arg in metric.shortcuts.items():
+            if given.get(flag):
+                options.setdefault(name, {})[arg] = given[flag]
+                added += [name] if metric.shortcut_adds else []
+    return options, added
+
+
 def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Dict[str, dict]:
-    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights``."""
+    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights`` (its shortcut)."""
     options: Dict[str, dict] = {}
     for item in sets:
         if "=" not in str(item):
@@ -49,15 +65,15 @@ def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Di
             raise VaekitError(f"--set takes METRIC.ARG=VALUE for evaluate, like knn.k=10; got {item!r}")
         METRICS.get(metric)
         options.setdefault(metric, {})[arg] = value
-    if fid_weights:
-        options.setdefault("fid", {})["weights"] = fid_weights
+    for metric, args in shortcut_options({"--fid-weights": fid_weights})[0].items():
+        options.setdefault(metric, {}).update(args)
     return options
 
 
-def reference_split(model, source: Optional[str] = None) -> TensorData:
+def reference_split(run: Run, source: Optional[str] = None) -> TensorData:
     """Every non-test example of the run's data (or ``source``) in the dataset's own order, whatever
     the run's seed and validation share: what yardsticks shared across runs are fitted on."""
-    return load_run_data(model, source, val_fraction=0, seed=0).train
+    return load_run_data(run, source, val_fraction=0, seed=0).train
 
 
 def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
@@ -66,28 +82,27 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
                  skipped=None, save: Optional[str] = None) -> dict:
     """The named metrics of a run on one split (groups: ``all``, ``default``). ``iw_samples`` K > 0
     adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the result
-    is merged into that file (see :func:`save_evaluation`), for ``vaekit compare``."""
-    if iw_samples < 0:
-        raise VaekitError(f"--k must be at least 1 (or 0, the default: nll's own K = 1000), got {iw_samples}")
+    is merged into that file (see :func:`vaekit.rundir.save_evaluation`), for ``vaekit compare``."""
     names = list(metrics)
     options = {k: dict(v) for k, v in (options or {}).items()}
-    if iw_samples:
-        options.setdefault("nll", {})["k"] = iw_samples
-        if "nll" not in names and "all" not in names:
-            names.append("nll")
+    implied, added = shortcut_options({"--k": iw_samples})
+    for metric, args in implied.items():
+        options.setdefault(metric, {}).update(args)
+    names += [n for n in added if n not in names and "all" not in names]
     computed = {n for n, _ in expand(names)}
     for name in options:
         if name not in computed:
-            group = " (part of the latent group: set latent's options instead)" if name in ("knn", "probe",
-                                                                                         "silhouette") else ""
-            raise VaekitError(f"--set {name}.* applies to the {name} metric, which is not computed here{group}")
+            group = METRICS.get(name).group
+            part = f" (part of the {group} group: set {group}'s options instead)" if group else ""
+            raise VaekitError(f"--set {name}.* applies to the {name} metric, which is not computed here{part}")
     if save is not None:
         require_suffix(save, ".json", "--out")
         read_evaluations(save)  # a file that is not an evaluation is refused before any work
-    model = load(path, checkpoint=checkpoint, device=device)
-    data, splits = run_splits(model, source, split)
-    ctx = EvalContext(train=splits.train, source=source or model.config.data.source, info=splits.info, seed=seed,
-                      reference=lambda: reference_split(model, source))
+    run = open_run(path, checkpoint=checkpoint, device=device)
+    model, source_name = run.model, source or run.config.data.source
+    data, splits = run_splits(run, source, split)
+    ctx = EvalContext(train=splits.train, source=source_name, info=splits.info, seed=seed,
+                      reference=lambda: reference_split(run, source), objective=run.objective)
     done, not_applicable = [], []
 
     def skip(name: str, reason: str) -> None:
@@ -96,7 +111,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
             skipped(f"skipped {name}: {reason}")
 
     result = compute_metrics(model, data, names, options, ctx, skipped=skip, done=done)
-    result.update({"run": str(path), "data": source or model.config.data.source, "split": split,
+    result.update({"run": str(path), "data": source_name, "split": split,
                    "checkpoint": checkpoint, "n": len(data), "likelihood": likelihood_name(model), "metrics": done, "not_applicable": not_applicable,
                    "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
                    "weights": weights_fingerprint(path, checkpoint)})
@@ -109,18 +124,6 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     return result
 
 
-def weights_fingerprint(path, checkpoint: str) -> str:
-    """SHA-256 (first 16 hex digits) of the checkpoint's weights file: which model the numbers are of."""
-    weights = Path(path) / rundir.CHECKPOINTS[checkpoint]
-    if checkpoint == "best" and not weights.is_file():
-        weights = Path(path) / rundir.WEIGHTS
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def finite_or_null(result: dict) -> dict:
     """NaN or infinite numbers become null (valid JSON), listed under ``nonfinite``."""
     bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
@@ -131,51 +134,17 @@ def finite_or_null(result: dict) -> dict:
     return out
 
 
-def evaluation_key(result: dict) -> str:
-    """Saved evaluations are kept per data, split, checkpoint and seed."""
-    return f"{result['data']}:{result['split']}:{result['checkpoint']}:seed{result.get('metrics_seed', 0)}"
-
-
-def save_evaluation(path, result: dict) -> Path:
-    """Merge ``result`` into the JSON file at ``path`` (a dict keyed by :func:`evaluation_key`).
-
-    Numbers of other weights (a retrained or resumed run) are replaced, never mixed with these."""
-    path = Path(path)
-    saved = read_evaluations(path)
-    key = evaluation_key(result)
-    old = saved.get(key, {})
-    if old.get("weights") != result.get("weights"):
-        old = {}
-    merged = {**old, **result}
-    for field in ("metrics", "not_applicable"):
-        merged[field] = list(dict.fromkeys(old.get(field, []) + result.get(field, [])))
-    merged["options"] = {**old.get("options", {}), **result.get("options", {})}
-    saved[key] = merged
-    return rundir.write_text(path, json.dumps(saved, indent=2, allow_nan=False) + "\n")  # a failure says why
-
-
-def read_evaluations(path) -> dict:
-    """The saved evaluations of :func:`save_evaluation` ({} when there are none yet)."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    saved = rundir.read_json(path, "evaluation file", fix="delete it and evaluate again")
-    if not isinstance(saved, dict):
-        raise VaekitError(f"{path} is not a vaekit evaluation file; delete it and evaluate again")
-    return saved
-
-
 def reusable(saved: dict, names: List[str], seed: int, iw_samples: int, weights: str) -> bool:
     """Whether a saved evaluation already holds what ``compare`` would compute for these weights:
     the same seed, every wanted metric computed (or found not to apply) with compare's options."""
     if (saved.get("metrics_seed"), saved.get("weights")) != (seed, weights):
         return False
-    wanted = {n for n, _ in expand(names)} | ({"nll"} if iw_samples else set())
+    implied, added = shortcut_options({"--k": iw_samples})
+    wanted = {n for n, _ in expand(names + added)}
     computed, options = set(saved.get("metrics", [])), saved.get("options", {})
     if not wanted <= computed | set(saved.get("not_applicable", [])):
         return False
-    return all(options.get(n, {}) == ({"k": iw_samples} if n == "nll" and iw_samples else {})
-               for n in wanted & computed)
+    return all(options.get(n, {}) == implied.get(n, {}) for n in wanted & computed)
 
 
 def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoint: str = "last", seed: int = 0,
@@ -192,9 +161,9 @@ def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoi
             saved = evaluate_run(run, split=split, seed=seed, checkpoint=checkpoint, iw_samples=iw_samples,
                                  metrics=names, skipped=skipped, save=str(saved_path))
         rows.append({**saved, "run": str(run)})
-    asked = set(meanings(names + (["nll"] if iw_samples else [])))
+    asked = set(meanings(names + shortcut_options({"--k": iw_samples})[1]))
     keys = ["likelihood", "n"]  # what the numbers are of, then the numbers asked for
     for row in rows:
         keys += [k for k, v in row.items() if k not in keys and not isinstance(v, str) and
-                 (k in asked or (k.startswith("kl_") and k[3:].isdigit() and "kl" in asked))]
+                 (k in asked or (key_layer(k) is not None and "kl" in asked))]
     return rows, keys

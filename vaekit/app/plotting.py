@@ -6,42 +6,42 @@ from typing import Callable, List, Optional
 
 from .. import plots as _plots  # noqa: F401  (registers plots)
 from .. import faults, rundir
-from ..models.load import load
 from ..registry import PLOTS
+from ..run import Run, as_run
 from .workflows import require_suffix, run_data
 
 
 def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", split: str = "test", n: int = 15,
-             label: Optional[int] = None, model=None, data=None) -> Path:
-    """Write one registered plot of ``run`` (``vaekit plot RUN KIND``); returns its path.
-
-    ``model`` and ``data`` (the ``split`` of the run's data) may be passed in when already loaded.
+             label: Optional[int] = None, data=None) -> Path:
+    """Write one registered plot of ``run`` (a run directory or its :class:`Run`; ``vaekit plot RUN KIND``);
+    returns its path. ``data`` (the ``split`` of the run's data) may be passed in when already loaded.
     """
     plot = PLOTS.get(kind)
     require_suffix(out, ".png", "--out")
-    run = Path(run)
-    path = Path(out) if out else run / rundir.PLOTS / f"{kind}.png"
+    run = as_run(run)
+    path = Path(out) if out else run.dir / rundir.PLOTS / f"{kind}.png"
+    model = None
     if plot.uses_model:
-        model = model or load(run)
-        plot.check(model)
+        model = run.model
+        plot.check(model, run.info)
         if data is None and plot.uses_data:
-            data = run_data(model, None, split)
-    return plot.draw(model, data, path, run=run, method=method, n=n, label=label)
+            data = run_data(run, None, split)
+    return plot.draw(model, data, path, run=run.dir, info=run.info, method=method, n=n, label=label)
 
 
-def write_all_plots(model, skipped: Optional[Callable[[str], None]] = None) -> List[Path]:
+def write_all_plots(run: Run, skipped: Optional[Callable[[str], None]] = None) -> List[Path]:
     """Every registered plot that applies to the run's model and data; the data is loaded once.
     ``skipped(message)`` hears, in one line each, why the others were left out."""
     applicable = []
     for name in PLOTS.names():
-        reason = PLOTS.get(name).applies_to(model)
+        reason = PLOTS.get(name).applies_to(run.model, run.info)
         if reason is None:
             applicable.append(name)
         elif skipped:
-            skipped(f"no {name} plot: it does not apply to the {model.name} model: {reason}")
-    data = run_data(model, None, "test") if any(PLOTS.get(k).uses_data for k in applicable) else None
+            skipped(f"no {name} plot: it does not apply to the {run.model.name} model: {reason}")
+    data = run_data(run, None, "test") if any(PLOTS.get(k).uses_data for k in applicable) else None
     written = []
     for kind in applicable:
         faults.point("plot")  # the SIGKILL test's "killed while plotting" (vaekit/faults.py)
-        written.append(plot_run(model.run_dir, kind, model=model, data=data))
+        written.append(plot_run(run, kind, data=data))
     return written

@@ -11,22 +11,22 @@ from ..data import load_data
 from ..data.types import DataSplits, TensorData
 from ..errors import VaekitError
 from ..models.helpers import posterior_moments
-from ..models.load import load
+from ..run import Run, open_run
 
 SPLITS = ("test", "val", "train")
 
 
-def run_data(model, source: Optional[str] = None, split: str = "test") -> TensorData:
+def run_data(run: Run, source: Optional[str] = None, split: str = "test") -> TensorData:
     """A split of the run's own dataset, or of ``source`` normalized like the training data."""
-    return run_splits(model, source, split)[0]
+    return run_splits(run, source, split)[0]
 
 
-def run_splits(model, source: Optional[str] = None, split: str = "test") -> Tuple[TensorData, DataSplits]:
-    """``(the chosen split, all splits)`` of the run's own dataset or of ``source``, checked against the model."""
+def run_splits(run: Run, source: Optional[str] = None, split: str = "test") -> Tuple[TensorData, DataSplits]:
+    """``(the chosen split, all splits)`` of the run's own dataset or of ``source``, checked against its model."""
     if split not in SPLITS:
         raise VaekitError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    cfg = model.config
-    splits = load_run_data(model, source, cfg.data.val_fraction, cfg.train.seed)
+    cfg, model = run.config, run.model
+    splits = load_run_data(run, source, cfg.data.val_fraction, cfg.train.seed)
     data = getattr(splits, split)
     if len(data) == 0:
         raise VaekitError(f"the {split} split of {source or cfg.data.source!r} is empty; choose another --split")
@@ -38,21 +38,22 @@ def run_splits(model, source: Optional[str] = None, split: str = "test") -> Tupl
     return data, splits
 
 
-def load_run_data(model, source: Optional[str], val_fraction: float, seed: int) -> DataSplits:
+def load_run_data(run: Run, source: Optional[str], val_fraction: float, seed: int) -> DataSplits:
     """The run's own data or ``source``, normalized like the training data; the run's label column
     applies to its own data and to any CSV like it."""
-    cfg = model.config
+    cfg = run.config
     labelled = source is None or source == cfg.data.source or str(source).lower().endswith(".csv")
     return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
                      label_column=cfg.data.label_column if labelled else None, val_fraction=val_fraction,
-                     seed=seed, info=model.info, stream=cfg.data.stream if source in (None, cfg.data.source) else None)
+                     seed=seed, info=run.info, stream=cfg.data.stream if source in (None, cfg.data.source) else None)
 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:
     """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written."""
-    model = load(path)
+    run = open_run(path)
+    model = run.model
     model.require("encode", "vaekit encode")
-    data = run_data(model, source, split)
+    data = run_data(run, source, split)
     mu, var = posterior_moments(model, data, variance=variance)
     mu, var = mu.numpy(), (None if var is None else var.numpy())
     out = Path(out)
@@ -87,22 +88,23 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
         raise VaekitError(f"--n must be at least 1, got {n}")
     require_suffix(png, ".png", "--out")
     require_suffix(npy, ".npy", "--npy")
-    model = load(path)
-    data = run_data(model, source, split)
+    run = open_run(path)
+    model, info = run.model, run.info
+    data = run_data(run, source, split)
     written = []
     if png is None and npy is None:
-        if model.info.kind != "image":
+        if info.kind != "image":
             raise VaekitError("reconstructions of a table cannot be drawn; write them with --npy out.npy")
         png = str(Path(path) / rundir.PLOTS / "reconstructions.png")
     if png:
-        written.append(plot_reconstructions(model, data, png, n=n))
+        written.append(plot_reconstructions(model, data, png, n=n, info=info))
     if npy:
         x = data.x[:n]
         y = None if data.y is None else data.y[:n]
         x_hat = model.reconstruct(x, y)
         npy = Path(npy)
-        written.append(_save_npy(npy, model.info.denormalize(x_hat).numpy()))
-        written.append(_save_npy(npy.with_name(npy.stem + "_original.npy"), model.info.denormalize(x).numpy()))
+        written.append(_save_npy(npy, info.denormalize(x_hat).numpy()))
+        written.append(_save_npy(npy.with_name(npy.stem + "_original.npy"), info.denormalize(x).numpy()))
     return written
 
 

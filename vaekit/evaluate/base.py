@@ -24,7 +24,9 @@ class EvalContext:
 
     ``train`` is the training split, for metrics that fit something (probes, a fitted
     sampler); ``reference`` gives what a yardstick shared across runs is fitted on;
-    ``source`` names the dataset (a cache key); ``seed`` seeds any randomness a metric draws.
+    ``source`` names the dataset (a cache key); ``seed`` seeds any randomness a metric draws;
+    ``info`` describes the scored data, normalized as the model's training data was (its levels, a
+    table's statistics); ``objective`` names the objective the model was trained with.
     """
 
     train: Optional[TensorData] = None
@@ -32,6 +34,7 @@ class EvalContext:
     info: Optional[DataInfo] = None
     seed: int = 0
     reference: Optional[Callable[[], TensorData]] = None  # every non-test example, in the dataset's order
+    objective: str = "elbo"
 
     def reference_data(self) -> Optional[TensorData]:
         """The data a shared yardstick (``fd``'s feature network) is fitted on: every non-test example,
@@ -45,13 +48,19 @@ class Metric:
     ``requires`` lists the model capabilities it needs; ``meanings`` says in a few words what
     each key it returns means and in which units (the CLI's table prints them); ``paper``
     cites the source. ``unavailable`` returns why the metric cannot run here, or None.
+    ``group`` names the metric that computes this one too (``knn`` is part of ``latent``): ``all``
+    leaves it out. ``shortcuts`` maps a command-line option to the option of the metric it stands for
+    (``{"--k": "k"}``: ``--k 100`` is ``--set nll.k=100``); with ``shortcut_adds`` giving one also
+    computes the metric.
     """
 
     requires: Tuple[str, ...] = ()
     title = "a metric"
     meanings: Dict[str, str] = {}
     paper = ""
-    in_all = True  # False for a metric that a group metric (computed by ``all``) already covers
+    group: Optional[str] = None
+    shortcuts: Dict[str, str] = {}
+    shortcut_adds = False
 
     def unavailable(self, model, data: TensorData, ctx: EvalContext) -> Optional[str]:
         for capability in self.requires:
@@ -72,7 +81,7 @@ def metric_names(everything: bool = False) -> list:
     """Registered metric names, the likelihood ones first. Without ``everything``, only those
     ``all`` computes (a metric that is part of a group, like ``knn`` of ``latent``, is left out)."""
     names = [n for n in FIRST if n in METRICS] + [n for n in METRICS.names() if n not in FIRST]
-    return names if everything else [n for n in names if METRICS.get(n).in_all]
+    return names if everything else [n for n in names if METRICS.get(n).group is None]
 
 
 def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict[str, dict] = None,

@@ -41,9 +41,8 @@ def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[di
     return [{"means": torch.cat(m), "kl_per_dim": None if k is None else k / n} for m, k in zip(means, kls)]
 
 
-def collapse_advice(model) -> str:
+def collapse_advice(objective: str = "elbo") -> str:
     """What to try against a collapsed latent, for the objective the model was trained with."""
-    objective = model.config.train.objective.name if model.config is not None else "elbo"
     if objective == "elbo":
         return ("try KL warm-up (--warmup N), free bits (--free-bits 0.5), a smaller --beta, or, with a "
                 "gaussian likelihood, the default --sigma optimal")
@@ -51,8 +50,9 @@ def collapse_advice(model) -> str:
             f"--set train.objective.args.NAME=VALUE; `vaekit models` names its paper)")
 
 
-def decomposition(model, data: TensorData) -> Dict[str, object]:
-    """Active units and KL per dimension of every layer, with a warning when a layer has collapsed."""
+def decomposition(model, data: TensorData, objective: str = "elbo") -> Dict[str, object]:
+    """Active units and KL per dimension of every layer, with a warning when a layer has collapsed;
+    ``objective``: what the model was trained with, for the advice."""
     layers = latent_statistics(model, data)
     out: Dict[str, object] = {}
     warnings = []
@@ -66,7 +66,7 @@ def decomposition(model, data: TensorData) -> Dict[str, object]:
         if not bool(active.any()):
             where = f"layer {i + 1}" if len(layers) > 1 else "the latent"
             warnings.append(f"posterior collapse in {where}: no dimension's posterior mean varies with the data "
-                            f"(variance above {ACTIVE}), so the decoder ignores it; {collapse_advice(model)}")
+                            f"(variance above {ACTIVE}), so the decoder ignores it; {collapse_advice(objective)}")
     if warnings:
         out["warning"] = "; ".join(warnings)
     return out
@@ -99,4 +99,4 @@ class ActiveUnitsMetric(Metric):
         return None
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, object]:
-        return decomposition(model, data)
+        return decomposition(model, data, "elbo" if ctx is None else ctx.objective)

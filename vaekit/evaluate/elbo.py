@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Dict
 
 from ..contract.bounds import elbo_terms
+from ..contract.keys import layer_key
 from ..data.types import TensorData
 from ..registry import METRICS
 from .base import Metric
@@ -18,18 +19,18 @@ def evaluate_elbo(model, data: TensorData, batch_size: int = 512, info=None) -> 
     ``kl_2``, ... each, top first, when there are several), and ``n`` examples. Tables are
     reported in their original units (see :mod:`.units`). ``bits_per_dim`` is -log2 P(x) / D
     bounded through the ELBO where it is meaningful (``bits_per_dim_method`` says how), and
-    ``bits_per_dim_none`` says why not otherwise; ``info`` describes ``data`` (its levels; default the
-    training data's). Draws z from the global torch RNG.
+    ``bits_per_dim_none`` says why not otherwise; ``info`` describes ``data`` (its levels, a table's
+    statistics). Draws z from the global torch RNG.
     """
     sums = _sum_terms(model, data, batch_size)
     n = int(sums.pop("n"))
     if n == 0:
         return {"n": 0}
     result = {k: v / n for k, v in sums.items()}
-    jac = log_jacobian(model)
+    jac = log_jacobian(info)
     result["elbo"] += jac
     result["recon"] -= jac
-    result["units"] = units(model)
+    result["units"] = units(info)
     if model.num_classes:
         result["conditional"] = CONDITIONAL
     method, levels = bits_method(model, info)
@@ -51,7 +52,7 @@ def _sum_terms(model, data: TensorData, batch_size: int, dequantize_levels: int 
         t = elbo_terms(model(x, c), x)
         values = {"elbo": t.elbo, "recon": t.recon, "kl": t.kl}
         if len(t.kls) > 1:
-            values.update({f"kl_{i + 1}": kl for i, kl in enumerate(t.kls)})
+            values.update({layer_key(i + 1): kl for i, kl in enumerate(t.kls)})
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + float(v.double().sum())
         n += x.shape[0]

@@ -138,6 +138,7 @@ class InceptionFID(SampleQuality):
     name, title = "fid", "fid (Inception FID)"
     meanings = meanings_of("fid", "Fréchet distance (FID)", "Inception features",
                            "Inception weights file and preprocessing")
+    shortcuts = {"--fid-weights": "weights"}
 
     def __init__(self, weights: Optional[str] = None, n: int = 10000, k: int = 3,
                  preprocess: str = "pytorch-fid", batch_size: int = 50):

@@ -163,7 +163,7 @@ class _LatentMetric(Metric):
 class KnnMetric(_LatentMetric):
     """k-NN accuracy of the latent means (see :func:`knn_accuracy`), with the chance level."""
 
-    in_all = False  # the latent group computes it
+    group = "latent"
 
     title = "the k-NN accuracy"
     meanings = {k: MEANINGS[k] for k in ("knn_accuracy", "majority_class_accuracy")}
@@ -188,7 +188,7 @@ class KnnMetric(_LatentMetric):
 class ProbeMetric(_LatentMetric):
     """Linear-probe accuracy of the latent means (see :func:`probe_accuracy`), with the chance level."""
 
-    in_all = False  # the latent group computes it
+    group = "latent"
 
     title = "the linear-probe accuracy"
     meanings = {k: MEANINGS[k] for k in ("probe_accuracy", "majority_class_accuracy")}
@@ -213,7 +213,7 @@ class ProbeMetric(_LatentMetric):
 class SilhouetteMetric(_LatentMetric):
     """Silhouette of the evaluated split's latent means by label (see :func:`silhouette`)."""
 
-    in_all = False  # the latent group computes it
+    group = "latent"
 
     title = "the silhouette"
     fits = False

@@ -30,10 +30,11 @@ def evaluate_log_likelihood(model, data: TensorData, k: int = 100, batch_size: i
                             max_rows: int = MAX_ROWS, info=None) -> Dict[str, float]:
     """Mean importance-sampled log p(x) over ``data`` per example, with its standard error (the
     standard deviation over examples / sqrt(n); 0 for a single example). Tables are reported in
-    their original units; ``nll_bits_per_dim`` where bits are meaningful (see :mod:`.units`)."""
-    v = _per_example(model, data, k, batch_size, max_rows) + log_jacobian(model)
+    their original units (``info``, the data's :class:`DataInfo`, gives their statistics);
+    ``nll_bits_per_dim`` where bits are meaningful (see :mod:`.units`)."""
+    v = _per_example(model, data, k, batch_size, max_rows) + log_jacobian(info)
     result = {"log_likelihood": float(v.mean()), "log_likelihood_se": standard_error(v), "iw_samples": k,
-              "units": units(model)}
+              "units": units(info)}
     if model.num_classes:
         result["conditional"] = CONDITIONAL
     method, levels = bits_method(model, info)
@@ -67,6 +68,7 @@ class LogLikelihoodMetric(Metric):
                 "log_likelihood_se": "its standard error over examples",
                 "iw_samples": "importance samples per example (K)",
                 "nll_bits_per_dim": "-log2 P(x) / D from the importance-sampled estimate"}
+    shortcuts, shortcut_adds = {"--k": "k"}, True  # `vaekit evaluate --k 100` computes nll with k = 100
 
     def __init__(self, k: int = 1000):
         if int(k) < 1:

@@ -12,11 +12,11 @@ from ..registry import METRICS
 from .base import Metric
 
 
-def reconstruction_error(model, data: TensorData, batch_size: int = 512) -> Dict[str, float]:
+def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=None) -> Dict[str, float]:
     """``mse``: mean squared error per value between x and the decoded posterior mean, in the
     data's original units; ``bce``: binary cross-entropy summed over an example's values, for
-    data in [0, 1] (nats per example). Deterministic: no latent is sampled."""
-    info = getattr(model, "info", None)
+    data in [0, 1] (nats per example). Deterministic: no latent is sampled. ``info``: the data's
+    :class:`DataInfo`, whose statistics give the original units of a table."""
     binary_range = bool(data.x.numel()) and float(data.x.min()) >= 0 and float(data.x.max()) <= 1 and \
         (info is None or info.std is None)
     sq, ce, n, values = 0.0, 0.0, 0, 0
@@ -50,5 +50,5 @@ class ReconstructionMetric(Metric):
                 "bce": "binary cross-entropy of the decoded posterior mean, nats per example"}
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
-        return reconstruction_error(model, data)
+        return reconstruction_error(model, data, info=None if ctx is None else ctx.info)
 

@@ -21,9 +21,9 @@ from ..data.batching import iterate_batches
 from ..models.helpers import evaluating
 
 
-def log_jacobian(model) -> float:
-    """log |d x_std / d x| summed over an example: -sum log std for standardized tables, else 0."""
-    info = getattr(model, "info", None)
+def log_jacobian(info) -> float:
+    """log |d x_std / d x| summed over an example: -sum log std for a table standardized as ``info`` (the
+    data's :class:`DataInfo`) says, else 0."""
     if info is None or info.std is None:
         return 0.0
     return -float(torch.tensor(info.std, dtype=torch.float64).log().sum())
@@ -32,9 +32,10 @@ def log_jacobian(model) -> float:
 CONDITIONAL = "a conditional model's numbers are of log p(x | y): each example's class label is given"
 
 
-def units(model) -> str:
-    """What the log-density numbers (elbo, recon, kl, log_likelihood) are measured in."""
-    where = ", in the data's original units (standardization's Jacobian included)" if log_jacobian(model) else ""
+def units(info) -> str:
+    """What the log-density numbers (elbo, recon, kl, log_likelihood) are measured in, for data described
+    by ``info``."""
+    where = ", in the data's original units (standardization's Jacobian included)" if log_jacobian(info) else ""
     return f"elbo, recon, kl and log_likelihood are nats per example{where}"
 
 
@@ -48,8 +49,7 @@ def likelihood_name(model) -> str:
 
 def bits_method(model, info=None) -> Tuple[Optional[str], Optional[int]]:
     """``("exact" | "dequantized" | None, levels)``: how bits per dimension can be had for this model
-    on data described by ``info`` (the evaluated data's :class:`DataInfo`; default the training data's)."""
-    info = info if info is not None else getattr(model, "info", None)
+    on data described by ``info`` (the evaluated data's :class:`DataInfo`)."""
     levels = None if info is None else info.extra.get("levels")
     lik_levels = getattr(getattr(model, "likelihood", None), "levels", None)
     if lik_levels is not None:

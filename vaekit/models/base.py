@@ -32,9 +32,7 @@ class Model(nn.Module):
         self.latent_dim = latent_dim
         self.data_shape = tuple(data_shape)
         self.num_classes = num_classes
-        self.config = None    # the RunConfig this model was built from (vaekit.config.RunConfig)
-        self.run_dir = None   # the run directory it belongs to, once trained or loaded
-        self.info = None      # the DataInfo of its training data (shape, classes, table statistics)
+        self.variant: Optional[str] = None  # the zoo variant it was built as (build_model's name), if any
 
     # -- the contract ---------------------------------------------------------------------
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
@@ -87,7 +85,7 @@ class Model(nn.Module):
     @property
     def name(self) -> str:
         """The zoo variant this model is (``vaekit models``), or its structure's class name."""
-        return self.config.model.variant if self.config is not None else type(self).__name__
+        return self.variant or type(self).__name__
 
     @property
     def conditional(self) -> bool:

@@ -57,8 +57,9 @@ class Parts:
 
 
 def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
-                decoder: Optional[nn.Module] = None) -> Model:
-    """Compose the model ``cfg`` describes; a user's own encoder/decoder replace the named network."""
+                decoder: Optional[nn.Module] = None, name: Optional[str] = None) -> Model:
+    """Compose the model ``cfg`` describes; a user's own encoder/decoder replace the named network.
+    ``name``: what the model calls itself in messages (a run's zoo variant); default its class name."""
     if cfg.data_shape is None:
         raise VaekitError("the model config has no data_shape; it is filled in from the training data")
     if cfg.latent_dim < 1:
@@ -73,6 +74,7 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
                reserved=("cfg", "parts"))
     parts = Parts(cfg, encoder, decoder)
     model = structure.from_config(cfg, parts, **cfg.structure.args)
+    model.variant = name
     defaults = ModelConfig()
     for kind in ("posterior", "prior"):
         part = getattr(cfg, kind)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .. import rundir
+from ..config import RunConfig
 from ..device import resolve_device
 from ..data.types import DataInfo
 from ..errors import VaekitError
@@ -27,22 +28,23 @@ def data_info(cfg) -> DataInfo:
 
 
 def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[nn.Module] = None,
-         decoder: Optional[nn.Module] = None) -> Model:
+         decoder: Optional[nn.Module] = None, config: Optional[RunConfig] = None) -> Model:
     """Rebuild a trained model from its run directory alone.
 
     ``checkpoint``: "last" (model.safetensors, the last completed epoch) or "best"
     (best.safetensors, the best validation value of the objective's monitored metric). Runs
     trained with a custom encoder/decoder need the same modules passed again. The model
-    comes back in eval mode with ``config``, ``run_dir`` and ``info`` (its data) set.
+    comes back in eval mode; its run's config and data info are on the handle, ``vaekit.open_run(path)``.
+    ``config``: the run's config when already read.
     """
     path = Path(path)
-    cfg = rundir.read_config(path)  # checks that path is a run
+    cfg = config if config is not None else rundir.read_config(path)  # checks that path is a run
     if checkpoint not in rundir.CHECKPOINTS:
         raise VaekitError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
     if cfg.model.network.name == "custom" and (encoder is None or decoder is None):
         raise VaekitError(f"run {path} was trained with a custom encoder/decoder; "
                           "pass the same modules: vaekit.load(path, encoder=..., decoder=...)")
-    model = build_model(cfg.model, encoder=encoder, decoder=decoder).to(resolve_device(device))
+    model = build_model(cfg.model, encoder=encoder, decoder=decoder, name=cfg.model.variant).to(resolve_device(device))
     weights = path / rundir.CHECKPOINTS[checkpoint]
     if checkpoint == "best" and not weights.is_file() and (path / rundir.WEIGHTS).is_file():
         raise VaekitError(f"run {path} has no {rundir.BEST}: it has no validation split (--val-fraction 0), "
@@ -50,8 +52,8 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
     if has_lazy(model):
         materialize(model)
     rundir.load_weights(weights, model)
+    data_info(cfg)  # a damaged data_info is refused here, not at first use
     model.eval()
-    model.config, model.run_dir, model.info = cfg, path, data_info(cfg)
     return model
 
 

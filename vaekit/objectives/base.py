@@ -6,6 +6,8 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from ..contract.keys import layer_key
+
 
 @dataclass
 class LossOutput:
@@ -49,4 +51,4 @@ def layer_terms(kls) -> Dict[str, torch.Tensor]:
     """``kl_1``, ``kl_2``, ... (top layer first) for a model with more than one stochastic layer."""
     if len(kls) < 2:
         return {}
-    return {f"kl_{i + 1}": kl.mean() for i, kl in enumerate(kls)}
+    return {layer_key(i + 1): kl.mean() for i, kl in enumerate(kls)}

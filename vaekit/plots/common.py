@@ -14,7 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..data.mapped import MappedData
-from ..data.types import TensorData
+from ..data.types import DataInfo, TensorData
 from ..errors import VaekitError
 from ..models.helpers import evaluating, posterior_moments  # noqa: F401  (evaluating: used by plots)
 from ..rundir import atomic_write
@@ -56,33 +56,24 @@ def posterior_means(model, data, batch_size: int = 1024) -> torch.Tensor:
     return posterior_moments(model, data, batch_size)[0]  # (N, D)
 
 
-def data_info(model) -> Optional[dict]:
-    """The DataInfo dict saved with the model's run, if it has one."""
-    info = getattr(getattr(model, "config", None), "data_info", None)
-    if info is not None and not isinstance(info, dict):
-        info = info.to_dict()
-    return info
-
-
-def data_kind(model) -> str:
-    """'image', 'table' or 'array': from the run's DataInfo, else guessed from the data shape."""
-    info = data_info(model)
-    if info and info.get("kind"):
-        return info["kind"]
+def data_kind(model, info: Optional[DataInfo] = None) -> str:
+    """'image', 'table' or 'array': from ``info`` (the DataInfo of the model's run), else guessed from the
+    data shape."""
+    if info is not None and info.kind:
+        return info.kind
     return {3: "image", 1: "table"}.get(len(model.data_shape), "array")
 
 
-def class_names(model, names=None) -> Optional[list]:
-    """Names given by the caller, else those saved with the run's data, else None."""
+def class_names(info: Optional[DataInfo] = None, names=None) -> Optional[list]:
+    """Names given by the caller, else those of the run's data (``info``), else None."""
     if names is not None:
         return list(names)
-    info = data_info(model)
-    return info.get("class_names") if info else None
+    return list(info.class_names) if info is not None and info.class_names else None
 
 
-def require_image_model(model, what: str) -> None:
-    """Raise a VaekitError unless the model was trained on images."""
-    kind = data_kind(model)
+def require_image_model(model, what: str, info: Optional[DataInfo] = None) -> None:
+    """Raise a VaekitError unless the model was trained on images (see :func:`data_kind`)."""
+    kind = data_kind(model, info)
     if kind != "image":
         raise VaekitError(f"{what} needs image data, but this model was trained on {kind} data of shape "
                           f"{tuple(model.data_shape)}; use `vaekit plot RUN latent` for tables")

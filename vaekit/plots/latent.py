@@ -9,6 +9,7 @@ import torch
 from matplotlib import colormaps
 from matplotlib.lines import Line2D
 
+from ..data.types import DataInfo
 from ..errors import VaekitError
 from .common import PathLike, as_data, class_names as _class_names, new_figure, posterior_means, save_figure
 
@@ -99,16 +100,17 @@ def _scatter(fig, ax, points: np.ndarray, labels: Optional[np.ndarray], names: O
 
 
 def plot_latent(model, data, path: PathLike, method: str = "pca", class_names: Optional[Sequence[str]] = None,
-                max_points: int = 5000, title: Optional[str] = None) -> Path:
+                max_points: int = 5000, title: Optional[str] = None, info: Optional[DataInfo] = None) -> Path:
     """Scatter the posterior means of (at most ``max_points`` of) ``data`` in 2-D, coloured by label.
 
-    ``class_names`` default to those saved with the model's run. Returns the written path.
+    ``class_names`` default to those of the run's data (``info``, ``vaekit.open_run(path).info``).
+    Returns the written path.
     """
     data = subsample(as_data(data), max_points)
     points, description = latent_embedding(model, data, method)
     labels = None if data.y is None else data.y.cpu().numpy().astype(int)
     fig, ax = new_figure(6.4, 5.0)
-    _scatter(fig, ax, points, labels, _class_names(model, class_names))
+    _scatter(fig, ax, points, labels, _class_names(info, class_names))
     xlabel, ylabel = axis_labels(description)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.distributions import Normal
 
+from ..data.types import DataInfo
 from ..errors import VaekitError
 from .common import (DPI, PathLike, check_label, class_names, evaluating, new_figure, posterior_means,
                      require_image_model, save_figure)
@@ -77,13 +78,13 @@ def manifold_grid(model, n: int = 15, span: Span = None, dims: Sequence[int] = (
 
 
 def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional[int] = None,
-                  span: Span = None) -> Path:
+                  span: Span = None, info: Optional[DataInfo] = None) -> Path:
     """Draw :func:`manifold_grid` with the latent values on the axes; returns the written path.
 
     For a latent space of more than 2 dimensions the two most active ones on ``data`` are
-    shown (dims 0 and 1 without data). Image models only.
+    shown (dims 0 and 1 without data). Image models only. ``info``: the run's DataInfo (``vaekit.open_run(path).info``), its kind and class names.
     """
-    require_image_model(model, "the manifold plot")
+    require_image_model(model, "the manifold plot", info)
     check_label(model, label)
     if model.latent_dim == 1:
         dims = [0]
@@ -111,7 +112,7 @@ def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional
         ax.set_yticks([])
     title = "decoder means"
     if label is not None:
-        names = class_names(model)
+        names = class_names(info)
         title += f", class {names[label] if names and label < len(names) else label}"
     if model.latent_dim > len(dims):
         title += f"; other {model.latent_dim - len(dims)} dims at 0"

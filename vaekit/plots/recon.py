@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..data.types import DataInfo
 from ..errors import VaekitError
 from .common import PathLike, as_data, check_label, evaluating, require_image_model
 from .grid import image_grid, save_image_grid, upscale_factor, write_png
@@ -16,13 +17,14 @@ SEED = 0
 BAND = 3  # px of grey between the originals and the reconstructions
 
 
-def plot_samples(model, path: PathLike, n: int = 64, label: Optional[int] = None, seed: int = SEED) -> Path:
+def plot_samples(model, path: PathLike, n: int = 64, label: Optional[int] = None, seed: int = SEED,
+                 info: Optional[DataInfo] = None) -> Path:
     """Decoder means of ``n`` draws z ~ p(z), in a square-ish grid; returns the written path.
 
     A CVAE draws class ``label``; without a label it draws one row per class
-    (n // num_classes samples each). Seeded, without touching the global RNG.
+    (n // num_classes samples each). Seeded, without touching the global RNG. ``info``: the run's DataInfo (``vaekit.open_run(path).info``), its kind and class names.
     """
-    require_image_model(model, "the samples plot")
+    require_image_model(model, "the samples plot", info)
     if n < 1:
         raise VaekitError(f"the number of samples must be at least 1, got {n}")
     if model.num_classes and label is None:
@@ -54,14 +56,15 @@ def reconstruction_pairs(model, data, n: int = 16, seed: int = SEED):
     return data.x.cpu(), recon.cpu()
 
 
-def plot_reconstructions(model, data, path: PathLike, n: int = 16, nrow: int = 8) -> Path:
+def plot_reconstructions(model, data, path: PathLike, n: int = 16, nrow: int = 8,
+                         info: Optional[DataInfo] = None) -> Path:
     """Originals in the top row(s), the decoder mean at their posterior mean right below.
 
     With ``nrow`` images per row, original i sits at (i // nrow, i % nrow) of the top
     block and its reconstruction at the same place in the bottom block; a 3-px grey band
-    separates the blocks. Returns the written path.
+    separates the blocks. Returns the written path. ``info``: the run's DataInfo (``vaekit.open_run(path).info``), its kind and class names.
     """
-    require_image_model(model, "the reconstructions plot")
+    require_image_model(model, "the reconstructions plot", info)
     originals, recon = reconstruction_pairs(model, data, n)
     nrow = min(nrow, len(originals))
     scale = upscale_factor(*originals.shape[2:])

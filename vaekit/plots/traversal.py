@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..data.types import DataInfo
 from ..errors import VaekitError
 from .common import (DPI, PathLike, as_data, class_names, evaluating, new_figure, posterior_means,
                      require_image_model, save_figure)
@@ -81,13 +82,14 @@ def traversal_grid(model, z0: torch.Tensor, dims: Sequence[int], n: int = 10, sp
 
 
 def plot_traversal(model, data, path: PathLike, n: int = 10, span: float = SPAN, example: int = 0,
-                   max_dims: int = MAX_DIMS, label: Optional[int] = None) -> Path:
+                   max_dims: int = MAX_DIMS, label: Optional[int] = None, info: Optional[DataInfo] = None) -> Path:
     """One row per latent dimension (the ``max_dims`` most active on ``data``, most active first):
     the decoder mean as that dimension of example ``example``'s posterior mean sweeps the prior's
     mean +- ``span`` standard deviations in ``n`` steps. A conditional model encodes the example
     with its own label and decodes it as ``label`` (default: the same). Returns the written path.
+    ``info``: the run's DataInfo (``vaekit.open_run(path).info``), its kind and class names.
     """
-    require_image_model(model, "the traversal plot")
+    require_image_model(model, "the traversal plot", info)
     data = as_data(data)
     if not 0 <= example < len(data):
         raise VaekitError(f"example {example} is out of range: the data has {len(data)} examples")
@@ -105,7 +107,7 @@ def plot_traversal(model, data, path: PathLike, n: int = 10, span: float = SPAN,
     v = traversal_values(n, span).tolist()
     title = f"traversals of example {example}, most active dim on top" if len(dims) > 1 else \
         f"traversal of example {example}"
-    title += _class_note(model, label)
+    title += _class_note(info, label)
     return _draw_rows([_grid(images)], images.shape[2:], path, title,
                       xticks=[(i, f"{round(v[i], 6) + 0.0:.2g}") for i in _ticks(n)],
                       xlabel="z[dim]" if standard else "v: z[dim] = prior mean + v × prior sd",
@@ -187,18 +189,18 @@ def interpolation_grid(model, data, n: int = 10, pairs: int = PAIRS, mode: str =
 
 
 def plot_interpolation(model, data, path: PathLike, n: int = 10, pairs: int = PAIRS, mode: str = "linear",
-                       label: Optional[int] = None) -> Path:
+                       label: Optional[int] = None, info: Optional[DataInfo] = None) -> Path:
     """One row per pair of examples: the original at each end, between them the decoder means
     along the ``mode`` path between their posterior means in ``n`` steps (t = 0 and 1 are
     the two reconstructions). A conditional model pairs examples of the same class (``label``
-    if given). Returns the written path.
+    if given). Returns the written path. ``info``: the run's DataInfo (``vaekit.open_run(path).info``), its kind and class names.
     """
-    require_image_model(model, "the interpolation plot")
+    require_image_model(model, "the interpolation plot", info)
     xa, images, xb, _, chosen = interpolation_grid(model, data, n, pairs, mode, label)
     scale = upscale_factor(*images.shape[-2:])
     blocks = [image_grid(xa, 1, scale=scale), _grid(images), image_grid(xb, 1, scale=scale)]
     title = f"{mode} interpolation of posterior means, originals at the ends"
-    title += _class_note(model, label) if label is not None else (", pairs of one class" if model.num_classes else "")
+    title += _class_note(info, label) if label is not None else (", pairs of one class" if model.num_classes else "")
     cell = images.shape[-1] * scale + grid_gap(*(d * scale for d in images.shape[-2:]))
     left = blocks[0].shape[1] + BAND                                                # px before the path
     t = np.linspace(0.0, 1.0, n)
@@ -228,10 +230,10 @@ def _check_label(model, label: Optional[int]) -> Optional[int]:
     return int(label)
 
 
-def _class_note(model, label: Optional[int]) -> str:
+def _class_note(info: Optional[DataInfo], label: Optional[int]) -> str:
     if label is None:
         return ""
-    names = class_names(model)
+    names = class_names(info)
     return f", decoded as class {names[label] if names and label < len(names) else label}"
 
 

@@ -5,3 +5,4 @@
 """
 from . import gmm, maf, normal, two_stage  # noqa: F401  (register the samplers)
 from .base import Sampler  # noqa: F401
+from .build import build_sampler  # noqa: F401

@@ -1,18 +1,13 @@
-"""The run directory: its file names, atomic writes, weights, training state and metrics.
+"""A run's own files: their names, atomic writes, config, weights, training state and metrics.
 
-A run is a directory holding config.json, model.safetensors (weights of the last
-completed epoch), best.safetensors (best validation metric so far), state.pt (every
-optimizer, RNG and loop state for --resume), metrics.jsonl and plots/. Every file is
-written to a temp file in the same directory and renamed into place, so a crash never
-leaves a half-written checkpoint. Nothing is unpickled: weights are safetensors and
-state.pt is read with ``torch.load(weights_only=True)`` (:mod:`vaekit.safe_load`).
-
-This module sits below models, training, metrics and plots; all of them read and write a
-run through it.
+Every file is written to a temp file in the same directory and renamed into place, so a
+crash never leaves a half-written checkpoint. Nothing is unpickled: weights are safetensors
+and state.pt is read with ``torch.load(weights_only=True)`` (:mod:`vaekit.safe_load`).
 """
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import pickle
@@ -24,15 +19,16 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
-from . import faults
-from .config import RunConfig
-from .errors import VaekitError
-from .safe_load import load_weights_only
+from .. import faults
+from ..config import RunConfig
+from ..errors import VaekitError
+from ..safe_load import load_weights_only
 
 CONFIG, WEIGHTS, BEST, STATE, METRICS, PLOTS = (
     "config.json", "model.safetensors", "best.safetensors", "state.pt", "metrics.jsonl", "plots")
 CHECKPOINTS = {"last": WEIGHTS, "best": BEST}
-EVALUATION = "evaluation.json"  # what ``vaekit evaluate`` computed, read by ``vaekit compare``
+EVALUATION = "evaluation.json"  # what ``vaekit evaluate`` computed, read by ``vaekit compare`` (evaluations.py)
+SAMPLERS = "samplers"           # fitted samplers, NAME.json and NAME.safetensors (samplers.py)
 
 
 # -- atomic files ---------------------------------------------------------------------------
@@ -173,6 +169,18 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
         first = " ".join(str(e).strip().splitlines()[:2])
         raise VaekitError(f"checkpoint {path} does not match the model in config.json ({first}); "
                           "the run directory may mix files from different runs") from None
+
+
+def weights_fingerprint(run, checkpoint: str = "last") -> str:
+    """SHA-256 (first 16 hex digits) of the checkpoint's weights file: which model numbers and samplers are of."""
+    weights = Path(run) / CHECKPOINTS[checkpoint]
+    if checkpoint == "best" and not weights.is_file():
+        weights = Path(run) / WEIGHTS
+    digest = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def save_state(path: Path, state: dict) -> Path:
