@@ -82,7 +82,7 @@ def test_failure_mid_training_keeps_last_checkpoint_and_resume_finishes(tmp_path
         return out
 
     monkeypatch.setattr(elbo_module.ELBO, "__call__", nan_after_two_steps)
-    with pytest.raises(VaekitError, match=r"loss became nan.*last good checkpoint \(epoch 1\)"):
+    with pytest.raises(VaekitError, match=r"loss became nan.*last good checkpoint \(after 1 epoch, step 6\)"):
         vaekit.train(out=run, resume=True, epochs=3, nan_retries=0, progress=False)
     monkeypatch.setattr(elbo_module.ELBO, "__call__", real_call)
     after = weights(run)
@@ -198,7 +198,7 @@ def test_nan_weights_at_the_end_of_an_epoch_are_never_saved(tmp_path, monkeypatc
         return out
 
     monkeypatch.setattr(elbo_module.ELBO, "__call__", poison_last_step)
-    with pytest.raises(VaekitError, match=r"diverged \(non-finite .*\) at epoch 2;.*last good checkpoint \(epoch 1\)"):
+    with pytest.raises(VaekitError, match=r"diverged \(non-finite .*\) at epoch 2;.*last good checkpoint \(after 1 epoch, step \d+\)"):
         vaekit.train(out=run, resume=True, epochs=2, nan_retries=0, progress=False)
     after = weights(run)
     assert all(torch.equal(saved[k], after[k]) for k in saved)
