@@ -107,7 +107,8 @@ def check_args(fn, args: Dict[str, Any], what: str, reserved: Iterable[str] = ()
     if not isinstance(args, dict):
         raise VaekitError(f"the args of {what} must be a mapping of option names to values, got {args!r}")
     params = accepted_args(fn)
-    if any(p.kind == p.VAR_KEYWORD for p in _parameters(fn)):
+    signature = fn if isinstance(fn, inspect.Signature) else inspect.signature(fn)  # a class: what calling it takes
+    if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
         return
     reserved = set(reserved)
     options = sorted(n for n in params if n not in reserved and not _is_context(params[n]))
