@@ -1,18 +1,59 @@
-"""vaekit: train, evaluate, sample and inspect variational autoencoders."""
-from . import distributions as _distributions  # noqa: F401  (registers priors, posteriors, likelihoods)
-from . import evaluate as _evaluate  # noqa: F401  (registers metrics)
-from . import models as _models  # noqa: F401  (registers model structures)
-from . import objectives as _objectives  # noqa: F401  (registers objectives)
-from . import plots as _plots  # noqa: F401  (registers plots)
-from .app.api import fit_sampler, load, load_sampler, open_run, train
-from .config import DataConfig, ModelConfig, Part, RunConfig, TrainConfig
-from .data import load_data
-from .errors import VaekitError
-from .models import VAE, Model, ModelOutput, build_model
-from .registry import (LIKELIHOODS, METRICS, MODELS, NETWORKS, OBJECTIVES, OPTIMIZERS, PLOTS, POSTERIORS, PRIORS,
-                       VARIANTS)
+"""vaekit: train, evaluate, sample and inspect variational autoencoders.
+
+The public names are imported when first used (PEP 562), so ``vaekit --help`` starts without torch;
+each registry imports the modules of its built-in parts when a part is first looked up.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
 
 __version__ = "0.2.0"
-__all__ = ["train", "load", "open_run", "fit_sampler", "load_sampler", "load_data", "build_model", "Model", "VAE", "ModelOutput",
-           "VaekitError", "RunConfig", "ModelConfig", "TrainConfig", "DataConfig", "Part", "MODELS", "NETWORKS", "POSTERIORS", "PRIORS",
-           "LIKELIHOODS", "OBJECTIVES", "OPTIMIZERS", "METRICS", "PLOTS", "VARIANTS", "__version__"]
+# public name -> the module that defines it
+_HOMES = {
+    **dict.fromkeys(["load", "open_run", "fit_sampler", "load_sampler"], ".app.api"),
+    **dict.fromkeys(["RunConfig", "ModelConfig", "TrainConfig", "DataConfig", "Part"], ".config"),
+    "load_data": ".data",
+    "VaekitError": ".errors",
+    **dict.fromkeys(["VAE", "Model", "ModelOutput", "build_model"], ".models"),
+    **dict.fromkeys(["LIKELIHOODS", "METRICS", "MODELS", "NETWORKS", "OBJECTIVES", "OPTIMIZERS", "PLOTS", "POSTERIORS",
+                     "PRIORS", "VARIANTS"], ".registry"),
+}
+__all__ = ["train", "load", "open_run", "fit_sampler", "load_sampler", "load_data", "build_model", "Model", "VAE",
+           "ModelOutput", "VaekitError", "RunConfig", "ModelConfig", "TrainConfig", "DataConfig", "Part", "MODELS", "NETWORKS",
+           "POSTERIORS", "PRIORS", "LIKELIHOODS", "OBJECTIVES", "OPTIMIZERS", "METRICS", "PLOTS", "VARIANTS",
+           "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """``vaekit.train`` is the function, though the subpackage ``vaekit/train/`` has its name: importing
+    the subpackage binds it on this package, and this property keeps the function there instead."""
+
+    @property
+    def train(self):
+        if "_train" in vars(self):
+            return vars(self)["_train"]
+        from .app.api import train
+
+        return train
+
+    @train.setter
+    def train(self, value) -> None:
+        if not isinstance(value, types.ModuleType):  # a replacement (a test's monkeypatch) is kept
+            vars(self)["_train"] = value
+
+
+sys.modules[__name__].__class__ = _Package

@@ -2,7 +2,8 @@
 
 Configs and the command line refer to parts by name (``"conv"``, ``"bernoulli"``,
 ``"elbo"``); the name is stored in a run's config.json so loading needs no if/elif
-chains. Adding a part is one class plus one ``@REGISTRY.register("name")`` line.
+chains. Adding a part is one class plus one ``@REGISTRY.register("name")`` line; the zoo
+of variants composed from the parts is the table in :mod:`vaekit.zoo`.
 
 :meth:`Registry.build` constructs a part from its config ``{name, args}``: the args are
 checked against the constructor's signature first, so a misspelt option is a clear error,
@@ -10,19 +11,29 @@ while a bug inside a constructor still surfaces as the bug it is.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, TypeVar
+from typing import Any, Callable, Dict, Iterable, Sequence, TypeVar
 
 from .errors import VaekitError
+from .zoo import ZOO, Variant
 
 T = TypeVar("T")
 
 
 class Registry:
-    def __init__(self, kind: str):
+    """``homes``: the modules whose import registers the built-in parts, imported when a part is first
+    looked up; ``builtin``: their names, so listing them (``--help``, errors) needs no torch."""
+
+    def __init__(self, kind: str, homes: Sequence[str] = (), builtin: Sequence[str] = ()):
         self.kind = kind
+        self.homes, self.builtin = tuple(homes), tuple(builtin)
         self._items: Dict[str, object] = {}
+
+    def load(self) -> None:
+        """Import the homes (once each; Python caches them), so every built-in part is registered."""
+        for home in self.homes:
+            importlib.import_module(home)
 
     def register(self, name: str) -> Callable[[T], T]:
         def wrap(obj: T) -> T:
@@ -35,15 +46,17 @@ class Registry:
 
     def get(self, name: str):
         if name not in self._items:
-            known = ", ".join(sorted(self._items))
+            self.load()
+        if name not in self._items:
+            known = ", ".join(self.names())
             raise VaekitError(f"unknown {self.kind} {name!r}; choose one of: {known}")
         return self._items[name]
 
     def names(self) -> list:
-        return sorted(self._items)
+        return sorted(set(self._items) | set(self.builtin))
 
     def __contains__(self, name: str) -> bool:
-        return name in self._items
+        return name in self._items or name in self.builtin
 
     def build(self, name: str, args: Dict[str, Any], *context, where: str = "", **context_kw):
         """``cls(*context, **context_kw, **args)`` after checking ``args`` against its signature.
@@ -57,13 +70,36 @@ class Registry:
         return cls(*context, **{k: v for k, v in context_kw.items() if k in accepted}, **args)
 
 
+def _parameters(fn) -> list:
+    """The parameters of ``fn``: a class (its constructor's, less self), a function or an ``inspect.Signature``."""
+    if isinstance(fn, inspect.Signature):
+        return list(fn.parameters.values())
+    params = list(inspect.signature(fn.__init__ if inspect.isclass(fn) else fn).parameters.values())
+    return params[1:] if inspect.isclass(fn) else params  # self
+
+
 def accepted_args(fn) -> Dict[str, inspect.Parameter]:
-    """The keyword arguments ``fn`` (a class or function) accepts, by name."""
-    target = fn.__init__ if inspect.isclass(fn) else fn
-    params = list(inspect.signature(target).parameters.values())
-    if inspect.isclass(fn):
-        params = params[1:]  # self
-    return {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    """The keyword arguments ``fn`` (a class, function or signature) accepts, by name."""
+    return {p.name: p for p in _parameters(fn) if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def keyword_options(cls) -> Dict[str, inspect.Parameter]:
+    """The keyword-only parameters of ``cls``'s constructor and of the bases it forwards ``**kwargs`` to:
+    what ``__init__(self, *args, gamma=1.0, **kwargs)`` adds to its base, each default written once."""
+    options: Dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = _parameters(inspect.signature(klass.__init__))
+        options.update({p.name: p for p in params if p.kind == p.KEYWORD_ONLY and p.name not in options})
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return options
+
+
+def keyword_defaults(cls) -> Dict[str, Any]:
+    """``{name: default}`` of :func:`keyword_options`."""
+    return {name: p.default for name, p in keyword_options(cls).items() if p.default is not p.empty}
 
 
 def check_args(fn, args: Dict[str, Any], what: str, reserved: Iterable[str] = ()) -> None:
@@ -71,7 +107,8 @@ def check_args(fn, args: Dict[str, Any], what: str, reserved: Iterable[str] = ()
     if not isinstance(args, dict):
         raise VaekitError(f"the args of {what} must be a mapping of option names to values, got {args!r}")
     params = accepted_args(fn)
-    if any(p.kind == p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
+    signature = fn if isinstance(fn, inspect.Signature) else inspect.signature(fn)  # a class: what calling it takes
+    if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
         return
     reserved = set(reserved)
     options = sorted(n for n in params if n not in reserved and not _is_context(params[n]))
@@ -112,35 +149,35 @@ def _is_context(p: inspect.Parameter) -> bool:
     return p.default is p.empty
 
 
-@dataclass(frozen=True)
-class Variant:
-    """An entry of the model zoo: a named composition of parts (``vaekit train --model NAME``).
-
-    ``config`` is a partial run config (``{"model": {...}, "train": {...}}``) applied on top of
-    the defaults; a recipe of the same name adds the paper's training settings.
-    """
-
-    name: str
-    description: str
-    paper: str
-    config: Dict[str, Any] = field(default_factory=dict)
-
-
 class VariantRegistry(Registry):
+    """The zoo (:mod:`vaekit.zoo`), filled when it is made; ``add`` puts a variant of your own beside them."""
+
     def add(self, name: str, description: str, paper: str, **config) -> Variant:
         variant = Variant(name, description, paper, config)
         self.register(name)(variant)
         return variant
 
 
-MODELS = Registry("model structure")      # how the parts are wired: vae, ladder, vqvae, ...
-NETWORKS = Registry("network")            # name -> (Encoder class, Decoder class)
-POSTERIORS = Registry("posterior")
-PRIORS = Registry("prior")
-LIKELIHOODS = Registry("likelihood")
-OBJECTIVES = Registry("objective")
-OPTIMIZERS = Registry("optimizer")
-METRICS = Registry("metric")
-PLOTS = Registry("plot")
-SAMPLERS = Registry("sampler")           # densities fitted to the codes after training: gmm, maf, ...
+# each registry's homes and built-in names (tests/test_startup.py checks that they agree)
+MODELS = Registry("model structure", ["vaekit.models"],  # how the parts are wired: vae, ladder, vqvae, ...
+                  ["aae", "ae", "factorvae", "hvae", "jointvae", "ladder", "piwae", "vae", "vaegan", "vqvae"])
+NETWORKS = Registry("network", ["vaekit.nn"], ["conv", "mlp"])  # name -> (Encoder class, Decoder class)
+POSTERIORS = Registry("posterior", ["vaekit.distributions"],
+                      ["gaussian", "gumbel", "iaf", "planar", "radial", "vmf", "wrapped-normal"])
+PRIORS = Registry("prior", ["vaekit.distributions"],
+                  ["mog", "normal", "uniform-categorical", "uniform-sphere", "vamp", "wrapped-normal-origin"])
+LIKELIHOODS = Registry("likelihood", ["vaekit.distributions"],
+                       ["bernoulli", "categorical256", "continuous-bernoulli", "dlogistic", "gaussian", "laplace"])
+OBJECTIVES = Registry("objective", ["vaekit.objectives", "vaekit.models"],  # a structure's own objective beside it
+                      ["aae", "ae", "beta-tc", "capacity", "ciwae", "dip-vae", "elbo", "factor", "iwae",
+                       "joint-capacity", "miwae", "mmd", "msssim", "piwae", "rae", "swae", "vaegan", "vq"])
+OPTIMIZERS = Registry("optimizer", ["vaekit.train.optimizers"], ["adam", "adamw", "rmsprop", "sgd"])
+METRICS = Registry("metric", ["vaekit.evaluate"], ["au", "disentanglement", "elbo", "fd", "fid", "knn", "latent",
+                                                   "nll", "probe", "recon", "silhouette"])
+PLOTS = Registry("plot", ["vaekit.plots"],
+                 ["curves", "interpolation", "latent", "manifold", "reconstructions", "samples", "traversal"])
+SAMPLERS = Registry("sampler", ["vaekit.samplers"],  # densities fitted to the codes after training: gmm, maf, ...
+                    ["gmm", "maf", "prior", "two-stage"])
 VARIANTS = VariantRegistry("model")       # the zoo: --model NAME
+for _variant in ZOO:
+    VARIANTS.register(_variant.name)(_variant)

@@ -139,14 +139,21 @@ def merge(d: dict, partial: dict) -> None:
             d[key] = copy.deepcopy(value)
 
 
-# what a variant composes; choosing another variant resets these before applying its config
-COMPOSITION = {"model": ("structure", "posterior", "prior", "conditional"), "train": ("objective", "group_optimizers")}
+def composition() -> Dict[str, set]:
+    """What a variant composes: every key some variant of the zoo sets (``model.prior``, ``model.likelihood``,
+    ``model.latent_dim``, ``train.warmup_epochs``, ...). Choosing a variant resets them all to the defaults
+    before applying its config, so no value outlives the variant that set it."""
+    keys: Dict[str, set] = {}
+    for name in VARIANTS.names():
+        for section, values in VARIANTS.get(name).config.items():
+            keys.setdefault(section, set()).update(values)
+    return keys
 
 
 def apply_variant(d: dict, name: str) -> None:
     variant = VARIANTS.get(name)
     defaults = RunConfig().to_dict()
-    for section, keys in COMPOSITION.items():
+    for section, keys in composition().items():
         for key in keys:
             d[section][key] = copy.deepcopy(defaults[section][key])
     merge(d, variant.config)

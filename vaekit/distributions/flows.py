@@ -26,7 +26,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal, constraints
 
 from ..errors import VaekitError
-from ..registry import POSTERIORS, VARIANTS
+from ..registry import POSTERIORS
 
 Flow = Callable[[torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]  # z0 (..., B, D) -> (zK, sum log|det J|)
 
@@ -265,14 +265,3 @@ class IAFPosterior(nn.Module):
                 log_det = log_det + ld
             return z, log_det
         return FlowPosterior(_base(mu, logvar), flow)
-
-
-VARIANTS.add("planar-vae", "VAE whose Gaussian posterior is refined by planar normalizing flows (amortised).",
-             "Rezende & Mohamed 2015, Variational Inference with Normalizing Flows",
-             model={"posterior": {"name": "planar", "args": {}}})
-VARIANTS.add("radial-vae", "VAE whose Gaussian posterior is refined by radial normalizing flows (amortised).",
-             "Rezende & Mohamed 2015, Variational Inference with Normalizing Flows",
-             model={"posterior": {"name": "radial", "args": {}}})
-VARIANTS.add("iaf-vae", "VAE whose Gaussian posterior is refined by inverse autoregressive flow steps.",
-             "Kingma et al. 2016, Improved Variational Inference with Inverse Autoregressive Flow",
-             model={"posterior": {"name": "iaf", "args": {}}})

@@ -29,7 +29,7 @@ from torch.distributions import Distribution, constraints, register_kl
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 
 from ..errors import VaekitError
-from ..registry import POSTERIORS, PRIORS, VARIANTS
+from ..registry import POSTERIORS, PRIORS
 from .kl import only_with_each_other
 
 
@@ -183,14 +183,3 @@ class UniformCategorical(nn.Module):
 
     def forward(self) -> GroupedConcrete:
         return GroupedConcrete(self.logits, self.temperature, self.sizes)  # batch (), event (D,)
-
-
-VARIANTS.add("gumbel-vae",
-             "VAE with a categorical latent relaxed by Gumbel-softmax: groups of 10-way relaxed one-hot vectors, "
-             "uniform categorical prior. Its elbo uses the discrete KL (Jang et al.'s surrogate); importance "
-             "sampling uses Concrete densities (a bound on the relaxed model).",
-             "Jang, Gu & Poole 2017, Categorical Reparameterization with Gumbel-Softmax; Maddison, Mnih & Teh "
-             "2017, The Concrete Distribution",
-             model={"posterior": {"name": "gumbel", "args": {"categories": 10, "temperature": 0.5}},
-                    "prior": {"name": "uniform-categorical", "args": {"categories": 10, "temperature": 0.5}},
-                    "latent_dim": 30})

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.distributions import Distribution, Independent, Laplace, constraints
 
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS, VARIANTS
+from ..registry import LIKELIHOODS
 from .likelihoods import Likelihood, log_scale
 
 SMALL = 1e-2  # |logit / 2| below which the Taylor expansions are used (error < 1e-12)
@@ -140,11 +140,3 @@ class LaplaceLikelihood(Likelihood):
 
     def check_data(self, x: torch.Tensor, name: str) -> None:
         _finite(x, name, "laplace")
-
-
-VARIANTS.add("cb-vae", "VAE with the continuous Bernoulli likelihood: a normalised density for grey values in [0, 1].",
-             "Loaiza-Ganem & Cunningham 2019, The continuous Bernoulli: fixing a pervasive error in variational "
-             "autoencoders", model={"likelihood": {"name": "continuous-bernoulli", "args": {}}})
-VARIANTS.add("laplace-vae", "VAE with a Laplace likelihood (L1 reconstruction) and a learned shared scale.",
-             "Kingma & Welling 2014, Auto-Encoding Variational Bayes (with a Laplace decoder: an L1 loss)",
-             model={"likelihood": {"name": "laplace", "args": {}}})

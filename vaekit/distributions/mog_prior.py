@@ -6,7 +6,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from ..errors import VaekitError
-from ..registry import PRIORS, VARIANTS
+from ..registry import PRIORS
 
 
 @PRIORS.register("mog")
@@ -34,9 +34,3 @@ class MixturePrior(nn.Module):
     def forward(self) -> MixtureSameFamily:
         comp = Independent(Normal(self.means, torch.exp(0.5 * self.log_vars)), 1)  # batch (K,), event (D,)
         return MixtureSameFamily(Categorical(logits=self.logits), comp)           # batch (), event (D,)
-
-
-VARIANTS.add("mog-vae", "VAE with a learned mixture-of-Gaussians prior (K diagonal components).",
-             "Dilokthanakul et al. 2016, Deep Unsupervised Clustering with Gaussian Mixture Variational "
-             "Autoencoders; Tomczak & Welling 2018, VAE with a VampPrior (the MoG prior baseline)",
-             model={"prior": {"name": "mog", "args": {}}})

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.distributions import Categorical, Distribution, Independent, constraints
 
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS, VARIANTS
+from ..registry import LIKELIHOODS
 from .likelihoods import Likelihood
 
 LEVELS = 256           # 8-bit images, the default
@@ -195,13 +195,3 @@ class DiscretizedLogisticLikelihood(Likelihood):
 
     def check_data(self, x: torch.Tensor, name: str) -> None:
         check_grid(x, name, "dlogistic", self.levels)
-
-
-VARIANTS.add("dlogistic-vae", "VAE whose decoder is a discretized logistic mixture over each value's levels (256 for "
-             "8-bit images; the data's own levels otherwise): an exact pmf, so bits per dimension are exact.",
-             "Salimans, Karpathy, Chen & Kingma 2017, PixelCNN++ (the discretized logistic mixture likelihood)",
-             model={"likelihood": {"name": "dlogistic", "args": {"components": 5}}})
-VARIANTS.add("categorical-vae", "VAE whose decoder is a free softmax over each value's levels (256-way for 8-bit "
-             "images): an exact pmf with no shape imposed on it.",
-             "van den Oord, Kalchbrenner & Kavukcuoglu 2016, Pixel Recurrent Neural Networks (the 256-way softmax)",
-             model={"likelihood": {"name": "categorical256", "args": {}}})

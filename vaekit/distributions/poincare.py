@@ -27,7 +27,7 @@ from torch import nn
 from torch.distributions import Distribution, Normal, constraints
 
 from ..errors import VaekitError
-from ..registry import POSTERIORS, PRIORS, VARIANTS
+from ..registry import POSTERIORS, PRIORS
 
 MIN_NORM = 1e-15
 BALL_EPS = {torch.float32: 4e-3, torch.float64: 1e-5}  # points kept within radius (1 - eps) / sqrt(c)
@@ -219,13 +219,3 @@ class WrappedNormalOrigin(nn.Module):
 
     def forward(self) -> WrappedNormal:
         return WrappedNormal(self.loc, self.scale, self.curvature)               # batch (), event (D,)
-
-
-VARIANTS.add("pvae",
-             "Poincaré VAE: a hyperbolic latent (Poincaré ball, curvature 0.7) with a wrapped-normal posterior "
-             "and prior; the decoder reads the ball point directly; KL by Monte Carlo.",
-             "Mathieu, Le Lan, Maddison, Tomioka & Teh 2019, Continuous Hierarchical Representations with "
-             "Poincaré Variational Auto-Encoders",
-             model={"posterior": {"name": "wrapped-normal", "args": {"curvature": 0.7}},
-                    "prior": {"name": "wrapped-normal-origin", "args": {"curvature": 0.7}},
-                    "latent_dim": 2})

@@ -8,7 +8,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from ..errors import VaekitError
-from ..registry import PRIORS, VARIANTS
+from ..registry import PRIORS
 
 
 @PRIORS.register("normal")
@@ -63,7 +63,3 @@ class VampPrior(nn.Module):
         q = self._owner.encode(self.inputs())                      # batch (K,), event (D,)
         mix = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
         return MixtureSameFamily(mix, q)                           # batch (), event (D,)
-
-
-VARIANTS.add("vamp", "VAE with a VampPrior: the prior is a mixture of the posterior at learned pseudo-inputs.",
-             "Tomczak & Welling 2018, VAE with a VampPrior", model={"prior": {"name": "vamp", "args": {}}})

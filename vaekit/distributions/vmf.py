@@ -35,7 +35,7 @@ from torch import nn
 from torch.distributions import Beta, Distribution, constraints, register_kl
 
 from ..errors import VaekitError
-from ..registry import POSTERIORS, PRIORS, VARIANTS
+from ..registry import POSTERIORS, PRIORS
 from .kl import only_with_each_other
 
 MAX_TRIES = 64      # rounds of the rejection sampler
@@ -288,11 +288,3 @@ class UniformSphere(nn.Module):
 
     def forward(self) -> HypersphericalUniform:
         return HypersphericalUniform(self.latent_dim, self.anchor)           # batch (), event (m,)
-
-
-VARIANTS.add("svae",
-             "Hyperspherical VAE (S-VAE): a von Mises-Fisher posterior and a uniform prior on the unit sphere "
-             "S^(m-1), m = latent_dim (default 10); analytic KL; Wood's rejection sampler, reparameterized.",
-             "Davidson, Falorsi, De Cao, Kipf & Tomczak 2018, Hyperspherical Variational Auto-Encoders",
-             model={"posterior": {"name": "vmf", "args": {}}, "prior": {"name": "uniform-sphere", "args": {}},
-                    "latent_dim": 10})

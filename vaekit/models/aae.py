@@ -20,10 +20,8 @@ from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
 from ..nn.common import mlp
 from ..objectives.base import LossOutput, Objective
-from ..registry import MODELS, OBJECTIVES, VARIANTS
+from ..registry import MODELS, OBJECTIVES
 from .vae import VAE
-
-PAPER = "Makhzani, Shlens, Jaitly, Goodfellow & Frey 2016, Adversarial Autoencoders"
 
 
 def mlp_discriminator(in_dim: int, layers: int, hidden: int, what: str) -> nn.Sequential:
@@ -55,10 +53,6 @@ class AdversarialAE(VAE):
     def __init__(self, *args, disc_layers: int = 2, disc_hidden: int = 256, **kwargs):
         super().__init__(*args, **kwargs)
         self.discriminator = mlp_discriminator(self.latent_dim, disc_layers, disc_hidden, "aae")
-
-    @classmethod
-    def from_config(cls, cfg, parts, disc_layers: int = 2, disc_hidden: int = 256) -> "AdversarialAE":
-        return cls(*cls.composed_parts(cfg, parts), disc_layers=disc_layers, disc_hidden=disc_hidden)
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         return own_groups(self, discriminator=["discriminator"])
@@ -107,10 +101,3 @@ class AdversarialObjective(Objective):
         main = t.recon.mean() + self.adversarial_weight * gen
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "gen": gen}
         return LossOutput({"main": main, "discriminator": disc}, terms)
-
-
-VARIANTS.add("aae", "Adversarial autoencoder: a latent discriminator, not a KL, matches q(z) to the prior.", PAPER,
-             model={"structure": {"name": "aae", "args": {}}},
-             train={"objective": {"name": "aae", "args": {"adversarial_weight": 0.5}},
-                    "group_optimizers": {"discriminator": {"name": "adam",
-                                                           "args": {"lr": 2e-4, "betas": [0.5, 0.999]}}}})

@@ -1,6 +1,7 @@
 """Build any model from its config: the structure and every part looked up in a registry by name."""
 from __future__ import annotations
 
+import inspect
 from typing import Optional
 
 from torch import nn
@@ -10,7 +11,7 @@ from .. import nn as _networks  # noqa: F401  (registers networks)
 from ..config import ModelConfig
 from ..distributions import default_likelihood
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, check_args
+from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, check_args, keyword_options
 from .base import Model
 
 
@@ -56,6 +57,15 @@ class Parts:
                             conditional=self.num_classes is not None)
 
 
+def structure_options(structure) -> inspect.Signature:
+    """What ``model.structure.args`` may set: ``from_config``'s own keywords or, where it forwards
+    ``**options`` to the constructor, the constructor's keyword-only parameters."""
+    signature = inspect.signature(structure.from_config)
+    if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+        return signature
+    return inspect.Signature(list(keyword_options(structure).values()))
+
+
 def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
                 decoder: Optional[nn.Module] = None, name: Optional[str] = None) -> Model:
     """Compose the model ``cfg`` describes; a user's own encoder/decoder replace the named network.
@@ -70,7 +80,7 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
     if (encoder is None) != (decoder is None):
         raise VaekitError("pass both encoder= and decoder= (your own modules), or neither")
     structure = MODELS.get(cfg.structure.name)
-    check_args(structure.from_config, cfg.structure.args, f"the model structure {cfg.structure.name!r}",
+    check_args(structure_options(structure), cfg.structure.args, f"the model structure {cfg.structure.name!r}",
                reserved=("cfg", "parts"))
     parts = Parts(cfg, encoder, decoder)
     model = structure.from_config(cfg, parts, **cfg.structure.args)

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import VaekitError
 from ..objectives.base import LossOutput, Objective
-from ..registry import MODELS, OBJECTIVES, VARIANTS
+from ..registry import MODELS, OBJECTIVES
 from ..contract.bounds import elbo_terms
 from .vae import VAE
 
@@ -38,10 +38,6 @@ class FactorVAE(VAE):
             layers += [nn.Linear(width, disc_hidden), nn.LeakyReLU(0.2)]
             width = disc_hidden
         self.discriminator = nn.Sequential(*layers, nn.Linear(width, 2))
-
-    @classmethod
-    def from_config(cls, cfg, parts, disc_layers: int = 6, disc_hidden: int = 1000) -> "FactorVAE":
-        return cls(*cls.composed_parts(cfg, parts), disc_layers=disc_layers, disc_hidden=disc_hidden)
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         disc = {id(p) for p in self.discriminator.parameters()}
@@ -88,11 +84,3 @@ class FactorObjective(Objective):
                            + F.cross_entropy(model.discriminator(z_perm), ones))
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "tc": tc}
         return LossOutput({"main": vae_loss, "discriminator": disc_loss}, terms)
-
-
-VARIANTS.add("factorvae", "FactorVAE: penalises the total correlation of q(z), estimated by a discriminator "
-             "with its own optimizer.", "Kim & Mnih 2018, Disentangling by Factorising",
-             model={"structure": {"name": "factorvae", "args": {}}, "latent_dim": 10},
-             train={"objective": {"name": "factor", "args": {"gamma": 10.0}},
-                    "group_optimizers": {"discriminator": {"name": "adam",
-                                                           "args": {"lr": 1e-4, "betas": [0.5, 0.9]}}}})

@@ -34,10 +34,8 @@ from torch.distributions import Normal
 from ..contract.output import Latent, ModelOutput
 from ..distributions.flows import FlowPosterior
 from ..errors import VaekitError
-from ..registry import MODELS, VARIANTS
+from ..registry import MODELS
 from .vae import VAE
-
-PAPER = "Caterini, Doucet & Sejdinovic 2018, Hamiltonian Variational Auto-Encoder (NeurIPS)"
 
 
 def tempering_schedule(sqrt_beta0: torch.Tensor, steps: int) -> List[torch.Tensor]:
@@ -111,12 +109,6 @@ class HVAE(VAE):
             else:
                 self.register_buffer(name, value)
 
-    @classmethod
-    def from_config(cls, cfg, parts, n_lf: int = 3, eps_lf: float = 0.001, beta_zero: float = 0.3,
-                    learn_eps: bool = True, learn_beta_zero: bool = True) -> "HVAE":
-        return cls(*cls.composed_parts(cfg, parts), n_lf=n_lf, eps_lf=eps_lf, beta_zero=beta_zero,
-                   learn_eps=learn_eps, learn_beta_zero=learn_beta_zero)
-
     @property
     def eps(self) -> torch.Tensor:
         """The leapfrog step sizes, (D,)."""
@@ -164,8 +156,3 @@ class HVAE(VAE):
             log_joint = self.decode(z, c).log_prob(x) + self.prior().log_prob(z)   # (N,)
             (g,) = torch.autograd.grad(log_joint.sum(), z, create_graph=keep)
         return -g
-
-
-VARIANTS.add("hvae", "Hamiltonian VAE: the Gaussian posterior sample is moved by tempered leapfrog steps on "
-             "log p(x, z), a target-informed flow.", PAPER,
-             model={"structure": {"name": "hvae", "args": {}}})

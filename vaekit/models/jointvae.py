@@ -26,7 +26,7 @@ from ..distributions.gumbel import GroupedConcrete, GumbelSoftmaxPosterior, Unif
 from ..errors import VaekitError
 from ..objectives.base import LossOutput
 from ..objectives.capacity import Capacity
-from ..registry import MODELS, OBJECTIVES, VARIANTS
+from ..registry import MODELS, OBJECTIVES
 from .base import Model, distribution_mean
 
 
@@ -174,12 +174,3 @@ class JointCapacity(Capacity):
                  "kl_disc": kl_disc, "capacity": torch.tensor(c_z, device=x.device),
                  "capacity_disc": torch.tensor(c_c, device=x.device)}
         return LossOutput({"main": loss}, terms)
-
-
-VARIANTS.add("jointvae", "JointVAE: a Gaussian and a Gumbel-softmax categorical latent side by side, each KL "
-             "pulled to its own rising capacity.",
-             "Dupont 2018, Learning Disentangled Joint Continuous and Discrete Representations",
-             model={"structure": {"name": "jointvae", "args": {"categories": [10], "temperature": 0.67}},
-                    "latent_dim": 10},
-             train={"objective": {"name": "joint-capacity", "args": {"gamma": 30.0, "c_max": 5.0, "c_max_disc": 5.0}},
-                    "warmup_epochs": 15})

@@ -18,7 +18,7 @@ from torch.distributions import Distribution, Independent, Normal
 from ..distributions.posteriors import DiagonalGaussian
 from ..errors import VaekitError
 from ..nn.common import activation as make_activation, mlp
-from ..registry import MODELS, VARIANTS
+from ..registry import MODELS
 from .base import Model
 from ..contract.output import Latent, ModelOutput
 
@@ -134,10 +134,3 @@ class LadderVAE(Model):
 
     def prior_sample(self, n: int, c: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self._top_prior(n).sample()
-
-
-VARIANTS.add("ladder", "Ladder VAE: a hierarchy of Gaussian latents whose posteriors combine a bottom-up "
-             "estimate with the top-down prior.",
-             "Sønderby et al. 2016, Ladder Variational Autoencoders",
-             model={"structure": {"name": "ladder", "args": {"latent_dims": [8], "hidden": [64]}},
-                    "latent_dim": 16})

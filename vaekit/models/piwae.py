@@ -15,7 +15,7 @@ from ..contract.bounds import importance_sampled_log_likelihood
 from ..errors import VaekitError
 from ..objectives.base import LossOutput
 from ..objectives.miwae import MIWAE, grouped_log_weights, miwae_bound
-from ..registry import MODELS, OBJECTIVES, VARIANTS
+from ..registry import MODELS, OBJECTIVES
 from .vae import VAE
 
 
@@ -55,10 +55,3 @@ class PIWAE(MIWAE):
         terms = {"iwae": importance_sampled_log_likelihood(true_w.reshape(-1, b)).mean(),
                  "miwae": miwae_bound(true_w).mean(), "elbo": true_w.mean()}
         return LossOutput({"main": -miwae_bound(train_w).mean(), "decoder": -iwae.mean()}, terms)
-
-
-VARIANTS.add("piwae", "PIWAE: the encoder trained on the MIWAE bound, the decoder on the tighter IWAE bound, "
-             "each with its own optimizer.",
-             "Rainforth et al. 2018, Tighter Variational Bounds are Not Necessarily Better",
-             model={"structure": {"name": "piwae", "args": {}}},
-             train={"objective": {"name": "piwae", "args": {"m": 8, "k": 8}}})

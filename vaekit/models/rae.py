@@ -25,11 +25,9 @@ from ..contract.bounds import elbo_terms
 from ..contract.output import Capabilities, Latent, ModelOutput
 from ..errors import VaekitError
 from ..objectives.base import LossOutput, Objective
-from ..registry import MODELS, OBJECTIVES, VARIANTS
+from ..registry import MODELS, OBJECTIVES
 from .base import Model
 
-PAPER = ("Ghosh, Sajjadi, Vergari, Black & Schoelkopf 2020, From Variational to Deterministic Autoencoders "
-         "(ICLR 2020)")
 COVARIANCES = ("full", "diagonal")
 PENALTIES = ("l2", "gp")
 
@@ -226,16 +224,3 @@ class RAEObjective(Objective):
         loss = recon.mean() + kl_weight * self.beta * z_l2 + self.lam * reg
         terms = {"recon": recon.mean(), "z_l2": z_l2, self.penalty: reg, "mse": squared_error(out.px, x)}
         return LossOutput({"main": loss}, terms)
-
-
-VARIANTS.add("ae", "Deterministic autoencoder baseline: reconstruction only; a Gaussian fitted to the training "
-             "codes after each epoch is the prior for sampling.",
-             PAPER, model={"structure": {"name": "ae", "args": {}}}, train={"objective": {"name": "ae", "args": {}}})
-VARIANTS.add("rae-l2", "Regularized autoencoder RAE-L2: reconstruction, beta ||z||^2 / 2 and L2 weight decay on "
-             "the decoder; ex-post Gaussian prior for sampling.",
-             PAPER, model={"structure": {"name": "ae", "args": {}}},
-             train={"objective": {"name": "rae", "args": {"penalty": "l2", "beta": 1e-4, "lam": 1e-7}}})
-VARIANTS.add("rae-gp", "Regularized autoencoder RAE-GP: reconstruction, beta ||z||^2 / 2 and a gradient penalty "
-             "||grad_z D(z)||^2 on the decoder; ex-post Gaussian prior for sampling.",
-             PAPER, model={"structure": {"name": "ae", "args": {}}},
-             train={"objective": {"name": "rae", "args": {"penalty": "gp", "beta": 1e-4, "lam": 1e-7}}})

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from ..registry import MODELS, VARIANTS
+from ..registry import MODELS
 from .base import Model
 from ..contract.output import Latent, ModelOutput
 
@@ -36,8 +36,10 @@ class VAE(Model):
             prior.bind(self)
 
     @classmethod
-    def from_config(cls, cfg, parts) -> "VAE":
-        return cls(*cls.composed_parts(cfg, parts))
+    def from_config(cls, cfg, parts, **options) -> "VAE":
+        """``options`` (``model.structure.args``) are the constructor's keyword-only parameters, checked
+        against it by :func:`~vaekit.models.build.build_model`; their defaults live there, once."""
+        return cls(*cls.composed_parts(cfg, parts), **options)
 
     @staticmethod
     def composed_parts(cfg, parts) -> tuple:
@@ -72,10 +74,3 @@ class VAE(Model):
         c = None if c is None else torch.as_tensor(c, device=x.device).reshape(-1).expand(x.shape[0]).repeat(n)
         px = self.decode(z.flatten(0, 1), c)
         return ModelOutput(px=px, latents=[Latent(q.expand((n, x.shape[0])), z, self.prior())])
-
-
-VARIANTS.add("vae", "The variational autoencoder: one Gaussian latent, standard-normal prior, ELBO.",
-             "Kingma & Welling 2014, Auto-Encoding Variational Bayes")
-VARIANTS.add("cvae", "Conditional VAE: the one-hot class label is fed to encoder and decoder.",
-             "Sohn et al. 2015, Learning Structured Output Representation using Deep Conditional "
-             "Generative Models", model={"conditional": True})

@@ -24,12 +24,9 @@ from torch.distributions import Independent, Normal
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
 from ..objectives.base import LossOutput, Objective
-from ..registry import MODELS, OBJECTIVES, VARIANTS
+from ..registry import MODELS, OBJECTIVES
 from .aae import discriminator_loss, own_groups
 from .vae import VAE
-
-PAPER = ("Larsen, Sonderby, Larochelle & Winther 2016, Autoencoding beyond pixels using a learned similarity "
-         "metric")
 
 
 class FeatureDiscriminator(nn.Module):
@@ -88,10 +85,6 @@ class VAEGAN(VAE):
         self.recon_layer = int(recon_layer)
         self.discriminator = FeatureDiscriminator(self.data_shape, widths)
 
-    @classmethod
-    def from_config(cls, cfg, parts, disc_widths: List[int] = (32, 64, 128), recon_layer: int = 1) -> "VAEGAN":
-        return cls(*cls.composed_parts(cfg, parts), disc_widths=disc_widths, recon_layer=recon_layer)
-
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         return own_groups(self, decoder=["decoder", "likelihood"], discriminator=["discriminator"])
 
@@ -137,11 +130,3 @@ class VAEGANObjective(Objective):
                   "discriminator": gan}
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "recon_dis": llike, "gan": gan}
         return LossOutput(losses, terms)
-
-
-VARIANTS.add("vae-gan", "VAE-GAN: the reconstruction is measured in a GAN discriminator's features; the "
-             "decoder also learns to fool it.", PAPER,
-             model={"structure": {"name": "vaegan", "args": {}}},
-             train={"objective": {"name": "vaegan", "args": {"gamma": 1.0}},
-                    "group_optimizers": {"discriminator": {"name": "adam",
-                                                           "args": {"lr": 2e-4, "betas": [0.5, 0.999]}}}})

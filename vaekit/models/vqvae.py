@@ -18,7 +18,7 @@ from torch.distributions import Distribution, Independent, OneHotCategorical
 
 from ..errors import VaekitError
 from ..objectives.base import LossOutput, Objective
-from ..registry import MODELS, OBJECTIVES, VARIANTS
+from ..registry import MODELS, OBJECTIVES, keyword_defaults
 from .base import Model
 from ..contract.bounds import elbo_terms
 from ..contract.output import Capabilities, Latent, ModelOutput
@@ -85,8 +85,8 @@ class VQVAE(Model):
     missing_because = {"posterior_variance": "its posterior is a deterministic choice of codes, with no variance",
                        "latent_grid": "its latent space is a set of discrete codes, not a continuous plane"}
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, positions: int,
-                 codes: int, code_dim: int, data_shape, num_classes: Optional[int] = None, decay: float = 0.99):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, positions: int, data_shape,
+                 num_classes: Optional[int] = None, *, codes: int = 512, code_dim: int = 64, decay: float = 0.99):
         super().__init__(positions * code_dim, data_shape, num_classes)
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         self.positions, self.codes, self.code_dim = positions, codes, code_dim
@@ -96,14 +96,17 @@ class VQVAE(Model):
         self.register_buffer("prior_logits", torch.zeros(positions, codes))  # uniform until fitted
 
     @classmethod
-    def from_config(cls, cfg, parts, codes: int = 512, code_dim: int = 64, decay: float = 0.99) -> "VQVAE":
+    def from_config(cls, cfg, parts, **options) -> "VQVAE":
+        """``options``: the constructor's ``codes``, ``code_dim`` and ``decay``; the network's size needs code_dim."""
+        o = {**keyword_defaults(cls), **options}
+        codes, code_dim, decay = o["codes"], o["code_dim"], o["decay"]
         if codes < 2 or code_dim < 1 or not 0 < decay < 1:
             raise VaekitError(f"vqvae needs codes >= 2, code_dim >= 1 and 0 < decay < 1; got codes={codes}, "
                               f"code_dim={code_dim}, decay={decay}")
         likelihood = parts.likelihood()
         encoder, decoder = parts.networks(cfg.latent_dim * int(code_dim), likelihood.params_per_value)
-        return cls(encoder, decoder, likelihood, cfg.latent_dim, int(codes), int(code_dim), parts.shape,
-                   parts.num_classes, float(decay))
+        return cls(encoder, decoder, likelihood, cfg.latent_dim, parts.shape, parts.num_classes, codes=int(codes),
+                   code_dim=int(code_dim), decay=float(decay))
 
     # -- codes ----------------------------------------------------------------------------
     def encode_vectors(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -193,10 +196,3 @@ class VQObjective(Objective):
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "commitment": commitment,
                  "perplexity": out.extras["perplexity"]}
         return LossOutput({"main": t.recon.mean() + self.commitment * commitment}, terms)
-
-
-VARIANTS.add("vqvae", "VQ-VAE: discrete latent codes from an EMA-learned codebook; a categorical prior "
-             "over codes is fitted to the training data for sampling.",
-             "van den Oord, Vinyals & Kavukcuoglu 2017, Neural Discrete Representation Learning",
-             model={"structure": {"name": "vqvae", "args": {"codes": 512, "code_dim": 64}}, "latent_dim": 16},
-             train={"objective": {"name": "vq", "args": {"commitment": 0.25}}})

@@ -7,7 +7,7 @@ import torch
 
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective, layer_terms
 
 
@@ -40,10 +40,3 @@ class Capacity(Objective):
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(),
                  "capacity": torch.tensor(target, device=x.device), **layer_terms(t.kls)}
         return LossOutput({"main": loss}, terms)
-
-
-VARIANTS.add("capacity", "beta-VAE with capacity annealing: the KL is pulled to a target C that rises linearly "
-             "to c_max over the warm-up epochs.",
-             "Burgess et al. 2018, Understanding disentangling in beta-VAE", model={"latent_dim": 10},
-             train={"objective": {"name": "capacity", "args": {"gamma": 1000.0, "c_max": 25.0}},
-                    "warmup_epochs": 20})

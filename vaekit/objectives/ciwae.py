@@ -7,7 +7,7 @@ import torch
 
 from ..contract.bounds import importance_sampled_log_likelihood
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective
 from .miwae import check_samples, grouped_log_weights
 
@@ -45,8 +45,3 @@ class CIWAE(Objective):
         terms = {"ciwae": ciwae_bound(true_w, self.beta).mean(),
                  "iwae": importance_sampled_log_likelihood(true_w).mean(), "elbo": true_w.mean()}
         return LossOutput({"main": -ciwae_bound(train_w, self.beta).mean()}, terms)
-
-
-VARIANTS.add("ciwae", "CIWAE: trains on beta * ELBO + (1 - beta) * IWAE from the same K samples.",
-             "Rainforth et al. 2018, Tighter Variational Bounds are Not Necessarily Better",
-             train={"objective": {"name": "ciwae", "args": {"k": 64, "beta": 0.5}}})

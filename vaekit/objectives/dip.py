@@ -8,7 +8,7 @@ from torch.distributions import Distribution
 
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective
 
 KINDS = {"i": 10.0, "ii": 1.0}   # type -> the paper's lambda_d / lambda_od
@@ -68,13 +68,3 @@ class DIPVAE(Objective):
         loss = t.recon.mean() + kl_weight * t.kl.mean() + penalty
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "dip": penalty}
         return LossOutput({"main": loss}, terms)
-
-
-_PAPER = ("Kumar, Sattigeri & Balakrishnan 2018, Variational Inference of Disentangled Latent Concepts from "
-          "Unlabeled Observations")
-VARIANTS.add("dip-vae-i", "DIP-VAE-I: the ELBO plus a penalty pushing the covariance of the posterior means to "
-             "the identity.", _PAPER, model={"latent_dim": 10},
-             train={"objective": {"name": "dip-vae", "args": {"kind": "i", "lambda_od": 10.0, "lambda_d": 100.0}}})
-VARIANTS.add("dip-vae-ii", "DIP-VAE-II: the ELBO plus a penalty pushing the covariance of q(z) to the identity.",
-             _PAPER, model={"latent_dim": 10},
-             train={"objective": {"name": "dip-vae", "args": {"kind": "ii", "lambda_od": 10.0, "lambda_d": 10.0}}})

@@ -8,7 +8,7 @@ import torch
 from ..distributions import kl_per_dimension
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective, layer_terms
 
 
@@ -49,8 +49,3 @@ class ELBO(Objective):
             return per_dim.mean(0).clamp(min=self.free_bits).sum()
         dims = max(1, layer.z[0].numel())
         return kl.mean().clamp(min=self.free_bits * dims)
-
-
-VARIANTS.add("beta-vae", "beta-VAE: the ELBO's KL term weighted by beta > 1 for more disentangled latents.",
-             "Higgins et al. 2017, beta-VAE: Learning Basic Visual Concepts with a Constrained Variational "
-             "Framework", train={"objective": {"name": "elbo", "args": {"beta": 4.0}}})

@@ -7,7 +7,7 @@ import torch
 
 from ..errors import VaekitError
 from ..contract.bounds import MAX_ROWS, importance_sampled_log_likelihood, importance_weight_parts
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective
 
 
@@ -37,8 +37,3 @@ class IWAE(Objective):
         train_w = true_w if kl_weight == 1.0 else log_px + kl_weight * log_ratio
         terms = {"iwae": importance_sampled_log_likelihood(true_w).mean(), "elbo": true_w.mean()}
         return LossOutput({"main": -importance_sampled_log_likelihood(train_w).mean()}, terms)
-
-
-VARIANTS.add("iwae", "Importance-weighted autoencoder: trains on a k-sample bound tighter than the ELBO.",
-             "Burda, Grosse & Salakhutdinov 2016, Importance Weighted Autoencoders",
-             train={"objective": {"name": "iwae", "args": {"k": 50}}})

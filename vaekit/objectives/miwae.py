@@ -7,7 +7,7 @@ import torch
 
 from ..contract.bounds import MAX_ROWS, importance_sampled_log_likelihood, importance_weight_parts
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective
 
 
@@ -66,9 +66,3 @@ class MIWAE(Objective):
         terms = {"miwae": miwae_bound(true_w).mean(), "iwae": importance_sampled_log_likelihood(flat).mean(),
                  "elbo": true_w.mean()}
         return LossOutput({"main": -miwae_bound(train_w).mean()}, terms)
-
-
-VARIANTS.add("miwae", "MIWAE: the average of M importance-weighted bounds of K samples each, for a better "
-             "encoder gradient than one IWAE bound.",
-             "Rainforth et al. 2018, Tighter Variational Bounds are Not Necessarily Better",
-             train={"objective": {"name": "miwae", "args": {"m": 8, "k": 8}}})

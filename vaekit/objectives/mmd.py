@@ -7,7 +7,7 @@ import torch
 
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective, layer_terms
 
 KERNELS = ("rbf", "imq")
@@ -87,13 +87,3 @@ class MMD(Objective):
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "mmd": penalty,
                  **layer_terms(t.kls)}
         return LossOutput({"main": loss}, terms)
-
-
-VARIANTS.add("wae-mmd", "Wasserstein auto-encoder (WAE-MMD): reconstruction plus lambda times the MMD between "
-             "the aggregate posterior and the prior, no KL.",
-             "Tolstikhin, Bousquet, Gelly & Schoelkopf 2018, Wasserstein Auto-Encoders",
-             train={"objective": {"name": "mmd", "args": {"kernel": "imq", "lam": 10.0, "alpha": 1.0}}})
-VARIANTS.add("infovae", "InfoVAE (MMD-VAE): reconstruction, (1 - alpha) KL and (alpha + lambda - 1) MMD between "
-             "the aggregate posterior and the prior.",
-             "Zhao, Song & Ermon 2019, InfoVAE: Balancing Learning and Inference in Variational Autoencoders",
-             train={"objective": {"name": "mmd", "args": {"kernel": "rbf", "lam": 1000.0, "alpha": 0.0}}})

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective, layer_terms
 
 SIGMA = 1.5                                          # Gaussian window's width (Wang et al. 2004)
@@ -142,10 +142,3 @@ class MSSSIM(Objective):
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "msssim": sim.mean(),
                  "objective": loss, **layer_terms(t.kls)}
         return LossOutput({"main": loss}, terms)
-
-
-VARIANTS.add("msssim-vae", "MSSSIM-VAE: the reconstruction term is 1 - MS-SSIM (a perceptual image similarity) "
-             "between the image and the decoder's mean, plus beta times the KL.",
-             "Snell, Ridgeway, Liao, Roads, Mozer & Zemel 2017, Learning to Generate Images with Perceptual "
-             "Similarity Metrics", train={"objective": {"name": "msssim", "args": {"beta": 1.0, "window": 11,
-                                                                                       "scales": 5}}})

@@ -7,7 +7,7 @@ import torch
 
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective, layer_terms
 from .mmd import prior_samples
 
@@ -66,9 +66,3 @@ class SlicedWasserstein(Objective):
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), "sw": penalty,
                  **layer_terms(t.kls)}
         return LossOutput({"main": loss}, terms)
-
-
-VARIANTS.add("swae", "Sliced-Wasserstein auto-encoder: reconstruction plus lambda times the sliced Wasserstein "
-             "distance between the aggregate posterior and the prior, no KL.",
-             "Kolouri, Pope, Martin & Rohde 2019, Sliced-Wasserstein Autoencoder: An Embarrassingly Simple "
-             "Generative Model", train={"objective": {"name": "swae", "args": {"lam": 10.0, "projections": 50}}})

@@ -9,7 +9,7 @@ from torch.distributions import Distribution, Independent
 
 from ..contract.bounds import elbo_terms
 from ..errors import VaekitError
-from ..registry import OBJECTIVES, VARIANTS
+from ..registry import OBJECTIVES
 from .base import LossOutput, Objective
 
 SAMPLINGS = ("mws", "mss")
@@ -108,10 +108,3 @@ class BetaTC(Objective):
         loss = t.recon.mean() + kl_weight * penalty
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), **parts}
         return LossOutput({"main": loss}, terms)
-
-
-VARIANTS.add("beta-tc", "beta-TC-VAE: penalises the total correlation of q(z), estimated on the minibatch, "
-             "with weight beta.", "Chen, Li, Grosse & Duvenaud 2018, Isolating Sources of Disentanglement in "
-             "Variational Autoencoders",
-             model={"latent_dim": 10},
-             train={"objective": {"name": "beta-tc", "args": {"alpha": 1.0, "beta": 6.0, "gamma": 1.0}}})
