@@ -176,7 +176,7 @@ def test_cli_launches_torchrun_and_only_rank_0_speaks(tmp_path):
 
     done = vaekit_cli("--batch-size", "431", "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
-    assert done.stderr.count("trained in") == 1 and done.stdout == ""
+    assert done.stderr.count("trained 1 epoch in") == 1 and done.stdout == ""
     assert not any(word in done.stderr.lower() for word in NOISE)  # no launcher or gloo log lines
     assert rows(tmp_path / "run")[0]["step"] == 4
 

@@ -33,6 +33,7 @@ class Run:
         self.config = config if config is not None else rundir.read_config(self.dir)  # checks it is a run
         self.checkpoint = checkpoint
         self._model, self._info, self._device, self._networks = model, info, device, (encoder, decoder)
+        self.warnings: List[str] = []  # what training found worth saying (a collapsed latent), for the CLI
 
     @property
     def info(self) -> DataInfo:

@@ -21,7 +21,9 @@ from ..paths import inside, safe_name
 from ..registry import LIKELIHOODS, accepted_args
 from ..run import Run, open_run
 from ..train import Trainer
+from ..train.validation import eval_context
 from ..train.distributed import setup as join_processes
+from .summary import collapse_warning
 from .options import RESUME_OPTIONS, apply_options, base_config
 from .sampling import fit_sampler, load_sampler  # samplers fitted after training
 
@@ -99,7 +101,11 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
     trainer.fit(resume=resume, state=state)
     dist.close()
     model.eval()
-    return Run(run_dir, cfg, model, info=splits.info)
+    run = Run(run_dir, cfg, model, info=splits.info)
+    if dist.is_writer:  # what `vaekit evaluate` would warn of, said at once
+        run.warnings = [w for w in [collapse_warning(model, splits.val, cfg.train.objective.name,
+                                                     eval_context(splits, cfg))] if w]
+    return run
 
 
 train.__signature__ = inspect.signature(train_run).replace(return_annotation=Model)  # its keywords, for help()

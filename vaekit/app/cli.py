@@ -58,6 +58,7 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **optio
     start = time.perf_counter()
     if resume and out is None:
         raise VaekitError("--resume needs --out RUN, the run directory to continue")
+    before = _epochs_done(out) if resume else 0
     data = options.pop("data")
     with _interruptible(out):
         # on --resume, api.train refuses every option but --epochs, --patience and --device
@@ -65,7 +66,10 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **optio
                             sets=sets or (), **options)
     if not writer_process():  # a torchrun rank above 0: rank 0 reports and plots
         return
-    err_console.print(f"trained in {time.perf_counter() - start:.1f}s -> {run.dir}", highlight=False)
+    from .summary import final_line
+    err_console.print(final_line(run, time.perf_counter() - start, before), highlight=False)
+    for warning in run.warnings:
+        err_console.print(f"warning: {warning}", highlight=False)
     if plots:
         _wrote(write_all_plots(run, skipped=_note))
 
@@ -125,6 +129,16 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
         table.add_row(*(escape(v) for v in (row["name"], row["description"], row["paper"],
                                             ", ".join(row["recipes"]) or "-")))
     out_console.print(table)
+
+
+def _epochs_done(out) -> int:
+    """Epochs a run to be resumed has completed (0 where it has no metrics yet)."""
+    from .. import rundir
+
+    try:
+        return max([row["epoch"] for row in rundir.read_metrics(Path(out) / rundir.METRICS)] or [0])
+    except VaekitError:  # not a run: train_run says why
+        return 0
 
 
 def _note(message: str) -> None:
