@@ -279,18 +279,18 @@ def compare(
     """Several runs side by side: saved evaluations are reused, missing metrics are computed (and saved)."""
     from .evaluations import compare_runs, parse_metrics
 
+    from .compare_table import tables
+
     rows, keys = compare_runs(runs, parse_metrics(metrics), split=split, checkpoint=checkpoint, seed=seed,
-                              iw_samples=k, skipped=_note)
+                              iw_samples=k)
     if as_json:
         print(json.dumps(rows, indent=2, allow_nan=False))
         return
-    table = Table(title=escape(f"{split} split, {checkpoint} checkpoint"))
-    table.add_column("metric")
-    for row in rows:
-        table.add_column(escape(row["run"]), justify="right")
-    for key in keys:
-        table.add_row(key, *(escape(_show(row.get(key, "-"))) for row in rows))
-    out_console.print(table)
+    shown, notes = tables(rows, keys, f"{split} split, {checkpoint} checkpoint", out_console.width, _show)
+    for table in shown:
+        out_console.print(table)
+    for note in notes:
+        out_console.print(note, highlight=False, soft_wrap=True)
 
 
 @app.command(epilog="Example: vaekit sample runs/cvae-digits --label 3 --n 16 --out three.png")

@@ -79,10 +79,12 @@ def reference_split(run: Run, source: Optional[str] = None) -> TensorData:
 def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: int = 0,
                  checkpoint: str = "last", device: str = "cpu", iw_samples: int = 0,
                  metrics: Sequence[str] = ("default",), options: Optional[Dict[str, dict]] = None,
-                 skipped=None, save: Optional[str] = None) -> dict:
+                 skipped=None, save: Optional[str] = None, strict: bool = True) -> dict:
     """The named metrics of a run on one split (groups: ``all``, ``default``). ``iw_samples`` K > 0
     adds the importance-sampled log p(x) with K samples. With ``save`` (a .json path) the result
-    is merged into that file (see :func:`vaekit.rundir.save_evaluation`), for ``vaekit compare``."""
+    is merged into that file (see :func:`vaekit.rundir.save_evaluation`), for ``vaekit compare``.
+    Not ``strict``, a metric named on its own that does not apply is skipped like a group's
+    (``not_applicable``, with its reason in ``why_not``) instead of failing."""
     names = list(metrics)
     options = {k: dict(v) for k, v in (options or {}).items()}
     implied, added = shortcut_options({"--k": iw_samples})
@@ -103,17 +105,18 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     data, splits = run_splits(run, source, split)
     ctx = EvalContext(train=splits.train, source=source_name, info=splits.info, seed=seed,
                       reference=lambda: reference_split(run, source), objective=run.objective)
-    done, not_applicable = [], []
+    done, not_applicable, why_not = [], [], {}
 
     def skip(name: str, reason: str) -> None:
         not_applicable.append(name)
+        why_not[name] = reason
         if skipped:
             skipped(f"skipped {name}: {reason}")
 
-    result = compute_metrics(model, data, names, options, ctx, skipped=skip, done=done)
-    result.update({"run": str(path), "data": source_name, "split": split,
-                   "checkpoint": checkpoint, "n": len(data), "likelihood": likelihood_name(model), "metrics": done, "not_applicable": not_applicable,
-                   "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
+    result = compute_metrics(model, data, names, options, ctx, skipped=skip, done=done, strict=strict)
+    result.update({"run": str(path), "data": source_name, "split": split, "checkpoint": checkpoint, "n": len(data),
+                   "likelihood": likelihood_name(model), "metrics": done, "not_applicable": not_applicable,
+                   "why_not": why_not, "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
                    "weights": weights_fingerprint(path, checkpoint)})
     if split == "train" and {"knn", "probe", "latent"} & set(done):
         result["latent_note"] = ("knn and probe accuracies are scored on the split they were fitted on, so they "
@@ -159,11 +162,13 @@ def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoi
         saved = read_evaluations(saved_path).get(key, {})
         if not reusable(saved, names, seed, iw_samples, weights_fingerprint(run, checkpoint)):
             saved = evaluate_run(run, split=split, seed=seed, checkpoint=checkpoint, iw_samples=iw_samples,
-                                 metrics=names, skipped=skipped, save=str(saved_path))
+                                 metrics=names, skipped=skipped, save=str(saved_path), strict=False)
         rows.append({**saved, "run": str(run)})
     asked = set(meanings(names + shortcut_options({"--k": iw_samples})[1]))
     keys = ["likelihood", "n"]  # what the numbers are of, then the numbers asked for
     for row in rows:
         keys += [k for k, v in row.items() if k not in keys and not isinstance(v, str) and
                  (k in asked or (key_layer(k) is not None and "kl" in asked))]
+    for row in rows:  # a metric that applies to no run still gets its row of "n/a"
+        keys += [k for k in meanings(row.get("not_applicable", [])) if k in asked and k not in keys]
     return rows, keys

@@ -86,22 +86,23 @@ def metric_names(everything: bool = False) -> list:
 
 def compute_metrics(model, data: TensorData, names: Iterable[str], options: Dict[str, dict] = None,
                     ctx: Optional[EvalContext] = None, skipped: Optional[Callable[[str, str], None]] = None,
-                    done: Optional[list] = None) -> dict:
+                    done: Optional[list] = None, strict: bool = True) -> dict:
     """Every named metric of ``model`` on ``data``, merged into one dict; options by metric name.
 
     ``names`` may hold the groups ``all`` (every registered metric) and ``default`` (those of
     :data:`DEFAULT`): their members that do not apply are reported through ``skipped(name, reason)``.
-    A metric named on its own that cannot run is an error, raised before any work. The names of
+    A metric named on its own that cannot run is an error, raised before any work, unless not
+    ``strict`` (``vaekit compare``: one run's missing metric is a cell, not a failure). The names of
     the metrics computed are appended to ``done``. Each metric starts from torch's generator
     seeded with ``ctx.seed``; the caller's generator state is restored afterwards.
     """
     options, ctx = options or {}, ctx or EvalContext()
     devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # the caller's random stream (training's) is left as it was
-        return _compute(model, data, names, options, ctx, skipped, done)
+        return _compute(model, data, names, options, ctx, skipped, done, strict)
 
 
-def _compute(model, data, names, options, ctx, skipped, done) -> dict:
+def _compute(model, data, names, options, ctx, skipped, done, strict) -> dict:
     metrics, seen = [], set()
     for name, lenient in expand(names):
         if name in seen:
@@ -111,7 +112,7 @@ def _compute(model, data, names, options, ctx, skipped, done) -> dict:
         reason = metric.unavailable(model, data, ctx)
         if reason is None:
             metrics.append((name, metric))
-        elif lenient:
+        elif lenient or not strict:
             if skipped:
                 skipped(name, reason)
         else:
