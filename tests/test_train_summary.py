@@ -38,6 +38,8 @@ def test_a_collapsed_latent_is_reported_when_training_ends(tmp_path, capsys):
     assert "warning: posterior collapse in the latent" in err and "--warmup" in err, err
     code, out, err2 = run_cli(["evaluate", tmp_path / "r", "--metrics", "au"], capsys)
     assert "posterior collapse in the latent" in out + err2
+    code, _, err = run_cli(["train", "--model", "ae", "--epochs", "1", "--out", tmp_path / "ae", *FAST], capsys)
+    assert code == 0 and "warning" not in err, err  # no prior, no KL: nothing to collapse to
 
 
 def test_the_best_epoch_follows_the_objectives_direction(tmp_path):

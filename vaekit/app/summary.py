@@ -30,7 +30,8 @@ def final_line(run, seconds: float, epochs_before: int) -> str:
 
 def collapse_warning(model, val, objective: str, ctx) -> Optional[str]:
     """The active-units check of ``vaekit evaluate`` on the validation split, where it applies: its
-    warning when no latent dimension carries information, else None."""
-    if not len(val) or METRICS.build("au", {}).unavailable(model, val, ctx):
+    warning when no latent dimension carries information, else None. A deterministic autoencoder's
+    codes have no prior to collapse to, so it is not asked."""
+    if model.deterministic_posterior or not len(val) or METRICS.build("au", {}).unavailable(model, val, ctx):
         return None
     return decomposition(model, val, objective).get("warning")
