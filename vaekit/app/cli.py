@@ -24,7 +24,7 @@ from .options import OPTIONS
 app = typer.Typer(
     help="Train, evaluate, sample and inspect variational autoencoders.\n\n"
          "Example: vaekit train --recipe conv --data fashion-mnist --out runs/conv",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
 )
 out_console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # never wrap paths in messages
@@ -78,14 +78,14 @@ def _train_signature() -> inspect.Signature:
     """The train command's parameters: its own, then one per entry of the option table."""
     kw = inspect.Parameter.KEYWORD_ONLY
     own = [
-        ("recipe", Optional[str], typer.Option(None, "--recipe", "-r", help="Named setup with a paper's settings "
-                                               f"(see `vaekit models`). One of: {', '.join(recipe_names())}.")),
+        ("recipe", Optional[str], typer.Option(None, "--recipe", "-r", help="Named setup with a paper's settings; "
+                                               f"{len(recipe_names())} recipes, listed by `vaekit models`.")),
         ("out", Optional[Path], typer.Option(None, "--out", "-o", help="Run directory (default: "
                                              "runs/<recipe>-<data>).")),
-        ("resume", bool, typer.Option(False, "--resume", help="Continue the run in --out where it stopped.")),
-        ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace the run already in --out.")),
-        ("plots", bool, typer.Option(True, "--plots/--no-plots", help="Write the plots when training ends.")),
-        ("progress", bool, typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")),
+        ("resume", bool, typer.Option(False, "--resume", metavar="", help="Continue the run in --out where it stopped.")),
+        ("overwrite", bool, typer.Option(False, "--overwrite", metavar="", help="Replace the run already in --out.")),
+        ("plots", bool, typer.Option(True, "--plots/--no-plots", metavar="", help="Write the plots when training ends.")),
+        ("progress", bool, typer.Option(True, "--progress/--no-progress", metavar="", help="Show a progress bar.")),
         ("sets", Optional[List[str]], typer.Option(None, "--set", help="PATH=VALUE: set any config value, e.g. "
                                                    "model.prior.args.components=100 (repeatable).")),
         ("nproc", Optional[int], typer.Option(None, "--nproc", help="Train with N processes on this machine "
@@ -95,7 +95,7 @@ def _train_signature() -> inspect.Signature:
     for option in OPTIONS:
         if option.type is bool:
             name = option.flag[2:]
-            decl = typer.Option(None, f"--{name}/--no-{name}", help=option.description)
+            decl = typer.Option(None, f"--{name}/--no-{name}", help=option.description, metavar="")
         else:
             decl = typer.Option(None, option.flag, *(["-d"] if option.name == "data" else []),
                                 help=option.description)
@@ -109,10 +109,16 @@ app.command("train", help=_train.__doc__,
 
 
 @app.command(epilog="Example: vaekit models --json")
-def models(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")):
+def models(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+           parts: bool = typer.Option(False, "--parts", metavar="", help="List the parts instead: the names "
+                                      "--network, --posterior, --prior, --likelihood, --objective, --optimizer "
+                                      "and --model take.")):
     """The model zoo: every variant `vaekit train --model NAME` trains, with its paper."""
     from ..recipes import load_recipe
     from ..registry import VARIANTS  # filled when vaekit is imported
+
+    if parts:
+        return _list_parts(as_json)
 
     by_variant = {}
     for recipe in recipe_names():
@@ -129,6 +135,16 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
         table.add_row(*(escape(v) for v in (row["name"], row["description"], row["paper"],
                                             ", ".join(row["recipes"]) or "-")))
     out_console.print(table)
+
+
+def _list_parts(as_json: bool) -> None:
+    """Each option of the option table that takes a registered name, with the names (no torch needed)."""
+    listed = {option.flag: option.choices.names() for option in OPTIONS if option.choices}
+    if as_json:
+        print(json.dumps(listed, indent=2))
+        return
+    for flag, names in listed.items():
+        out_console.print(f"{flag}: {', '.join(names)}", highlight=False, soft_wrap=True)
 
 
 def _epochs_done(out) -> int:

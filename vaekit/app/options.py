@@ -32,6 +32,9 @@ def parse_sizes(value, option: str = "--hidden") -> list:
     return sizes
 
 
+LISTED = 8  # --help lists the choices of an option that has at most this many
+
+
 @dataclass(frozen=True)
 class Option:
     name: str                     # keyword of vaekit.train; the CLI flag is --name-with-dashes
@@ -44,7 +47,12 @@ class Option:
     @property
     def description(self) -> str:
         """The help text, with the registered names where the option takes one."""
-        return self.help + (f" One of: {', '.join(self.choices.names())}." if self.choices else "")
+        if not self.choices:
+            return self.help
+        names = self.choices.names()
+        if len(names) > LISTED:  # a long list drowns --help at 80 columns
+            return f"{self.help} {len(names)} choices: `vaekit models --parts` lists them."
+        return f"{self.help} One of: {', '.join(names)}."
 
     @property
     def flag(self) -> str:
