@@ -15,6 +15,12 @@ from vaekit.errors import VaekitError
 from conftest import run_cli
 
 
+def key(run, seed=0):
+    """Where evaluation.json keeps the test split's numbers of the run's last weights (their epoch in it)."""
+    return rundir.evaluation_key({"data": "digits", "split": "test", "checkpoint": "last", "metrics_seed": seed,
+                                  "epoch": rundir.saved_epoch(run)})
+
+
 @pytest.fixture
 def run(mlp_run, tmp_path):
     """A private copy of the session's MLP run (evaluations are written into it)."""
@@ -26,11 +32,11 @@ def run(mlp_run, tmp_path):
 def test_evaluate_saves_and_compare_reuses_only_for_the_same_weights(run, tmp_path, capsys):
     code, _, err = run_cli(["evaluate", run, "--metrics", "elbo"], capsys)
     assert code == 0, err
-    saved = json.loads((run / "evaluation.json").read_text())["digits:test:last:seed0"]
+    saved = json.loads((run / "evaluation.json").read_text())[key(run)]
     assert saved["metrics"] == ["elbo"] and len(saved["weights"]) == 16
     # a saved entry with a recognisable marker: compare must reuse it, not recompute
     entries = json.loads((run / "evaluation.json").read_text())
-    entries["digits:test:last:seed0"]["elbo"] = 123.0
+    entries[key(run)]["elbo"] = 123.0
     (run / "evaluation.json").write_text(json.dumps(entries))
     code, out, err = run_cli(["compare", run, "--metrics", "elbo", "--json"], capsys)
     assert code == 0, err
@@ -43,7 +49,7 @@ def test_evaluate_saves_and_compare_reuses_only_for_the_same_weights(run, tmp_pa
     code, out, err = run_cli(["compare", run, "--metrics", "elbo", "--json"], capsys)
     row = json.loads(out)[0]
     assert code == 0 and row["elbo"] != 123.0 and row["elbo"] < 0
-    entry = json.loads((run / "evaluation.json").read_text())["digits:test:last:seed0"]
+    entry = json.loads((run / "evaluation.json").read_text())[key(run)]
     assert entry["elbo"] == row["elbo"] and entry["weights"] != saved["weights"]
 
 
@@ -53,7 +59,7 @@ def test_compare_recomputes_when_metrics_or_options_differ(run, capsys):
     row = json.loads(out)[0]
     assert code == 0, err
     assert row["iw_samples"] == 5 and row["log_likelihood"] >= row["elbo"] - 1.0
-    entry = json.loads((run / "evaluation.json").read_text())["digits:test:last:seed0"]
+    entry = json.loads((run / "evaluation.json").read_text())[key(run)]
     assert set(entry["metrics"]) == {"elbo", "nll"} and entry["options"]["nll"] == {"k": 5}
     code, out, _ = run_cli(["compare", run, "--metrics", "nll", "--k", "7", "--json"], capsys)
     assert json.loads(out)[0]["iw_samples"] == 7  # another K: computed again
@@ -66,8 +72,8 @@ def test_each_seed_keeps_its_own_saved_numbers(run):
     evaluate_run(run, metrics=["elbo", "recon"], save=path, seed=0)
     evaluate_run(run, metrics=["elbo"], save=path, seed=1)
     saved = json.loads((run / "evaluation.json").read_text())
-    assert saved["digits:test:last:seed0"]["metrics"] == ["elbo", "recon"] and "mse" in saved["digits:test:last:seed0"]
-    assert saved["digits:test:last:seed1"]["metrics"] == ["elbo"] and "mse" not in saved["digits:test:last:seed1"]
+    assert saved[key(run)]["metrics"] == ["elbo", "recon"] and "mse" in saved[key(run)]
+    assert saved[key(run, 1)]["metrics"] == ["elbo"] and "mse" not in saved[key(run, 1)]
 
 
 def test_nonfinite_numbers_become_null_and_unwritable_output_is_a_clear_error(tmp_path):

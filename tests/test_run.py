@@ -50,7 +50,7 @@ def test_evaluations_and_samplers_are_read_through_rundir(run_dir):
     evaluate_run(run_dir, metrics=["recon"], save=str(rundir.evaluation_path(run_dir)))
     fitted = vaekit.fit_sampler(run_dir, "gmm", components=2, iterations=3)
     run = vaekit.open_run(run_dir)
-    saved = run.evaluations["digits:test:last:seed0"]
+    saved = run.evaluations[f"digits:test:last:seed0:epoch{rundir.saved_epoch(run_dir)}"]
     assert saved["metrics"] == ["recon"] and saved["weights"] == rundir.weights_fingerprint(run_dir)
     assert run.samplers == ["gmm"]
     meta = json.loads(rundir.sampler_files(run_dir, "gmm")[0].read_text())

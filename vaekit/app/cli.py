@@ -220,8 +220,12 @@ def evaluate(
     save = out or str(run / rundir.EVALUATION)
     require_suffix(save, ".json", "--out")
     rundir.read_evaluations(save)  # a file that is not an evaluation is refused before any work
+    live = rundir.training_now(run)
     result = evaluate_run(run, data, split, seed=seed, checkpoint=checkpoint, device=device, iw_samples=k,
                           metrics=names, options=options, skipped=_note)
+    if live:
+        _note(f"note: {run} is still training; these numbers are of its {checkpoint} weights, saved at epoch "
+              f"{result['epoch']}, and are kept under that epoch")
     if "warning" in result:
         err_console.print(f"[bold yellow]warning:[/] {escape(result['warning'])}", highlight=False)
     if as_json:

@@ -114,7 +114,8 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
             skipped(f"skipped {name}: {reason}")
 
     result = compute_metrics(model, data, names, options, ctx, skipped=skip, done=done, strict=strict)
-    result.update({"run": str(path), "data": source_name, "split": split, "checkpoint": checkpoint, "n": len(data),
+    result.update({"run": str(path), "data": source_name, "split": split, "checkpoint": checkpoint,
+                   "epoch": rundir.saved_epoch(path, checkpoint), "n": len(data),
                    "likelihood": likelihood_name(model), "metrics": done, "not_applicable": not_applicable,
                    "why_not": why_not, "metrics_seed": seed, "options": {n: options.get(n, {}) for n in done},
                    "weights": weights_fingerprint(path, checkpoint)})
@@ -158,7 +159,8 @@ def compare_runs(runs: Sequence, names: List[str], split: str = "test", checkpoi
     for run in runs:
         cfg = rundir.read_config(rundir.require_run(run))
         saved_path = Path(run) / rundir.EVALUATION
-        key = evaluation_key({"data": cfg.data.source, "split": split, "checkpoint": checkpoint, "metrics_seed": seed})
+        key = evaluation_key({"data": cfg.data.source, "split": split, "checkpoint": checkpoint, "metrics_seed": seed,
+                              "epoch": rundir.saved_epoch(run, checkpoint)})
         saved = read_evaluations(saved_path).get(key, {})
         if not reusable(saved, names, seed, iw_samples, weights_fingerprint(run, checkpoint)):
             saved = evaluate_run(run, split=split, seed=seed, checkpoint=checkpoint, iw_samples=iw_samples,

@@ -8,7 +8,8 @@ is atomic (a temp file renamed into place).
 
 - :mod:`.files`: file names, atomic writes, config, weights, training state, metrics.jsonl;
 - :mod:`.evaluations`: evaluation.json;
-- :mod:`.samplers`: samplers/.
+- :mod:`.samplers`: samplers/;
+- :mod:`.training`: training.json, present while a process trains the run.
 
 This package sits below models, training, metrics and plots; all of them read and write a
 run through it.
@@ -20,3 +21,4 @@ from .files import (CONFIG, WEIGHTS, BEST, STATE, METRICS, PLOTS, CHECKPOINTS, E
                     load_state, append_metrics, append_event, trim_metrics, read_metrics, is_run, saved_epoch,
                     has_checkpoint, require_run, read_config, write_config, new_run_dir)
 from .samplers import fitted_samplers, read_sampler, sampler_files, write_sampler  # noqa: F401
+from .training import TRAINING, training, training_now  # noqa: F401

@@ -18,8 +18,11 @@ def evaluation_path(run) -> Path:
 
 
 def evaluation_key(result: dict) -> str:
-    """Saved evaluations are kept per data, split, checkpoint and seed."""
-    return f"{result['data']}:{result['split']}:{result['checkpoint']}:seed{result.get('metrics_seed', 0)}"
+    """Saved evaluations are kept per data, split, checkpoint, seed and the epoch of the weights (a run
+    evaluated while it trains keeps each epoch's numbers; results saved before epochs were recorded
+    have no epoch in their key)."""
+    key = f"{result['data']}:{result['split']}:{result['checkpoint']}:seed{result.get('metrics_seed', 0)}"
+    return key if result.get("epoch") is None else f"{key}:epoch{result['epoch']}"
 
 
 def read_evaluations(path) -> dict:

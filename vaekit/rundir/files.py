@@ -277,9 +277,11 @@ def is_run(path) -> bool:
     return (Path(path) / CONFIG).is_file()
 
 
-def saved_epoch(run) -> Optional[int]:
-    """The epoch model.safetensors was saved at (its metadata), or None without one."""
-    path = Path(run) / WEIGHTS
+def saved_epoch(run, checkpoint: str = "last") -> Optional[int]:
+    """The epoch a checkpoint's weights were saved at (their metadata), or None without them."""
+    path = Path(run) / CHECKPOINTS[checkpoint]
+    if checkpoint == "best" and not path.is_file():  # no validation split: the last weights stand in
+        path = Path(run) / WEIGHTS
     if not path.is_file():
         return None
     try:

@@ -71,7 +71,7 @@ class Trainer:
         if self.precision_note and self.dist.is_writer:
             self.progress.notice(self.precision_note)
         with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device), \
-                compiled_networks(self.model, self.tc.compile), self.stops.listening():
+                compiled_networks(self.model, self.tc.compile), self.stops.listening(), self.writer.training():
             train, val = self._setup()
             if not self._start(resume, state):
                 return self.model

@@ -3,6 +3,7 @@ metrics row, then the weights, then ``state.pt`` (resume trims rows past the sta
 Under torchrun only rank 0 writes."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from .. import rundir
@@ -12,6 +13,10 @@ from .distributed import Dist
 class RunWriter:
     def __init__(self, run_dir, dist: Dist):
         self.run_dir, self.dist = Path(run_dir), dist
+
+    def training(self):
+        """training.json for the block's duration (rank 0), so readers know the run is training."""
+        return rundir.training(self.run_dir) if self.dist.is_writer else nullcontext()
 
     def epoch(self, row: dict, model, epoch: int, improved: bool) -> None:
         """A completed epoch: its metrics row, model.safetensors, and best.safetensors when ``improved``."""
