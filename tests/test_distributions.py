@@ -1,19 +1,18 @@
-"""Model zoo additions: the sigma-VAE, the mixture-of-Gaussians prior, WAE-MMD and InfoVAE."""
+"""Priors and likelihoods (vaekit/distributions): the mixture-of-Gaussians prior, the VampPrior, the sigma-VAE's
+optimal Gaussian decoder. Training and evaluating each variant is tests/test_contract.py's table."""
 import math
 
 import pytest
 import torch
-from torch.distributions import MixtureSameFamily
+from torch.distributions import MixtureSameFamily, Normal
 
-import vaekit
 from vaekit.contract.bounds import elbo_terms
 from vaekit.data import load_data
 from vaekit.distributions.mog_prior import MixturePrior
 from vaekit.errors import VaekitError
-from vaekit.evaluate import evaluate_elbo
-from vaekit.objectives.mmd import MMD, kernel_matrix, mmd
+from vaekit.registry import PRIORS
 
-from conftest import small_model as small  # noqa: E402
+from conftest import small_model as small, small_parts  # noqa: E402
 
 DIGITS = load_data("digits")
 X = DIGITS.train.x[:32]
@@ -65,76 +64,22 @@ def test_sigma_vae_uses_the_optimal_gaussian_decoder():
     assert type(model.likelihood).__name__ == "GaussianLikelihood" and model.likelihood.mode == "optimal"
 
 
-# -- MMD ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kernel", ["rbf", "imq"])
-def test_mmd_is_near_zero_for_one_distribution_and_positive_for_shifted(kernel):
-    g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(2000, 4, generator=g), torch.randn(2000, 4, generator=g)
-    same = float(mmd(a, b, kernel))
-    shifted = float(mmd(a, b + 1.0, kernel))
-    assert abs(same) < 0.01, same
-    assert shifted > 0.05 and shifted > 20 * abs(same), (shifted, same)
-
-
-@pytest.mark.parametrize("kernel", ["rbf", "imq"])
-def test_unbiased_mmd_by_hand_on_three_points(kernel):
-    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
-    y = torch.tensor([[1.0, 1.0], [-1.0, 0.5], [2.0, -1.0]])
-    c = 2.0 * 2  # the default bandwidth: 2 d sigma^2
-
-    def k(u, v):
-        d2 = float(((u - v) ** 2).sum())
-        return math.exp(-d2 / c) if kernel == "rbf" else c / (c + d2)
-
-    xx = sum(k(x[i], x[j]) for i in range(3) for j in range(3) if i != j) / 6
-    yy = sum(k(y[i], y[j]) for i in range(3) for j in range(3) if i != j) / 6
-    xy = sum(k(x[i], y[j]) for i in range(3) for j in range(3)) / 9
-    assert float(mmd(x, y, kernel)) == pytest.approx(xx + yy - 2 * xy, abs=1e-6)
-    assert float(mmd(x, y, kernel, scale=1.0)) != pytest.approx(xx + yy - 2 * xy, abs=1e-6)  # scale is used
-    assert float(kernel_matrix(x, x, kernel, c).diagonal().sum()) == pytest.approx(3.0)
-
-
-def test_mmd_objective_weights_its_terms():
-    model = small()
-    torch.manual_seed(5)
+# -- VampPrior (Tomczak & Welling 2018) --------------------------------------------------------------
+def test_vamp_prior_is_the_hand_computed_mixture():
+    cfg, model = small_parts("vamp", sets=["model.prior.args.components=3"])
+    assert isinstance(model.prior, PRIORS.get("vamp"))
+    z = torch.randn(7, 4)
     with torch.no_grad():
-        wae = MMD(kernel="imq", lam=10.0, alpha=1.0)(model, X)
-    assert set(wae.terms) >= {"elbo", "recon", "kl", "mmd"}
-    assert float(wae.loss) == pytest.approx(float(wae.terms["recon"] + 10 * wae.terms["mmd"]), rel=1e-5)
-    torch.manual_seed(5)
-    with torch.no_grad():
-        out = model(X)
-    t = elbo_terms(out, X)
-    assert float(wae.terms["elbo"]) == pytest.approx(float(t.elbo.mean()), abs=1e-4)   # the true bound
-    torch.manual_seed(5)
-    with torch.no_grad():
-        info = MMD(kernel="rbf", lam=3.0, alpha=0.25)(model, X, kl_weight=0.5)
-    expect = info.terms["recon"] + 0.75 * 0.5 * info.terms["kl"] + 2.25 * info.terms["mmd"]
-    assert float(info.loss) == pytest.approx(float(expect), rel=1e-5)
-    for bad in [dict(kernel="gauss"), dict(lam=-1.0), dict(alpha=2.0), dict(alpha=0.0, lam=0.5)]:
-        with pytest.raises(VaekitError):
-            MMD(**bad)
-
-
-# -- each new variant: one epoch on digits, then the ELBO ---------------------------------------------
-@pytest.mark.parametrize("name", ["sigma-vae", "mog-vae", "wae-mmd", "infovae"])
-def test_variant_trains_one_epoch_and_evaluates(name, tmp_path):
-    model = vaekit.train("digits", model=name, epochs=1, out=tmp_path / name, progress=False, hidden=[32],
-                         latent_dim=4, batch_size=256)
-    assert model.config.model.variant == name
-    result = evaluate_elbo(vaekit.load(tmp_path / name), DIGITS.test)
-    assert math.isfinite(float(result["elbo"]))
-
-
-def test_collapse_advice_fits_the_objective():
-    """The ELBO's remedies (warm-up, free bits, beta) for an ELBO model; the objective's own options otherwise."""
-    from vaekit.app.options import apply_options, base_config
-    from vaekit.evaluate.decomposition import collapse_advice
-
-    advice = {}
-    for variant in ("vae", "wae-mmd"):
-        model = small(variant)
-        model.config = apply_options(base_config(), {"model": variant})
-        advice[variant] = collapse_advice(model)
-    assert "--free-bits" in advice["vae"] and "--beta" in advice["vae"]
-    assert "mmd objective" in advice["wae-mmd"] and "--beta" not in advice["wae-mmd"]
+        q = model.encode(model.prior.inputs())                  # (K=3,) x (D=4,)
+        mu, std = q.base_dist.loc, q.base_dist.scale
+        per = Normal(mu[None], std[None]).log_prob(z[:, None, :]).sum(-1)   # (7, 3)
+        hand = torch.logsumexp(per, dim=1) - math.log(3)
+        assert torch.allclose(model.prior().log_prob(z), hand, atol=1e-5)
+    # the KL is the Monte Carlo estimate at the sample, and the pseudo-inputs get gradients
+    x = DIGITS.train.x[:16]
+    out = model(x)
+    layer = out.latents[0]
+    kl = elbo_terms(out, x).kl
+    assert torch.allclose(kl, layer.q.log_prob(layer.z) - layer.prior.log_prob(layer.z))
+    kl.mean().backward()
+    assert model.prior.pseudo_inputs.grad is not None and model.prior.pseudo_inputs.grad.abs().sum() > 0
