@@ -1,6 +1,8 @@
 """Shared fixtures: small runs trained once per test session on scikit-learn's digits."""
+import contextlib
 import copy
 import functools
+import io
 import os
 import sys
 import tempfile
@@ -55,17 +57,24 @@ def run_cli(args, capsys=None):
     return code, captured.out, captured.err
 
 
-def small_model(variant="vae", **options):
-    """A zoo variant built small (MLP 32, latent 4) for 8x8 digits, seeded."""
+def small_parts(variant="vae", sets=(), **options):
+    """(config, model) of a zoo variant built small (MLP 32, latent 4) for 8x8 digits, seeded;
+    ``sets``: --set PATH=VALUE items, ``options``: vaekit.train options."""
     import torch
 
     from vaekit.app.options import apply_options, base_config
     from vaekit.models import build_model
 
-    cfg = apply_options(base_config(), dict({"model": variant, "hidden": [32], "latent_dim": 4}, **options))
+    cfg = apply_options(base_config(), dict({"model": variant, "hidden": [32], "latent_dim": 4}, **options),
+                        list(sets))
     cfg.model.data_shape, cfg.model.num_classes = [1, 8, 8], 10
     torch.manual_seed(0)
-    return build_model(cfg.model)
+    return cfg, build_model(cfg.model)
+
+
+def small_model(variant="vae", **options):
+    """A zoo variant built small (MLP 32, latent 4) for 8x8 digits, seeded."""
+    return small_parts(variant, **options)[1]
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +95,60 @@ def cvae_run(tmp_path_factory):
                           "--latent-dim", "3", "--out", out, "--no-progress", "--no-plots"])
     assert code == 0
     return out
+
+
+# -- zoo variants made small: test_contract.py's end-to-end rows and the per-variant files ------------
+LATENT_DIM = 4
+# small sizes per network family (options of vaekit.train); an unknown family keeps its defaults
+NETWORK_SMALL = {"mlp": {"hidden": [32]}, "conv": {"channels": [8, 16], "dense": 16}}
+# per-variant speed overrides (--set PATH=VALUE); a variant not listed runs with its defaults
+SPEED = {
+    "iwae": ["train.objective.args.k=5"],
+    "ciwae": ["train.objective.args.k=5"],
+    "miwae": ["train.objective.args.m=2", "train.objective.args.k=3"],
+    "piwae": ["train.objective.args.m=2", "train.objective.args.k=3"],
+    "vamp": ["model.prior.args.components=50"],
+    "factorvae": ["model.structure.args.disc_layers=2", "model.structure.args.disc_hidden=64"],
+    "vqvae": ["model.structure.args.codes=32", "model.structure.args.code_dim=8"],
+    "vae-gan": ["model.structure.args.disc_widths=[8,16]"],
+}
+
+
+def variant_options(name: str) -> dict:
+    """``vaekit.train`` options making zoo variant ``name`` small: latent dim, its network's sizes."""
+    from vaekit.app.options import apply_options, base_config
+
+    network = apply_options(base_config(), {"model": name}).model.network.name
+    return {"latent_dim": LATENT_DIM, **NETWORK_SMALL.get(network, {})}
+
+
+def cli_flags(options: dict) -> list:
+    """``vaekit train`` flags for ``vaekit.train`` options."""
+    from vaekit.app.options import BY_NAME
+
+    flags = []
+    for name, value in options.items():
+        flags += [BY_NAME[name].flag, ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    return flags
+
+
+@pytest.fixture(scope="session")
+def zoo_run(tmp_path_factory):
+    """``zoo_run(NAME)``: zoo variant NAME trained for 1 epoch on digits through the CLI, small
+    (:func:`variant_options`, :data:`SPEED`, batch 256), once per session. Tests read it, never change it."""
+    runs = {}
+
+    def run(name: str):
+        if name not in runs:
+            out = tmp_path_factory.mktemp("zoo") / name
+            sets = [a for s in SPEED.get(name, []) for a in ("--set", s)]
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                code, _, _ = run_cli(["train", "--data", "digits", "--model", name, "--epochs", "1", "--batch-size",
+                                      "256", *cli_flags(variant_options(name)), *sets, "--no-plots", "--no-progress",
+                                      "--out", out])
+            assert code == 0, err.getvalue()
+            runs[name] = out
+        return runs[name]
+
+    return run

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -44,25 +45,12 @@ from vaekit.registry import (LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, OPTIMIZE
                              PRIORS, VARIANTS)
 from vaekit.train import build_objective
 
-from conftest import run_cli
+from conftest import LATENT_DIM, NETWORK_SMALL, SPEED, run_cli, variant_options
 
 # -- knobs: the only per-part knowledge in this file; a new part needs none of it ------------
+# (the small sizes, LATENT_DIM, NETWORK_SMALL and SPEED, live in conftest.py: zoo_run uses them too)
 DEFAULT_VARIANT = "vae"
-LATENT_DIM = 4
 BATCH = 32
-# small sizes per network family (options of vaekit.train); an unknown family keeps its defaults
-NETWORK_SMALL = {"mlp": {"hidden": [32]}, "conv": {"channels": [8, 16], "dense": 16}}
-# per-variant speed overrides (--set PATH=VALUE); a variant not listed runs with its defaults
-SPEED = {
-    "iwae": ["train.objective.args.k=5"],
-    "ciwae": ["train.objective.args.k=5"],
-    "miwae": ["train.objective.args.m=2", "train.objective.args.k=3"],
-    "piwae": ["train.objective.args.m=2", "train.objective.args.k=3"],
-    "vamp": ["model.prior.args.components=50"],
-    "factorvae": ["model.structure.args.disc_layers=2", "model.structure.args.disc_hidden=64"],
-    "vqvae": ["model.structure.args.codes=32", "model.structure.args.code_dim=8"],
-    "vae-gan": ["model.structure.args.disc_widths=[8,16]"],
-}
 # where each kind of part sits in a config (the registry name at PATH, its args beside it)
 PART_PATHS = {
     "model": "model.structure.name",
@@ -106,20 +94,6 @@ def get_path(d: dict, path: str, missing=KeyError):
 def variant_dict(name: str) -> dict:
     """The full config dict of zoo variant ``name`` (defaults included)."""
     return apply_options(base_config(), {"model": name}).to_dict()
-
-
-def variant_options(name: str) -> dict:
-    """``vaekit.train`` options making variant ``name`` small: latent dim, its network's sizes."""
-    network = variant_dict(name)["model"]["network"]["name"]
-    return {"latent_dim": LATENT_DIM, **NETWORK_SMALL.get(network, {})}
-
-
-def cli_flags(options: dict) -> list:
-    flags = []
-    for name, value in options.items():
-        flags += [options_mod.BY_NAME[name].flag,
-                  ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
-    return flags
 
 
 def variant_using(kind: str, name: str):
@@ -378,11 +352,11 @@ def _metric_rows(run: Path) -> list:
 
 
 @pytest.mark.parametrize("name", VARIANTS.names())
-def test_exact_resume(name, tmp_path):
-    """1 epoch, then resume to 2 == 2 epochs straight: bit for bit weights, same metrics."""
-    common = dict(model=name, batch_size=256, progress=False, seed=3, sets=SPEED.get(name, []),
-                  **variant_options(name))
-    vaekit.train("digits", out=tmp_path / "resumed", epochs=1, **common)
+def test_exact_resume(name, zoo_run, tmp_path):
+    """1 epoch (zoo_run's, through the CLI), then resume to 2 == 2 epochs straight through vaekit.train:
+    bit for bit weights, same metrics."""
+    common = dict(model=name, batch_size=256, progress=False, sets=SPEED.get(name, []), **variant_options(name))
+    shutil.copytree(zoo_run(name), tmp_path / "resumed")
     vaekit.train(out=tmp_path / "resumed", resume=True, epochs=2, progress=False)
     vaekit.train("digits", out=tmp_path / "straight", epochs=2, **common)
     a = load_file(str(tmp_path / "resumed" / rundir.WEIGHTS))
@@ -406,13 +380,8 @@ def test_models_json_lists_the_zoo(capsys):
 
 
 @pytest.mark.parametrize("name", VARIANTS.names())
-def test_cli_trains_and_evaluates(name, tmp_path, capsys):
-    run = tmp_path / name
-    sets = [a for s in SPEED.get(name, []) for a in ("--set", s)]
-    code, _, err = run_cli(["train", "--data", "digits", "--model", name, "--epochs", "1", "--batch-size", "256",
-                            *cli_flags(variant_options(name)), *sets, "--no-plots", "--no-progress",
-                            "--out", run], capsys)
-    assert code == 0, err
+def test_cli_trains_and_evaluates(name, zoo_run, tmp_path, capsys):
+    run = zoo_run(name)   # trained for 1 epoch through `vaekit train` (conftest.py), shared with other files
     assert json.loads((run / rundir.CONFIG).read_text())["model"]["variant"] == name
     code, out, err = run_cli(["evaluate", run, "--json"], capsys)
     if vaekit.load(run).can("likelihood"):

@@ -1,5 +1,5 @@
-"""Zoo objectives (MIWAE, CIWAE, PIWAE, beta-TC, DIP-VAE, capacity), each against a known answer,
-plus one epoch of training and evaluation per variant."""
+"""The objectives (vaekit/objectives: IWAE, MIWAE, CIWAE, PIWAE, beta-TC, DIP-VAE, capacity, MMD), each
+against a known answer. Training and evaluating each variant is tests/test_contract.py's table."""
 import math
 
 import pytest
@@ -9,17 +9,18 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 import vaekit
 from vaekit.data import load_data
 from vaekit.errors import VaekitError
-from vaekit.evaluate import evaluate_elbo
 from vaekit.models import elbo_terms
 from vaekit.objectives.capacity import Capacity
 from vaekit.objectives.ciwae import CIWAE
 from vaekit.objectives.dip import DIPVAE, dip_covariance, dip_penalty
 from vaekit.objectives.iwae import IWAE
+from vaekit.objectives.mmd import MMD, kernel_matrix, mmd
 from vaekit.objectives.miwae import MIWAE
 from vaekit.models.piwae import PIWAE
 from vaekit.objectives.tc import BetaTC, tc_decomposition
+from vaekit.train import build_objective
 
-from conftest import small_model as small  # noqa: E402
+from conftest import small_model as small, small_parts  # noqa: E402
 
 DIGITS = load_data("digits")
 X = DIGITS.train.x[:32]
@@ -31,7 +32,53 @@ def seeded(objective, model, x=X, seed=5, **kw):
         return objective(model, x, **kw)
 
 
-# -- the importance-weighted family (Rainforth et al. 2018) ------------------------------------------
+# -- the importance-weighted family (Burda et al. 2016; Rainforth et al. 2018) ------------------------
+def test_iwae_with_one_sample_is_the_single_sample_elbo():
+    cfg, model = small_parts("iwae", sets=["train.objective.args.k=1"])
+    objective = build_objective(cfg)
+    x = DIGITS.train.x[:32]
+    torch.manual_seed(5)
+    loss = objective(model, x).loss
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch.manual_seed(5)
+    elbo = elbo_terms(model(x), x, analytic_kl=False).elbo.mean()
+    (-elbo).backward()
+    assert float(loss.detach()) == pytest.approx(-float(elbo.detach()), abs=1e-5)
+    for g, p in zip(grads, model.parameters()):
+        assert torch.allclose(g, p.grad, atol=1e-5)
+    # and its expectation is the closed-form ELBO: the two estimates agree over many samples
+    with torch.no_grad():
+        torch.manual_seed(1)
+        mc = torch.stack([objective(model, x).loss for _ in range(400)]).mean()
+        analytic = torch.stack([-elbo_terms(model(x), x).elbo.mean() for _ in range(400)]).mean()
+    assert float(mc) == pytest.approx(float(analytic), abs=0.05)
+
+
+def test_iwae_bound_is_tighter_than_the_elbo():
+    cfg, model = small_parts("iwae", sets=["train.objective.args.k=20"])
+    out = build_objective(cfg)(model, DIGITS.train.x[:64])
+    assert float(out.terms["iwae"].detach()) > float(out.terms["elbo"].detach()) + 0.1
+
+
+def test_iwae_runs_in_bounded_chunks_without_gradients(monkeypatch):
+    import vaekit.objectives.iwae as iwae_module
+
+    cfg, model = small_parts("iwae", sets=["train.objective.args.k=6"])
+    objective = build_objective(cfg)
+    sizes = []
+    model.decoder.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))  # rows decoded
+    monkeypatch.setattr(iwae_module, "MAX_ROWS", 8)
+    x = DIGITS.train.x[:4]
+    objective(model, x)                    # training: all 6 * 4 rows in one pass, for the gradient
+    assert sizes == [24]
+    sizes.clear()
+    with torch.no_grad():
+        out = objective(model, x)          # validation: at most 8 rows at a time
+    assert sizes == [8, 8, 8] and torch.isfinite(out.terms["iwae"])
+
+
 def test_miwae_with_one_group_is_iwae_and_averages_groups():
     model = small()
     one, iwae = seeded(MIWAE(m=1, k=6), model), seeded(IWAE(k=6), model)
@@ -159,16 +206,64 @@ def test_capacity_pulls_the_kl_to_the_annealed_target():
         assert float(t["elbo"]) == pytest.approx(float(-(t["recon"] + t["kl"])), abs=1e-4)
 
 
-# -- end to end -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,sets", [
-    ("miwae", ["train.objective.args.m=2", "train.objective.args.k=2"]),
-    ("ciwae", ["train.objective.args.k=4"]),
-    ("piwae", ["train.objective.args.m=2", "train.objective.args.k=2"]),
-    ("beta-tc", []), ("dip-vae-i", []), ("dip-vae-ii", []), ("capacity", []),
-])
-def test_variant_trains_one_epoch_and_evaluates(name, sets, tmp_path):
-    model = vaekit.train("digits", model=name, epochs=1, out=tmp_path / name, progress=False, hidden=[32],
-                         latent_dim=4, batch_size=256, sets=sets)
-    assert vaekit.open_run(tmp_path / name).config.model.variant == name == model.name
-    result = evaluate_elbo(vaekit.load(tmp_path / name), DIGITS.test)
-    assert math.isfinite(float(result["elbo"]))
+# -- MMD ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kernel", ["rbf", "imq"])
+def test_mmd_is_near_zero_for_one_distribution_and_positive_for_shifted(kernel):
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2000, 4, generator=g), torch.randn(2000, 4, generator=g)
+    same = float(mmd(a, b, kernel))
+    shifted = float(mmd(a, b + 1.0, kernel))
+    assert abs(same) < 0.01, same
+    assert shifted > 0.05 and shifted > 20 * abs(same), (shifted, same)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "imq"])
+def test_unbiased_mmd_by_hand_on_three_points(kernel):
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    y = torch.tensor([[1.0, 1.0], [-1.0, 0.5], [2.0, -1.0]])
+    c = 2.0 * 2  # the default bandwidth: 2 d sigma^2
+
+    def k(u, v):
+        d2 = float(((u - v) ** 2).sum())
+        return math.exp(-d2 / c) if kernel == "rbf" else c / (c + d2)
+
+    xx = sum(k(x[i], x[j]) for i in range(3) for j in range(3) if i != j) / 6
+    yy = sum(k(y[i], y[j]) for i in range(3) for j in range(3) if i != j) / 6
+    xy = sum(k(x[i], y[j]) for i in range(3) for j in range(3)) / 9
+    assert float(mmd(x, y, kernel)) == pytest.approx(xx + yy - 2 * xy, abs=1e-6)
+    assert float(mmd(x, y, kernel, scale=1.0)) != pytest.approx(xx + yy - 2 * xy, abs=1e-6)  # scale is used
+    assert float(kernel_matrix(x, x, kernel, c).diagonal().sum()) == pytest.approx(3.0)
+
+
+def test_mmd_objective_weights_its_terms():
+    model = small()
+    torch.manual_seed(5)
+    with torch.no_grad():
+        wae = MMD(kernel="imq", lam=10.0, alpha=1.0)(model, X)
+    assert set(wae.terms) >= {"elbo", "recon", "kl", "mmd"}
+    assert float(wae.loss) == pytest.approx(float(wae.terms["recon"] + 10 * wae.terms["mmd"]), rel=1e-5)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        out = model(X)
+    t = elbo_terms(out, X)
+    assert float(wae.terms["elbo"]) == pytest.approx(float(t.elbo.mean()), abs=1e-4)   # the true bound
+    torch.manual_seed(5)
+    with torch.no_grad():
+        info = MMD(kernel="rbf", lam=3.0, alpha=0.25)(model, X, kl_weight=0.5)
+    expect = info.terms["recon"] + 0.75 * 0.5 * info.terms["kl"] + 2.25 * info.terms["mmd"]
+    assert float(info.loss) == pytest.approx(float(expect), rel=1e-5)
+    for bad in [dict(kernel="gauss"), dict(lam=-1.0), dict(alpha=2.0), dict(alpha=0.0, lam=0.5)]:
+        with pytest.raises(VaekitError):
+            MMD(**bad)
+
+
+def test_collapse_advice_fits_the_objective():
+    """The ELBO's remedies (warm-up, free bits, beta) for an ELBO model; the objective's own options otherwise."""
+    from vaekit.app.options import apply_options, base_config
+    from vaekit.evaluate.decomposition import collapse_advice
+
+    advice = {}
+    for variant in ("vae", "wae-mmd"):
+        advice[variant] = collapse_advice(apply_options(base_config(), {"model": variant}).train.objective.name)
+    assert "--free-bits" in advice["vae"] and "--beta" in advice["vae"]
+    assert "mmd objective" in advice["wae-mmd"] and "--beta" not in advice["wae-mmd"]

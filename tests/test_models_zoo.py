@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal
 
 import vaekit
 from vaekit.app.options import apply_options, base_config
@@ -12,69 +11,14 @@ from vaekit.data import load_data
 from vaekit.data.types import DataSplits
 from vaekit.errors import VaekitError
 from vaekit.evaluate import evaluate_elbo, evaluate_log_likelihood
-from vaekit.models import build_model, elbo_terms
 from vaekit.models.helpers import evaluating
-from vaekit.registry import PRIORS, check_args
+from vaekit.registry import check_args
 from vaekit.train import Trainer, build_objective
 from vaekit.train.optimizers import make_optimizers
 
+from conftest import small_parts as small  # noqa: E402
+
 DIGITS = load_data("digits")
-
-
-def small(variant, sets=(), **options):
-    cfg = apply_options(base_config(), dict({"model": variant, "hidden": [32], "latent_dim": 4}, **options), sets)
-    cfg.model.data_shape, cfg.model.num_classes = [1, 8, 8], 10
-    torch.manual_seed(0)
-    return cfg, build_model(cfg.model)
-
-
-def test_iwae_with_one_sample_is_the_single_sample_elbo():
-    cfg, model = small("iwae", sets=["train.objective.args.k=1"])
-    objective = build_objective(cfg)
-    x = DIGITS.train.x[:32]
-    torch.manual_seed(5)
-    loss = objective(model, x).loss
-    loss.backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    torch.manual_seed(5)
-    elbo = elbo_terms(model(x), x, analytic_kl=False).elbo.mean()
-    (-elbo).backward()
-    assert float(loss.detach()) == pytest.approx(-float(elbo.detach()), abs=1e-5)
-    for g, p in zip(grads, model.parameters()):
-        assert torch.allclose(g, p.grad, atol=1e-5)
-    # and its expectation is the closed-form ELBO: the two estimates agree over many samples
-    with torch.no_grad():
-        torch.manual_seed(1)
-        mc = torch.stack([objective(model, x).loss for _ in range(400)]).mean()
-        analytic = torch.stack([-elbo_terms(model(x), x).elbo.mean() for _ in range(400)]).mean()
-    assert float(mc) == pytest.approx(float(analytic), abs=0.05)
-
-
-def test_iwae_bound_is_tighter_than_the_elbo():
-    cfg, model = small("iwae", sets=["train.objective.args.k=20"])
-    out = build_objective(cfg)(model, DIGITS.train.x[:64])
-    assert float(out.terms["iwae"].detach()) > float(out.terms["elbo"].detach()) + 0.1
-
-
-def test_vamp_prior_is_the_hand_computed_mixture():
-    cfg, model = small("vamp", sets=["model.prior.args.components=3"])
-    assert isinstance(model.prior, PRIORS.get("vamp"))
-    z = torch.randn(7, 4)
-    with torch.no_grad():
-        q = model.encode(model.prior.inputs())                  # (K=3,) x (D=4,)
-        mu, std = q.base_dist.loc, q.base_dist.scale
-        per = Normal(mu[None], std[None]).log_prob(z[:, None, :]).sum(-1)   # (7, 3)
-        hand = torch.logsumexp(per, dim=1) - math.log(3)
-        assert torch.allclose(model.prior().log_prob(z), hand, atol=1e-5)
-    # the KL is the Monte Carlo estimate at the sample, and the pseudo-inputs get gradients
-    x = DIGITS.train.x[:16]
-    out = model(x)
-    layer = out.latents[0]
-    kl = elbo_terms(out, x).kl
-    assert torch.allclose(kl, layer.q.log_prob(layer.z) - layer.prior.log_prob(layer.z))
-    kl.mean().backward()
-    assert model.prior.pseudo_inputs.grad is not None and model.prior.pseudo_inputs.grad.abs().sum() > 0
 
 
 def _trainer(cfg, model, tmp_path):
@@ -278,23 +222,6 @@ def test_models_json_lists_recipes_and_config(capsys):
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["vae"]["recipes"] == ["conv", "mlp"] and rows["cvae"]["recipes"] == ["cvae"]
     assert rows["factorvae"]["config"]["train"]["objective"]["name"] == "factor"
-
-
-def test_iwae_runs_in_bounded_chunks_without_gradients(monkeypatch):
-    import vaekit.objectives.iwae as iwae_module
-
-    cfg, model = small("iwae", sets=["train.objective.args.k=6"])
-    objective = build_objective(cfg)
-    sizes = []
-    model.decoder.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))  # rows decoded
-    monkeypatch.setattr(iwae_module, "MAX_ROWS", 8)
-    x = DIGITS.train.x[:4]
-    objective(model, x)                    # training: all 6 * 4 rows in one pass, for the gradient
-    assert sizes == [24]
-    sizes.clear()
-    with torch.no_grad():
-        out = objective(model, x)          # validation: at most 8 rows at a time
-    assert sizes == [8, 8, 8] and torch.isfinite(out.terms["iwae"])
 
 
 def test_structures_refuse_objectives_they_cannot_train_with(tmp_path):
