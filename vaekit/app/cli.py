@@ -47,7 +47,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_show_versio
 def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **options):
     """Train a VAE; writes config.json, weights, state.pt, metrics.jsonl and plots/ into the run directory."""
     from . import api
-    from .plotting import write_all_plots
     from .launch import check_launch, launch, without_nproc
     from ..train.distributed import writer_process
 
@@ -71,6 +70,8 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **optio
     for warning in run.warnings:
         err_console.print(f"warning: {warning}", highlight=False)
     if plots:
+        from .plotting import write_all_plots  # matplotlib: only when plots are drawn
+
         _wrote(write_all_plots(run, skipped=_note))
 
 

@@ -101,7 +101,7 @@ def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional
     v = grid_values(n, span).tolist()
 
     fig, ax = new_figure(grid.shape[1] / DPI + 1.0, grid.shape[0] / DPI + 0.9)  # about 1 image px per screen px
-    ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="antialiased")
+    ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
     ticks = sorted(set(np.linspace(0, n - 1, min(n, 5)).round().astype(int).tolist()))
     ax.set_xticks([t * (w + g) + (w - 1) / 2 for t in ticks], [f"{v[t]:.2g}" for t in ticks])
     ax.set_xlabel(f"z[{dims[0]}]")

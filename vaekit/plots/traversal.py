@@ -259,7 +259,7 @@ def _draw_rows(blocks: List[np.ndarray], shape, path: PathLike, title: str, xtic
     c, h, w = shape[0], shape[1] * scale, shape[2] * scale
     gap = grid_gap(h, w)
     fig, ax = new_figure((grid.shape[1] + MARGIN[0]) / DPI, (grid.shape[0] + MARGIN[1]) / DPI)
-    ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="antialiased")
+    ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([x * (w + gap) + (w - 1) / 2 for x, _ in xticks], [text for _, text in xticks])
     ax.set_xlabel(xlabel)
     ax.set_yticks([r * (h + gap) + (h - 1) / 2 for r in range(len(rows))], rows)
