@@ -100,7 +100,8 @@ def cvae_run(tmp_path_factory):
 # -- zoo variants made small: test_contract.py's end-to-end rows and the per-variant files ------------
 LATENT_DIM = 4
 # small sizes per network family (options of vaekit.train); an unknown family keeps its defaults
-NETWORK_SMALL = {"mlp": {"hidden": [32]}, "conv": {"channels": [8, 16], "dense": 16}}
+NETWORK_SMALL = {"mlp": {"hidden": [32]}, "conv": {"channels": [8, 16], "dense": 16},
+                 "resnet": {"widths": [8, 16], "blocks": 1, "dense": 16}}
 # per-variant speed overrides (--set PATH=VALUE); a variant not listed runs with its defaults
 SPEED = {
     "iwae": ["train.objective.args.k=5"],

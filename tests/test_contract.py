@@ -49,6 +49,7 @@ from conftest import LATENT_DIM, NETWORK_SMALL, SPEED, run_cli, variant_options
 
 # -- knobs: the only per-part knowledge in this file; a new part needs none of it ------------
 # (the small sizes, LATENT_DIM, NETWORK_SMALL and SPEED, live in conftest.py: zoo_run uses them too)
+RESNET = "resnet"  # the network every variant is also tried on: a "resnet:VARIANT" row each
 DEFAULT_VARIANT = "vae"
 BATCH = 32
 # where each kind of part sits in a config (the registry name at PATH, its args beside it)
@@ -66,7 +67,7 @@ REGISTRIES = {"model": MODELS, "prior": PRIORS, "posterior": POSTERIORS, "likeli
 
 @dataclass(frozen=True)
 class Row:
-    kind: str   # "variant" or a key of PART_PATHS
+    kind: str   # "variant", "resnet" (the variant on the resnet network) or a key of PART_PATHS
     name: str   # its registry name
 
     @property
@@ -74,7 +75,7 @@ class Row:
         return f"{self.kind}:{self.name}"
 
 
-ROWS = [Row("variant", n) for n in VARIANTS.names()] + [
+ROWS = [Row("variant", n) for n in VARIANTS.names()] + [Row(RESNET, n) for n in VARIANTS.names()] + [
     Row(kind, n) for kind, registry in REGISTRIES.items() for n in registry.names()]
 ROW_IDS = [r.id for r in ROWS]
 
@@ -154,6 +155,13 @@ def setup_for(row: Row, digits) -> Setup:
     info = digits.info
     if row.kind == "variant":
         setup = Setup(row, small_config(row.name, info=info), x, y, f"variant {row.name}")
+    elif row.kind == RESNET:
+        cfg = small_config(row.name, swap=(PART_PATHS["network"], RESNET), info=info)
+        error = _try(cfg, x, y)
+        if error is not None:  # a variant whose parts cannot use it says why, in one line
+            assert len(str(error).strip().splitlines()) == 1, f"{row.id}: {error}"
+            pytest.skip(f"{row.name} cannot use the {RESNET} network: {error}")
+        setup = Setup(row, cfg, x, y, f"variant {row.name} on the {RESNET} network")
     else:
         path = PART_PATHS[row.kind]
         user = variant_using(row.kind, row.name)
@@ -327,7 +335,7 @@ def test_misspelt_args_are_refused(setup):
     For a zoo variant every part of its config is tried: a structure that does not use a part
     (its own priors, say) must refuse a config that sets one, not train silently without it.
     """
-    kinds = [setup.row.kind] if setup.row.kind != "variant" else list(PART_PATHS)
+    kinds = [setup.row.kind] if setup.row.kind not in ("variant", RESNET) else list(PART_PATHS)
     accepted = []
     for kind in kinds:
         path = PART_PATHS[kind].rsplit(".", 1)[0] + ".args.not_an_option"

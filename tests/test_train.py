@@ -256,13 +256,18 @@ def expected_config(spec: dict) -> dict:
     return expect
 
 
+# recipes whose network cannot take 8x8 digits: the data they train on here, and why
+RECIPE_DATA = {"celeba64": ("shapes-64", "its 5 resnet widths halve the image 4 times, too often for 8x8")}
+
+
 @pytest.mark.parametrize("recipe", __import__("vaekit.recipes", fromlist=["recipe_names"]).recipe_names())
 def test_every_recipe_trains_and_reloads(tmp_path, recipe):
     from vaekit.recipes import load_recipe
 
     spec = load_recipe(recipe)
     expect = expected_config(spec)
-    model = vaekit.train("digits", recipe=recipe, out=tmp_path / "r", epochs=1, batch_size=512, progress=False)
+    data = RECIPE_DATA.get(recipe, ("digits",))[0]
+    model = vaekit.train(data, recipe=recipe, out=tmp_path / "r", epochs=1, batch_size=512, progress=False)
     cfg = vaekit.open_run(tmp_path / "r").config
     assert cfg.recipe == recipe and cfg.model.variant == spec["model"].get("variant", "vae")
     for section in ("model", "train"):
@@ -291,7 +296,7 @@ def test_every_recipe_trains_and_reloads(tmp_path, recipe):
     loaded = vaekit.load(tmp_path / "r")
     for a, b in zip(loaded.parameters(), model.parameters()):
         assert torch.equal(a, b)
-    assert loaded.sample(2, y).shape == (2, 1, 8, 8)
+    assert loaded.sample(2, y).shape == ((2, 1, 8, 8) if data == "digits" else (2, *cfg.model.data_shape))
 
 
 def test_recipe_values_match_the_classic_setups():

@@ -161,7 +161,7 @@ class VariantRegistry(Registry):
 # each registry's homes and built-in names (tests/test_startup.py checks that they agree)
 MODELS = Registry("model structure", ["vaekit.models"],  # how the parts are wired: vae, ladder, vqvae, ...
                   ["aae", "ae", "factorvae", "hvae", "jointvae", "ladder", "piwae", "vae", "vaegan", "vqvae"])
-NETWORKS = Registry("network", ["vaekit.nn"], ["conv", "mlp"])  # name -> (Encoder class, Decoder class)
+NETWORKS = Registry("network", ["vaekit.nn"], ["conv", "mlp", "resnet"])  # name -> (Encoder class, Decoder class)
 POSTERIORS = Registry("posterior", ["vaekit.distributions"],
                       ["gaussian", "gumbel", "iaf", "planar", "radial", "vmf", "wrapped-normal"])
 PRIORS = Registry("prior", ["vaekit.distributions"],

@@ -66,7 +66,15 @@ OPTIONS: List[Option] = [
            "e.g. 2 for mlp and conv)."),
     Option("hidden", "model.network.args.hidden", str, "MLP hidden sizes, e.g. 512,256.", parse_sizes),
     Option("channels", "model.network.args.channels", str, "Conv filters, e.g. 32,64.", parse_sizes),
-    Option("dense", "model.network.args.dense", int, "Conv dense layer width."),
+    Option("dense", "model.network.args.dense", int, "Conv and resnet (vector latent) dense layer width."),
+    Option("widths", "model.network.args.widths", str, "ResNet channel widths, one per resolution level, e.g. "
+           "64,128,256 (a stride-2 down-sampling between levels).", parse_sizes),
+    Option("blocks", "model.network.args.blocks", int, "ResNet residual blocks per level."),
+    Option("attention", "model.network.args.attention", bool, "ResNet: self-attention at the lowest resolution."),
+    Option("latent_channels", "model.network.args.latent_channels", int, "ResNet: a spatial latent map with this "
+           "many channels (B, C_z, H/f, W/f) instead of a vector latent."),
+    Option("downsample", "model.network.args.downsample", int, "ResNet: the down-sampling factor f, checked "
+           "against the number of --widths (f = 2 ** (levels - 1))."),
     Option("activation", "model.network.args.activation", str, "Network activation: relu, elu, tanh, gelu, silu."),
     Option("posterior", "model.posterior.name", str, "Posterior q(z|x).", choices=POSTERIORS),
     Option("prior", "model.prior.name", str, "Prior p(z).", choices=PRIORS),

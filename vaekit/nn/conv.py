@@ -30,10 +30,10 @@ def _sizes(hw: Tuple[int, int], n_layers: int) -> List[Tuple[int, int]]:
     return sizes
 
 
-def _check_image(data_shape: Sequence[int]) -> Tuple[int, int, int]:
+def _check_image(data_shape: Sequence[int], network: str = "conv") -> Tuple[int, int, int]:
     if len(data_shape) != 3:
         raise VaekitError(
-            f"the conv network needs images of shape (C, H, W), got examples of shape {tuple(data_shape)}; "
+            f"the {network} network needs images of shape (C, H, W), got examples of shape {tuple(data_shape)}; "
             "use --network mlp for tables and vectors"
         )
     return tuple(int(s) for s in data_shape)

@@ -1,0 +1,163 @@
+"""The resnet network family: shapes for any image size and channel count, both latent shapes,
+gradients, attention, GroupNorm groups, diffusers' key layout, and training through vaekit.train."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit import rundir
+from vaekit.errors import VaekitError
+from vaekit.nn.blocks import Downsample, groups
+from vaekit.nn.resnet import ResNetDecoder, ResNetEncoder
+
+TINY = dict(widths=[8, 16], blocks=1)
+
+
+def pair(shape, latent_dim=5, params=1, **args):
+    torch.manual_seed(0)
+    args = {**TINY, **args}
+    return ResNetEncoder(shape, **args), ResNetDecoder(latent_dim, shape, params, **args)
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16), (3, 15, 17), (4, 16, 16), (3, 9, 8)])
+@pytest.mark.parametrize("attention", [False, True])
+def test_vector_latent_shapes(shape, attention):
+    enc, dec = pair(shape, params=2, attention=attention)
+    x = torch.randn(3, *shape)
+    h = enc(x)
+    assert h.shape == (3, enc.out_dim) and not hasattr(enc, "latent_shape")
+    assert dec(torch.randn(3, 5)).shape == (3, 2 * shape[0], *shape[1:])
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16), (3, 15, 17), (4, 16, 16)])
+def test_spatial_latent_shapes(shape):
+    enc, dec = pair(shape, latent_channels=4, attention=True)
+    h = enc(torch.randn(2, *shape))
+    c, hh, ww = enc.latent_shape
+    assert enc.out_dim is None and c == 4 and (hh, ww) == (shape[1] // 2, shape[2] // 2)
+    assert h.shape == (2, 2 * c, hh, ww)  # means, then log-variances
+    z = h[:, :c]
+    out = dec(z)
+    assert out.shape == (2, *shape)
+    torch.testing.assert_close(dec(z.flatten(1)), out)  # a flattened latent is the same map
+
+
+def test_three_levels_on_odd_sizes_land_on_the_input_size():
+    enc, dec = pair((3, 27, 13), widths=[4, 8, 8], latent_channels=2)
+    assert enc.latent_shape == (2, 6, 3)  # 27 -> 13 -> 6, 13 -> 6 -> 3
+    assert dec(torch.randn(1, 2, 6, 3)).shape == (1, 3, 27, 13)
+
+
+def test_gradients_reach_every_parameter():
+    for args in (dict(attention=True), dict(attention=True, latent_channels=3)):
+        cond = 0 if "latent_channels" in args else 4
+        enc, dec = pair((3, 15, 17), cond_dim=cond, **args)
+        x, c = torch.randn(2, 3, 15, 17), (torch.eye(4)[:2] if cond else None)
+        h = enc(x, c)
+        z = h[:, :3] if "latent_channels" in args else torch.randn(2, 5) + h.mean()
+        loss = dec(z, c).square().mean()
+        loss.backward()
+        for name, p in [*enc.named_parameters(prefix="encoder"), *dec.named_parameters(prefix="decoder")]:
+            assert p.grad is not None and bool((p.grad != 0).any()), (args, name)
+
+
+def test_attention_adds_one_block_in_each_mid_block():
+    off, on = pair((1, 8, 8)), pair((1, 8, 8), attention=True)
+    keys_off = {k for m in off for k in m.state_dict()}
+    keys_on = {k for m in on for k in m.state_dict()}
+    assert not any("attentions" in k for k in keys_off)
+    assert {k.rsplit(".", 1)[0] for k in keys_on - keys_off} == {
+        f"mid_block.attentions.0.{n}" for n in ("group_norm", "to_q", "to_k", "to_v", "to_out.0")}
+
+
+def test_group_norm_groups_on_small_widths():
+    assert [groups(c) for c in (1, 4, 8, 12, 15, 48, 64, 512)] == [1, 4, 8, 12, 15, 24, 32, 32]
+    enc, dec = pair((3, 8, 8), widths=[6, 12])
+    norms = [m for m in [*enc.modules(), *dec.modules()] if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_channels % m.num_groups == 0 for m in norms)
+    assert {m.num_groups for m in norms} == {6, 12}
+
+
+def test_downsampling_pads_bottom_right_as_diffusers():
+    torch.manual_seed(0)
+    down, x = Downsample(2), torch.randn(1, 2, 7, 8)
+    expected = F.conv2d(F.pad(x, (0, 1, 0, 1)), down.conv.weight, down.conv.bias, stride=2)
+    assert torch.equal(down(x), expected) and expected.shape[-2:] == (3, 4)
+
+
+def test_key_layout_follows_diffusers_autoencoder_kl():
+    enc, dec = pair((3, 16, 16), widths=[8, 16], blocks=2, attention=True, latent_channels=4)
+    keys = set(enc.state_dict()) | {"decoder." + k for k in dec.state_dict()}
+    for k in ("conv_in.weight", "down_blocks.0.resnets.1.norm2.weight", "down_blocks.0.downsamplers.0.conv.weight",
+              "down_blocks.1.resnets.0.conv_shortcut.weight", "mid_block.resnets.1.conv2.bias",
+              "mid_block.attentions.0.to_out.0.weight", "conv_norm_out.weight", "conv_out.weight", "quant_conv.weight",
+              "decoder.post_quant_conv.weight", "decoder.up_blocks.0.resnets.2.conv1.weight",
+              "decoder.up_blocks.0.upsamplers.0.conv.weight", "decoder.up_blocks.1.resnets.0.conv_shortcut.weight",
+              "decoder.mid_block.attentions.0.to_q.weight", "decoder.conv_out.bias"):
+        assert k in keys, k
+    assert not any(k.startswith("down_blocks.1.downsamplers") or "up_blocks.1.upsamplers" in k for k in keys)
+    assert enc.quant_conv.weight.shape == (8, 8, 1, 1) and dec.conv_out.weight.shape[0] == 3
+
+
+@pytest.mark.parametrize("args, data_shape, match", [
+    (dict(widths=[8, 16, 16, 16]), (1, 4, 4), "halves the image 3 times.*4x4.*fewer widths"),
+    (dict(downsample=8), (1, 16, 16), "--downsample 8 does not match --widths 8,16.*give 4 widths"),
+    (dict(latent_channels=2, cond_dim=3), (1, 8, 8), "spatial latent.*no condition"),
+    (dict(blocks=0), (1, 8, 8), "--blocks >= 1"),
+    ({}, (64,), "needs images of shape"),
+])
+def test_clear_errors(args, data_shape, match):
+    with pytest.raises(VaekitError, match=match):
+        ResNetEncoder(data_shape, **{**TINY, **args})
+
+
+def test_downsample_matching_the_levels_is_accepted():
+    enc, _ = pair((1, 16, 16), widths=[4, 4, 4, 4], downsample=8, latent_channels=1)
+    assert enc.latent_shape == (1, 2, 2)
+
+
+# -- through vaekit.train --------------------------------------------------------------------
+VARIANTS = ["vae", "beta-vae", "iwae", "vamp", "aae", "vae-gan"]
+SPEED = {"iwae": ["train.objective.args.k=3"], "vamp": ["model.prior.args.components=10"],
+         "vae-gan": ["model.structure.args.disc_widths=[8,16]"]}
+SMALL = dict(network="resnet", widths=[8, 16], blocks=1, dense=16, latent_dim=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def rgb(tmp_path_factory):
+    """A tiny generated colour image set, 16x16: smooth random blobs in [0, 1]."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:16, 0:16] / 15.0
+    centres, colours = rng.random((96, 2)), rng.random((96, 3, 1, 1))
+    blobs = np.exp(-((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / 0.05)
+    x = (colours * blobs[:, None]).astype(np.float32)
+    path = tmp_path_factory.mktemp("rgb") / "rgb.npz"
+    np.savez(path, x=x)
+    return str(path)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("data", ["digits", "rgb"])
+def test_variants_train_on_resnet(variant, data, rgb, tmp_path):
+    source = rgb if data == "rgb" else "digits"
+    model = vaekit.train(source, out=tmp_path / "r", model=variant, epochs=1, batch_size=256, sets=SPEED.get(variant, []),
+                         **SMALL)
+    shape = (3, 16, 16) if data == "rgb" else (1, 8, 8)
+    assert tuple(model.data_shape) == shape
+    assert vaekit.open_run(tmp_path / "r").config.model.network.name == "resnet"
+    assert model.sample(2).shape == (2, *shape) and bool(torch.isfinite(model.sample(2)).all())
+
+
+def test_exact_resume_of_a_resnet_run(rgb, tmp_path):
+    common = dict(model="vae", batch_size=32, seed=3, attention=True, **SMALL)
+    vaekit.train(rgb, out=tmp_path / "resumed", epochs=2, **common)
+    vaekit.train(out=tmp_path / "resumed", resume=True, epochs=3, progress=False)
+    vaekit.train(rgb, out=tmp_path / "straight", epochs=3, **common)
+    a = load_file(str(tmp_path / "resumed" / rundir.WEIGHTS))
+    b = load_file(str(tmp_path / "straight" / rundir.WEIGHTS))
+    assert set(a) == set(b) and any("attentions" in k for k in a)
+    assert not [k for k in a if not torch.equal(a[k], b[k])]
