@@ -10,9 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .files import atomic_write
-
-TRAINING = "training.json"
+from .files import TRAINING, atomic_write
 
 
 @contextmanager
