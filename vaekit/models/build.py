@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Optional
+from typing import Optional, Tuple
 
 from torch import nn
 
@@ -11,7 +11,7 @@ from .. import nn as _networks  # noqa: F401  (registers networks)
 from ..config import ModelConfig
 from ..distributions import default_likelihood
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, check_args, keyword_options
+from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, accepted_args, check_args, keyword_options
 from .base import Model
 
 
@@ -45,16 +45,40 @@ class Parts:
         return (enc_cls(self.shape, cond_dim=cond, **part.args),
                 dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args))
 
-    def posterior(self, in_features: Optional[int], latent_dim: int):
+    @staticmethod
+    def latent_shape(encoder: nn.Module, latent_dim: int) -> Tuple[int, ...]:
+        """One example's latent: the encoder's ``latent_shape`` (C, h, w) for a latent map, else (latent_dim,)."""
+        shape = getattr(encoder, "latent_shape", None)
+        if shape is None:
+            return (int(latent_dim),)
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise VaekitError(f"an encoder's latent_shape must be (C, h, w) of positive sizes, got {shape}")
+        return shape
+
+    def _spatial_part(self, registry, kind: str, shape: Tuple[int, ...]) -> None:
+        """A one-line VaekitError when the configured posterior or prior cannot carry a latent map."""
+        name = getattr(self.cfg, kind).name
+        if len(shape) > 1 and "latent_shape" not in accepted_args(registry.get(name)):
+            raise VaekitError(f"the {name} {kind} is defined on vector latents (B, D), and this network gives a "
+                              f"latent map of shape {shape}; use --{kind} {getattr(ModelConfig(), kind).name}, or "
+                              "a vector-latent network")
+
+    def posterior(self, in_features: Optional[int], latent_dim: int, shape: Optional[Tuple[int, ...]] = None):
         self.used.add("posterior")
         part = self.cfg.posterior
-        return POSTERIORS.build(part.name, part.args, in_features, latent_dim, where="the posterior")
+        shape = shape or (latent_dim,)
+        self._spatial_part(POSTERIORS, "posterior", shape)
+        return POSTERIORS.build(part.name, part.args, in_features, latent_dim, where="the posterior",
+                                latent_shape=shape if len(shape) > 1 else None)
 
-    def prior(self, latent_dim: int):
+    def prior(self, latent_dim: int, shape: Optional[Tuple[int, ...]] = None):
         self.used.add("prior")
         part = self.cfg.prior
+        shape = shape or (latent_dim,)
+        self._spatial_part(PRIORS, "prior", shape)
         return PRIORS.build(part.name, part.args, latent_dim, where="the prior", data_shape=self.shape,
-                            conditional=self.num_classes is not None)
+                            conditional=self.num_classes is not None, latent_shape=shape if len(shape) > 1 else None)
 
 
 def structure_options(structure) -> inspect.Signature:
