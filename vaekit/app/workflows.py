@@ -11,7 +11,7 @@ from ..data import load_data
 from ..data.types import DataSplits, TensorData
 from ..errors import VaekitError
 from ..models.helpers import posterior_moments
-from ..run import Run, open_run
+from ..run import Run, as_run, open_run
 
 SPLITS = ("test", "val", "train")
 
@@ -50,8 +50,9 @@ def load_run_data(run: Run, source: Optional[str], val_fraction: float, seed: in
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:
     """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written.
-    A .npy keeps the latent's shape, (N, D) or (N, C, h, w) for a latent map."""
-    run = open_run(path)
+    A .npy keeps the latent's shape, (N, D) or (N, C, h, w) for a latent map. ``path``: a run directory, or
+    its :class:`~vaekit.run.Run` (one trained with your own networks, opened with them)."""
+    run = as_run(path)
     model = run.model
     model.require("encode", "vaekit encode")
     data = run_data(run, source, split)
