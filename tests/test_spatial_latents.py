@@ -106,6 +106,12 @@ def test_closed_form_kl_of_a_map_matches_the_hand_computation():
     assert float(mc) == pytest.approx(float(expected), abs=0.15)
 
 
+def test_a_structure_of_vector_latents_says_why_it_takes_no_map(tmp_path):
+    with pytest.raises(VaekitError, match="the jointvae model reads vector latents"):
+        vaekit.train("digits", model="jointvae", encoder=MapEncoder(), decoder=MapDecoder(), epochs=1,
+                     out=tmp_path / "r", progress=False)
+
+
 def test_a_posterior_or_prior_without_latent_maps_says_why():
     with pytest.raises(VaekitError, match="the planar posterior is defined on vector latents"):
         spatial_model(posterior=vaekit.config.Part("planar"))
@@ -135,7 +141,7 @@ def test_importance_sampled_likelihood_is_at_least_the_elbo(trained):
     assert float(ll.mean()) >= float(elbo.mean()) and math.isfinite(float(ll.mean()))
 
 
-@pytest.mark.parametrize("variant", ["vae", "beta-vae", "iwae"])
+@pytest.mark.parametrize("variant", ["vae", "beta-vae", "iwae", "factorvae"])
 def test_variants_train_on_a_latent_map(tmp_path, variant):
     model = vaekit.train("digits", model=variant, encoder=MapEncoder(), decoder=MapDecoder(),
                          likelihood="bernoulli", epochs=1, batch_size=256, out=tmp_path / variant, progress=False)

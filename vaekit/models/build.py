@@ -24,6 +24,7 @@ class Parts:
         self.num_classes = cfg.num_classes if cfg.conditional else None
         self._encoder, self._decoder = encoder, decoder
         self.used = set()  # which configurable parts the structure asked for
+        self.map_shape = None  # the encoder's latent map (C, h, w), where it gives one
 
     def likelihood(self):
         part = self.cfg.likelihood
@@ -35,6 +36,7 @@ class Parts:
     def networks(self, latent_dim: int, params_per_value: int):
         """(encoder, decoder): the user's own modules, or the named network family."""
         if self._encoder is not None:
+            self.map_shape = getattr(self._encoder, "latent_shape", None)
             return self._encoder, self._decoder
         part = self.cfg.network
         enc_cls, dec_cls = NETWORKS.get(part.name)
@@ -42,8 +44,9 @@ class Parts:
         check_args(enc_cls, part.args, where, reserved=("cond_dim",))
         check_args(dec_cls, part.args, where, reserved=("cond_dim", "params_per_value"))
         cond = self.num_classes or 0
-        return (enc_cls(self.shape, cond_dim=cond, **part.args),
-                dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args))
+        encoder = enc_cls(self.shape, cond_dim=cond, **part.args)
+        self.map_shape = getattr(encoder, "latent_shape", None)
+        return encoder, dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args)
 
     @staticmethod
     def latent_shape(encoder: nn.Module, latent_dim: int) -> Tuple[int, ...]:
@@ -108,6 +111,10 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
                reserved=("cfg", "parts"))
     parts = Parts(cfg, encoder, decoder)
     model = structure.from_config(cfg, parts, **cfg.structure.args)
+    if parts.map_shape is not None and not model.spatial:
+        raise VaekitError(f"the {name or cfg.structure.name} model reads vector latents (B, D), and this network "
+                          f"gives a latent map of shape {tuple(parts.map_shape)}; use a vector-latent network "
+                          "(drop --latent-channels) or a model built on the vae structure (vae, beta-vae, iwae, ...)")
     model.variant = name
     defaults = ModelConfig()
     for kind in ("posterior", "prior"):
