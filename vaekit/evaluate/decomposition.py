@@ -109,8 +109,8 @@ class ActiveUnitsMetric(Metric):
         if not out.latents:
             return f"the {model.name} model has no stochastic latent"
         for layer in out.latents:
-            if layer.z.dim() not in (2, 4) or isinstance(layer.q.base_dist if hasattr(layer.q, "base_dist") else layer.q,
-                                                torch.distributions.OneHotCategorical):
+            base = layer.q.base_dist if hasattr(layer.q, "base_dist") else layer.q
+            if layer.z.dim() not in (2, 4) or isinstance(base, torch.distributions.OneHotCategorical):
                 return (f"active units are defined for vector latents and latent maps with a posterior mean, and the "
                         f"{model.name} model's latent is of shape {tuple(layer.z.shape[1:])} (discrete codes)")
         return None

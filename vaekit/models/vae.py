@@ -25,8 +25,8 @@ class VAE(Model):
     one-hot condition or None); the posterior head infers F on first use if the encoder
     has no ``out_dim`` attribute. An encoder whose ``latent_shape`` is (C, h, w) gives a moment
     map (B, 2C, h, w) instead, and the posterior, prior and decoder's z are latent maps of that
-    shape (Rombach et al. 2022); ``latent_dim`` is then C * h * w. A prior with a ``bind`` method (VampPrior) is given the
-    model, so it can encode its pseudo-inputs.
+    shape (Rombach et al. 2022); ``latent_dim`` is then C * h * w. A prior with a ``bind`` method
+    (VampPrior) is given the model, so it can encode its pseudo-inputs.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, posterior: nn.Module, prior: nn.Module,
