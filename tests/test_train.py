@@ -265,6 +265,9 @@ def test_every_recipe_trains_and_reloads(tmp_path, recipe):
     from vaekit.recipes import load_recipe
 
     spec = load_recipe(recipe)
+    network = spec["model"].get("network", {}).get("name", "mlp")
+    if network not in vaekit.NETWORKS:  # autoencoder-kl: the resnet network lands on its own branch
+        pytest.skip(f"the {recipe} recipe needs --network {network}, which this build does not have yet")
     expect = expected_config(spec)
     data = RECIPE_DATA.get(recipe, ("digits",))[0]
     model = vaekit.train(data, recipe=recipe, out=tmp_path / "r", epochs=1, batch_size=512, progress=False)

@@ -44,9 +44,10 @@ def require_continuous(model) -> None:
 
 
 def run_codes(run: Run) -> Dict[str, torch.Tensor]:
-    """The posterior mean (model.embed) of every example of each non-empty split the run used, (N, D)."""
+    """The posterior mean (model.embed) of every example of each non-empty split the run used, (N, D)
+    (a latent map flattened)."""
     train, splits = run_splits(run, None, "train")
-    return {name: posterior_moments(run.model, data)[0] for name, data in
+    return {name: posterior_moments(run.model, data, flat=True)[0] for name, data in
             (("train", train), ("val", splits.val), ("test", splits.test)) if len(data)}
 
 

@@ -11,7 +11,7 @@ from ..data import load_data
 from ..data.types import DataSplits, TensorData
 from ..errors import VaekitError
 from ..models.helpers import posterior_moments
-from ..run import Run, open_run
+from ..run import Run, as_run, open_run
 
 SPLITS = ("test", "val", "train")
 
@@ -49,8 +49,10 @@ def load_run_data(run: Run, source: Optional[str], val_fraction: float, seed: in
 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:
-    """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written."""
-    run = open_run(path)
+    """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written.
+    A .npy keeps the latent's shape, (N, D) or (N, C, h, w) for a latent map. ``path``: a run directory, or
+    its :class:`~vaekit.run.Run` (one trained with your own networks, opened with them)."""
+    run = as_run(path)
     model = run.model
     model.require("encode", "vaekit encode")
     data = run_data(run, source, split)
@@ -63,7 +65,8 @@ def encode_run(path, out, source: Optional[str] = None, split: str = "test", var
         if variance:
             written.append(_save_npy(out.with_name(out.stem + "_var.npy"), var))
         return written
-    if out.suffix == ".csv":
+    if out.suffix == ".csv":  # one column per latent value: a latent map (N, C, h, w) is flattened, C-major
+        mu, var = mu.reshape(len(mu), -1), (None if var is None else var.reshape(len(var), -1))
         d = mu.shape[1]
         cols = [f"mu_{i}" for i in range(d)] + ([f"var_{i}" for i in range(d)] if variance else [])
         table = np.concatenate([mu, var], axis=1) if variance else mu

@@ -21,11 +21,13 @@ def kl_term(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
 
 
 def kl_per_dimension(q: Distribution, p: Distribution):
-    """Closed-form KL for each latent dimension (B, D), or None when not factorized.
+    """Closed-form KL for each latent value, (B, D) or (B, C, h, w) for a latent map, or None when not
+    factorized.
 
     Needed by free bits, which clamps each dimension's KL separately.
     """
-    if isinstance(q, Independent) and isinstance(p, Independent) and q.reinterpreted_batch_ndims == 1:
+    if (isinstance(q, Independent) and isinstance(p, Independent)
+            and q.reinterpreted_batch_ndims == p.reinterpreted_batch_ndims):
         try:
             return kl_divergence(q.base_dist, p.base_dist)
         except NotImplementedError:

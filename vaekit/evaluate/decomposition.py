@@ -15,15 +15,25 @@ from .base import EvalContext, Metric
 ACTIVE = 0.01  # Burda et al. 2016, sec. 5.2: a unit is active if Cov_x(E_q[u]) > 10^-2
 
 
+def unit_activity(means: torch.Tensor) -> torch.Tensor:
+    """A_u = Cov_x(E_q[u]) per unit (Burda et al. 2016, "Importance Weighted Autoencoders", eq. 19): the
+    variance over the data of the posterior means (N, D), (D,). For a latent map (N, C, h, w) a unit is a
+    channel, and its activity is that variance averaged over the channel's h * w positions, (C,): a
+    position of a map is no unit of its own, since a convolutional encoder shares one filter across them."""
+    var = means.double().var(dim=0, correction=0)
+    return var if var.dim() == 1 else var.flatten(1).mean(1)
+
+
 def active_units(means: torch.Tensor, threshold: float = ACTIVE) -> torch.Tensor:
-    """Which latent dimensions are active: the variance over the data of their posterior means
-    (N, D) exceeds ``threshold`` (Burda et al. 2016, "Importance Weighted Autoencoders", eq. 19)."""
-    return means.double().var(dim=0, correction=0) > threshold
+    """Which latent units (dimensions, or channels of a map) are active: :func:`unit_activity` exceeds
+    ``threshold`` (Burda et al. 2016)."""
+    return unit_activity(means) > threshold
 
 
 def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[dict]:
-    """Per stochastic layer (top first): posterior means (N, D) and the mean KL per dimension (D,)
-    where the layer's KL factorizes in closed form (else None)."""
+    """Per stochastic layer (top first): posterior means (N, *event) and the mean KL per unit, (D,) or, for a
+    latent map, per channel (C,) summed over its positions, where the layer's KL factorizes in closed form
+    (else None)."""
     means: List[list] = []
     kls: List[Optional[torch.Tensor]] = []
     n = 0
@@ -32,10 +42,13 @@ def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[di
             out = model(x, y if model.num_classes else None)
             if not means:
                 means = [[] for _ in out.latents]
-                kls = [torch.zeros(l.z.shape[-1], dtype=torch.float64) for l in out.latents]
+                kls = [torch.zeros(l.z.shape[1], dtype=torch.float64) for l in out.latents]
             for i, layer in enumerate(out.latents):
-                means[i].append(layer.q.mean.flatten(1).double().cpu())
-                per_dim = kl_per_dimension(layer.q, layer.prior)               # (B, D) or None
+                mean = layer.q.mean
+                means[i].append((mean if mean.dim() == 4 else mean.flatten(1)).double().cpu())
+                per_dim = kl_per_dimension(layer.q, layer.prior)          # (B, D), (B, C, h, w) or None
+                if per_dim is not None and per_dim.dim() > 2:
+                    per_dim = per_dim.flatten(2).sum(2)                      # (B, C): a channel's KL
                 kls[i] = None if per_dim is None or kls[i] is None else kls[i] + per_dim.double().sum(0).cpu()
             n += x.shape[0]
     return [{"means": torch.cat(m), "kl_per_dim": None if k is None else k / n} for m, k in zip(means, kls)]
@@ -60,9 +73,10 @@ def decomposition(model, data: TensorData, objective: str = "elbo") -> Dict[str,
         suffix = f"_{i + 1}" if len(layers) > 1 else ""
         active = active_units(layer["means"])
         out[f"active_units{suffix}"] = int(active.sum())
-        out[f"latent_dims{suffix}"] = int(active.numel())
+        spatial = layer["means"].dim() == 4
+        out[f"latent_{'channels' if spatial else 'dims'}{suffix}"] = int(active.numel())
         if layer["kl_per_dim"] is not None:
-            out[f"kl_per_dim{suffix}"] = [round(float(v), 4) for v in layer["kl_per_dim"]]
+            out[f"kl_per_{'channel' if spatial else 'dim'}{suffix}"] = [round(float(v), 4) for v in layer["kl_per_dim"]]
         if not bool(active.any()):
             where = f"layer {i + 1}" if len(layers) > 1 else "the latent"
             warnings.append(f"posterior collapse in {where}: no dimension's posterior mean varies with the data "
@@ -78,9 +92,12 @@ class ActiveUnitsMetric(Metric):
 
     title = "active units"
     paper = "Burda et al. 2016, Importance Weighted Autoencoders, sec. 5.2"
-    meanings = {"active_units": f"latent dimensions whose posterior mean varies with x (variance > {ACTIVE})",
+    meanings = {"active_units": f"latent dimensions (channels of a latent map) whose posterior mean varies "
+                                f"with x (variance > {ACTIVE}, averaged over a channel's positions)",
                 "latent_dims": "latent dimensions in all",
-                "kl_per_dim": "mean KL of each latent dimension, nats"}
+                "latent_channels": "channels of the latent map in all",
+                "kl_per_dim": "mean KL of each latent dimension, nats",
+                "kl_per_channel": "mean KL of each channel of the latent map, summed over its positions, nats"}
 
     def unavailable(self, model, data: TensorData, ctx: EvalContext):
         reason = super().unavailable(model, data, ctx)
@@ -92,9 +109,9 @@ class ActiveUnitsMetric(Metric):
         if not out.latents:
             return f"the {model.name} model has no stochastic latent"
         for layer in out.latents:
-            if layer.z.dim() != 2 or isinstance(layer.q.base_dist if hasattr(layer.q, "base_dist") else layer.q,
-                                                torch.distributions.OneHotCategorical):
-                return (f"active units are defined for vector latents with a posterior mean, and the "
+            base = layer.q.base_dist if hasattr(layer.q, "base_dist") else layer.q
+            if layer.z.dim() not in (2, 4) or isinstance(base, torch.distributions.OneHotCategorical):
+                return (f"active units are defined for vector latents and latent maps with a posterior mean, and the "
                         f"{model.name} model's latent is of shape {tuple(layer.z.shape[1:])} (discrete codes)")
         return None
 

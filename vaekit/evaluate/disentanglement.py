@@ -64,7 +64,7 @@ def model_representation(model, truth):
         for start in range(0, len(factors), IMAGES_AT_ONCE):
             f = factors[start:start + IMAGES_AT_ONCE]
             images = TensorData(torch.from_numpy(truth.render(f)), torch.from_numpy(truth.labels(f)))
-            parts.append(posterior_moments(model, images, batch_size=IMAGES_AT_ONCE)[0].double().numpy())
+            parts.append(posterior_moments(model, images, batch_size=IMAGES_AT_ONCE, flat=True)[0].double().numpy())
         return np.concatenate(parts)
 
     return represent

@@ -155,8 +155,8 @@ class _LatentMetric(Metric):
         reason = self.unavailable(model, data, ctx)
         if reason:
             raise VaekitError(reason)
-        train = posterior_moments(model, ctx.train)[0].numpy() if self.fits else None
-        return train, posterior_moments(model, data)[0].numpy()
+        train = posterior_moments(model, ctx.train, flat=True)[0].numpy() if self.fits else None
+        return train, posterior_moments(model, data, flat=True)[0].numpy()
 
 
 @METRICS.register("knn")

@@ -5,6 +5,7 @@ A structure (registered in ``MODELS``) subclasses :class:`Model` and implements
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -27,9 +28,13 @@ class Model(nn.Module):
     # the objectives this structure can train with; None: any objective that gives every group a loss
     objectives: Optional[Tuple[str, ...]] = None
 
-    def __init__(self, latent_dim: int, data_shape: Sequence[int], num_classes: Optional[int] = None):
+    def __init__(self, latent_dim: int, data_shape: Sequence[int], num_classes: Optional[int] = None,
+                 latent_shape: Optional[Sequence[int]] = None):
         super().__init__()
-        self.latent_dim = latent_dim
+        # One example's latent: (D,) for a vector, (C, h, w) for a latent map (Rombach et al. 2022).
+        # latent_dim is always the number of latent values, D or C * h * w: the width of a flattened code.
+        self.latent_shape = tuple(int(s) for s in latent_shape) if latent_shape else (int(latent_dim),)
+        self.latent_dim = math.prod(self.latent_shape)
         self.data_shape = tuple(data_shape)
         self.num_classes = num_classes
         self.variant: Optional[str] = None  # the zoo variant it was built as (build_model's name), if any
@@ -39,7 +44,7 @@ class Model(nn.Module):
         raise NotImplementedError
 
     def encode(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
-        """q(z given x) of the layer a user looks at: batch (B,), event (latent_dim,)."""
+        """q(z given x) of the layer a user looks at: batch (B,), event ``latent_shape``."""
         raise NotImplementedError
 
     def decode(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
@@ -61,7 +66,7 @@ class Model(nn.Module):
 
     # -- what users call ------------------------------------------------------------------
     def embed(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """One latent point per example (B, latent_dim): the posterior mean."""
+        """One latent point per example (B, *latent_shape): the posterior mean."""
         return distribution_mean(self.encode(x, c))
 
     @torch.no_grad()
@@ -78,6 +83,11 @@ class Model(nn.Module):
         return self.decode(z, c).mean
 
     # -- helpers --------------------------------------------------------------------------
+    @property
+    def spatial(self) -> bool:
+        """True for a latent map (C, h, w), False for a vector latent."""
+        return len(self.latent_shape) > 1
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -138,10 +148,15 @@ class Model(nn.Module):
         return x.to(self.device)
 
     def check_latent(self, z: torch.Tensor, what: str = "latent points such as model.embed(x)") -> torch.Tensor:
-        """z must be (B, latent_dim): the points :meth:`decode` reads."""
+        """z must be (B, *latent_shape), the points :meth:`decode` reads; a latent map may also come flattened,
+        (B, latent_dim) (a sampler's draws, a path between two codes), and is given back as (B, C, h, w)."""
         z = torch.as_tensor(z)
-        if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise VaekitError(f"decode takes {what}, of shape (B, {self.latent_dim}); got shape {tuple(z.shape)}")
+        if z.dim() == 2 and z.shape[1] == self.latent_dim:
+            return z.reshape(z.shape[0], *self.latent_shape).to(self.device)
+        if tuple(z.shape[1:]) != self.latent_shape:
+            shape = ", ".join(map(str, self.latent_shape))
+            flat = f" or (B, {self.latent_dim}) flattened" if self.spatial else ""
+            raise VaekitError(f"decode takes {what}, of shape (B, {shape}){flat}; got shape {tuple(z.shape)}")
         return z.to(self.device)
 
     def check_data(self, x: torch.Tensor, name: str) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Optional
+from typing import Optional, Tuple
 
 from torch import nn
 
@@ -11,7 +11,7 @@ from .. import nn as _networks  # noqa: F401  (registers networks)
 from ..config import ModelConfig
 from ..distributions import default_likelihood
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, check_args, keyword_options
+from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, accepted_args, check_args, keyword_options
 from .base import Model
 
 
@@ -24,6 +24,7 @@ class Parts:
         self.num_classes = cfg.num_classes if cfg.conditional else None
         self._encoder, self._decoder = encoder, decoder
         self.used = set()  # which configurable parts the structure asked for
+        self.map_shape = None  # the encoder's latent map (C, h, w), where it gives one
 
     def likelihood(self):
         part = self.cfg.likelihood
@@ -35,6 +36,7 @@ class Parts:
     def networks(self, latent_dim: int, params_per_value: int):
         """(encoder, decoder): the user's own modules, or the named network family."""
         if self._encoder is not None:
+            self.map_shape = getattr(self._encoder, "latent_shape", None)
             return self._encoder, self._decoder
         part = self.cfg.network
         enc_cls, dec_cls = NETWORKS.get(part.name)
@@ -42,19 +44,44 @@ class Parts:
         check_args(enc_cls, part.args, where, reserved=("cond_dim",))
         check_args(dec_cls, part.args, where, reserved=("cond_dim", "params_per_value"))
         cond = self.num_classes or 0
-        return (enc_cls(self.shape, cond_dim=cond, **part.args),
-                dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args))
+        encoder = enc_cls(self.shape, cond_dim=cond, **part.args)
+        self.map_shape = getattr(encoder, "latent_shape", None)
+        return encoder, dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args)
 
-    def posterior(self, in_features: Optional[int], latent_dim: int):
+    @staticmethod
+    def latent_shape(encoder: nn.Module, latent_dim: int) -> Tuple[int, ...]:
+        """One example's latent: the encoder's ``latent_shape`` (C, h, w) for a latent map, else (latent_dim,)."""
+        shape = getattr(encoder, "latent_shape", None)
+        if shape is None:
+            return (int(latent_dim),)
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise VaekitError(f"an encoder's latent_shape must be (C, h, w) of positive sizes, got {shape}")
+        return shape
+
+    def _spatial_part(self, registry, kind: str, shape: Tuple[int, ...]) -> None:
+        """A one-line VaekitError when the configured posterior or prior cannot carry a latent map."""
+        name = getattr(self.cfg, kind).name
+        if len(shape) > 1 and "latent_shape" not in accepted_args(registry.get(name)):
+            raise VaekitError(f"the {name} {kind} is defined on vector latents (B, D), and this network gives a "
+                              f"latent map of shape {shape}; use --{kind} {getattr(ModelConfig(), kind).name}, or "
+                              "a vector-latent network")
+
+    def posterior(self, in_features: Optional[int], latent_dim: int, shape: Optional[Tuple[int, ...]] = None):
         self.used.add("posterior")
         part = self.cfg.posterior
-        return POSTERIORS.build(part.name, part.args, in_features, latent_dim, where="the posterior")
+        shape = shape or (latent_dim,)
+        self._spatial_part(POSTERIORS, "posterior", shape)
+        return POSTERIORS.build(part.name, part.args, in_features, latent_dim, where="the posterior",
+                                latent_shape=shape if len(shape) > 1 else None)
 
-    def prior(self, latent_dim: int):
+    def prior(self, latent_dim: int, shape: Optional[Tuple[int, ...]] = None):
         self.used.add("prior")
         part = self.cfg.prior
+        shape = shape or (latent_dim,)
+        self._spatial_part(PRIORS, "prior", shape)
         return PRIORS.build(part.name, part.args, latent_dim, where="the prior", data_shape=self.shape,
-                            conditional=self.num_classes is not None)
+                            conditional=self.num_classes is not None, latent_shape=shape if len(shape) > 1 else None)
 
 
 def structure_options(structure) -> inspect.Signature:
@@ -84,6 +111,10 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
                reserved=("cfg", "parts"))
     parts = Parts(cfg, encoder, decoder)
     model = structure.from_config(cfg, parts, **cfg.structure.args)
+    if parts.map_shape is not None and not model.spatial:
+        raise VaekitError(f"the {name or cfg.structure.name} model reads vector latents (B, D), and this network "
+                          f"gives a latent map of shape {tuple(parts.map_shape)}; use a vector-latent network "
+                          "(drop --latent-channels) or a model built on the vae structure (vae, beta-vae, iwae, ...)")
     model.variant = name
     defaults = ModelConfig()
     for kind in ("posterior", "prior"):

@@ -74,7 +74,7 @@ class FactorObjective(Objective):
             raise VaekitError("the factor objective needs a model with a discriminator: use --model factorvae")
         out = model(x, c)
         t = elbo_terms(out, x)
-        z = out.latents[0].z                                            # (B, D)
+        z = out.latents[0].z.flatten(1)                                 # (B, D): a latent map flattened
         logits = model.discriminator(z)                                 # (B, 2)
         tc = (logits[:, 0] - logits[:, 1]).mean()
         vae_loss = t.recon.mean() + kl_weight * t.kl.mean() + self.gamma * tc

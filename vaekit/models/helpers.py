@@ -27,10 +27,12 @@ def has_lazy(model: torch.nn.Module) -> bool:
     return any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in model.parameters())
 
 
-def posterior_moments(model, data: TensorData, batch_size: int = 1024,
-                      variance: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """The latent point of every example (N, D) (``model.embed``: the posterior mean), and the
-    posterior variance (N, D) if asked, on the CPU. A conditional model is given the labels."""
+def posterior_moments(model, data: TensorData, batch_size: int = 1024, variance: bool = False,
+                      flat: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """The latent point of every example (N, *latent_shape) (``model.embed``: the posterior mean), and the
+    posterior variance of that shape if asked, on the CPU. A conditional model is given the labels.
+    ``flat``: each as (N, latent_dim), a latent map's C * h * w values in one row (for PCA, samplers,
+    metrics that read vectors); a vector latent is (N, D) either way."""
     if variance:
         model.require("posterior_variance", "--variance (the posterior variance)")
     means, variances = [], []
@@ -40,4 +42,7 @@ def posterior_moments(model, data: TensorData, batch_size: int = 1024,
             means.append(model.embed(x, c).float().cpu())
             if variance:
                 variances.append(model.encode(x, c).variance.float().cpu())
-    return torch.cat(means), (torch.cat(variances) if variance else None)
+    means, variances = torch.cat(means), (torch.cat(variances) if variance else None)
+    if flat:
+        means, variances = means.flatten(1), (variances.flatten(1) if variance else None)
+    return means, variances

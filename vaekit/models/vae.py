@@ -5,6 +5,7 @@ fed to encoder and decoder) is Sohn et al. 2015.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -22,14 +23,16 @@ class VAE(Model):
 
     Any ``nn.Module`` with those call signatures works as encoder or decoder (``c`` is the
     one-hot condition or None); the posterior head infers F on first use if the encoder
-    has no ``out_dim`` attribute. A prior with a ``bind`` method (VampPrior) is given the
-    model, so it can encode its pseudo-inputs.
+    has no ``out_dim`` attribute. An encoder whose ``latent_shape`` is (C, h, w) gives a moment
+    map (B, 2C, h, w) instead, and the posterior, prior and decoder's z are latent maps of that
+    shape (Rombach et al. 2022); ``latent_dim`` is then C * h * w. A prior with a ``bind`` method
+    (VampPrior) is given the model, so it can encode its pseudo-inputs.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, posterior: nn.Module, prior: nn.Module,
                  likelihood: nn.Module, latent_dim: int, data_shape: Sequence[int],
-                 num_classes: Optional[int] = None):
-        super().__init__(latent_dim, data_shape, num_classes)
+                 num_classes: Optional[int] = None, latent_shape: Optional[Sequence[int]] = None):
+        super().__init__(latent_dim, data_shape, num_classes, latent_shape)
         self.encoder, self.decoder = encoder, decoder
         self.posterior, self.prior, self.likelihood = posterior, prior, likelihood
         if hasattr(prior, "bind"):
@@ -46,12 +49,14 @@ class VAE(Model):
         """The constructor's positional arguments, each part built from the config."""
         likelihood = parts.likelihood()
         encoder, decoder = parts.networks(cfg.latent_dim, likelihood.params_per_value)
-        posterior = parts.posterior(getattr(encoder, "out_dim", None), cfg.latent_dim)
-        return (encoder, decoder, posterior, parts.prior(cfg.latent_dim), likelihood, cfg.latent_dim, parts.shape,
-                parts.num_classes)
+        shape = parts.latent_shape(encoder, cfg.latent_dim)
+        latent_dim = math.prod(shape)
+        posterior = parts.posterior(getattr(encoder, "out_dim", None), latent_dim, shape)
+        return (encoder, decoder, posterior, parts.prior(latent_dim, shape), likelihood, latent_dim, parts.shape,
+                parts.num_classes, shape)
 
     def encode(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> Distribution:
-        """q(z|x): a Distribution with batch (B,) and event (latent_dim,)."""
+        """q(z|x): a Distribution with batch (B,) and event ``latent_shape``: (D,) or (C, h, w)."""
         x = self.check_shape(x)
         return self.posterior(self.encoder(x, self.condition(c, x.shape[0])))
 
@@ -63,14 +68,14 @@ class VAE(Model):
     def forward_many(self, x: torch.Tensor, c: Optional[torch.Tensor], n: int) -> Optional[ModelOutput]:
         """``forward`` with n posterior samples per example, sample-major: the encoder runs once.
 
-        ``px`` has batch (n * B,) and the latent's z is (n, B, D) under q expanded to (n, B);
+        ``px`` has batch (n * B,) and the latent's z is (n, B, *latent_shape) under q expanded to (n, B);
         importance sampling (``contract.bounds``) uses it to skip n - 1 encoder passes. None for
         a subclass with its own ``forward`` or ``encode``, which this shortcut would bypass.
         """
         if type(self).forward is not VAE.forward or type(self).encode is not VAE.encode:
             return None
         q = self.encode(x, c)
-        z = q.rsample((n,))                                            # (n, B, D), same draws as n repeats
+        z = q.rsample((n,))                                      # (n, B, *latent_shape), same draws as n repeats
         c = None if c is None else torch.as_tensor(c, device=x.device).reshape(-1).expand(x.shape[0]).repeat(n)
         px = self.decode(z.flatten(0, 1), c)
         return ModelOutput(px=px, latents=[Latent(q.expand((n, x.shape[0])), z, self.prior())])

@@ -48,14 +48,15 @@ def as_data(data) -> TensorData:
 
 
 def posterior_means(model, data, batch_size: int = 1024) -> torch.Tensor:
-    """E_q[z | x] for every example, (N, latent_dim) on the CPU; a CVAE is given the labels."""
+    """E_q[z | x] for every example, (N, latent_dim) on the CPU, a latent map flattened; a CVAE is given the
+    labels."""
     data = as_data(data)
     if len(data) == 0:
         raise VaekitError("the data has no examples to encode")
     if model.num_classes and data.y is None:
         raise VaekitError(f"this is a conditional VAE over {model.num_classes} classes: the data needs "
                           "labels y to be encoded")
-    return posterior_moments(model, data, batch_size)[0]  # (N, D)
+    return posterior_moments(model, data, batch_size, flat=True)[0]  # (N, D)
 
 
 def data_kind(model, info: Optional[DataInfo] = None) -> str:

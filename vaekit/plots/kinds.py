@@ -15,7 +15,7 @@ from ..registry import PLOTS
 from .common import data_kind
 from .curves import plot_curves
 from .latent import METHODS, plot_latent
-from .manifold import plot_manifold
+from .manifold import NOT_FOR_MAPS, plot_manifold
 from .recon import plot_reconstructions, plot_samples
 from .traversal import plot_interpolation, plot_traversal
 
@@ -29,6 +29,7 @@ class Plot:
     images: bool = False               # draws decoded images: image data only
     uses_data: bool = False            # needs the run's data split
     uses_model: bool = True
+    vector_only: Optional[str] = None  # why the plot does not apply to a latent map (C, h, w), if it does not
 
     def applies_to(self, model, info: Optional[DataInfo] = None) -> Optional[str]:
         """None if the plot can be drawn for ``model`` (trained on data ``info`` describes), else the
@@ -39,6 +40,8 @@ class Plot:
             why = model.why_not(capability)
             if why:
                 return why
+        if self.vector_only and getattr(model, "spatial", False):
+            return self.vector_only
         if self.images and data_kind(model, info) != "image":
             return (f"it draws images, and this model was trained on {data_kind(model, info)} data of shape "
                     f"{tuple(model.data_shape)}")
@@ -73,7 +76,7 @@ def _curves(model, data, path, run=None, **_):
 for _plot in (
     Plot("latent", "latent map: posterior means by class", _latent, ("encode",), uses_data=True),
     Plot("manifold", "decoded grid over the latent plane", _manifold, ("latent_grid",), images=True,
-         uses_data=True),
+         uses_data=True, vector_only=NOT_FOR_MAPS),
     Plot("curves", "training curves", _curves, uses_model=False),
     Plot("samples", "decoded draws from the prior",
          lambda model, data, path, info=None, **_: plot_samples(model, path, n=64, info=info), ("sample",),

@@ -117,5 +117,7 @@ def plot_latent(model, data, path: PathLike, method: str = "pca", class_names: O
     if description["method"] == "strip":
         ax.set_yticks([])
     how = {"identity": "", "strip": "", "pca": ", PCA", "tsne": ", t-SNE"}[description["method"]]
-    ax.set_title(title or f"posterior means of {len(data)} examples ({model.latent_dim}-D latent{how})")
+    shape = getattr(model, "latent_shape", (model.latent_dim,))
+    size = f"{'×'.join(map(str, shape))} latent map, flattened" if len(shape) > 1 else f"{model.latent_dim}-D latent"
+    ax.set_title(title or f"posterior means of {len(data)} examples ({size}{how})")
     return save_figure(fig, path)

@@ -19,15 +19,21 @@ from .common import (DPI, PathLike, check_label, class_names, evaluating, new_fi
 from .grid import grid_gap, image_grid, upscale_factor
 
 Span = Union[None, float, Tuple[float, float]]
+# why the grid does not apply to a latent map (C, h, w), said in one line
+NOT_FOR_MAPS = ("its grid spans two latent dimensions with the rest at 0, and a latent map's values are positions "
+                "of channels: two of them make no plane of images (use the traversal plot)")
 
 
 def latent_activity(model, data, batch_size: int = 1024) -> np.ndarray:
-    """A_d = Cov_x(E_q[z_d | x]) per latent dimension, (D,).
+    """A_d = Cov_x(E_q[z_d | x]) per latent dimension, (D,); for a latent map (C, h, w) per channel, (C,),
+    averaged over the channel's positions.
 
     The "active units" statistic of Burda et al. 2016 (IWAE paper, sec. 5.2): a unit whose
     posterior mean does not move with x (A_d < 0.01 there) is unused by the model.
     """
-    return posterior_means(model, data, batch_size).double().var(0, unbiased=True).numpy()
+    activity = posterior_means(model, data, batch_size).double().var(0, unbiased=True)
+    shape = getattr(model, "latent_shape", (model.latent_dim,))
+    return activity.reshape(shape[0], -1).mean(1).numpy()
 
 
 def active_dimensions(model, data, k: int = 2, batch_size: int = 1024) -> List[int]:
@@ -85,6 +91,8 @@ def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional
     shown (dims 0 and 1 without data). Image models only. ``info``: the run's DataInfo (``vaekit.open_run(path).info``), its kind and class names.
     """
     require_image_model(model, "the manifold plot", info)
+    if getattr(model, "spatial", False):
+        raise VaekitError(f"the manifold plot does not apply to a latent map: {NOT_FOR_MAPS}")
     check_label(model, label)
     if model.latent_dim == 1:
         dims = [0]

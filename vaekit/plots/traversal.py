@@ -42,14 +42,14 @@ def prior_location_scale(model, samples: int = 10000, seed: int = SEED) -> Tuple
         if callable(prior):
             try:
                 p = prior()
-                if tuple(p.mean.shape) == (model.latent_dim,):
-                    return p.mean.float().cpu(), p.stddev.float().cpu()
+                if tuple(p.mean.shape) == getattr(model, "latent_shape", (model.latent_dim,)):
+                    return p.mean.float().cpu().flatten(), p.stddev.float().cpu().flatten()
             except NotImplementedError:
                 pass
         cuda = [model.device.index or 0] if model.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
-            z = model.prior_sample(samples).float().cpu()  # (samples, D)
+            z = model.prior_sample(samples).float().cpu().flatten(1)  # (samples, D)
     return z.mean(0), z.std(0)
 
 
@@ -66,18 +66,28 @@ def traversal_grid(model, z0: torch.Tensor, dims: Sequence[int], n: int = 10, sp
     """Decoder means (R, n, C, H, W) and the latent points (R, n, D) they decode.
 
     Row r sets dimension ``dims[r]`` of ``z0`` (D,) to prior mean + v * prior sd for each v of
-    :func:`traversal_values`; every other dimension keeps its value in ``z0``. A conditional
+    :func:`traversal_values`; every other dimension keeps its value in ``z0``. For a latent map
+    (C, h, w), flattened in ``z0``, ``dims`` are channels and row r moves every position of channel
+    ``dims[r]`` by v prior sds from its value in ``z0``, so the map keeps its spatial layout (setting a
+    whole channel to one value would erase it). A conditional
     model decodes every image as class ``label``. ``prior``: the (mean, sd) of
     :func:`prior_location_scale`, if already known.
     """
     dims = [int(d) for d in dims]
-    if not dims or not all(0 <= d < model.latent_dim for d in dims):
-        raise VaekitError(f"traversal dims {dims} must be latent dimensions in 0..{model.latent_dim - 1}")
+    shape = getattr(model, "latent_shape", (model.latent_dim,))
+    units = "channels of the latent map" if len(shape) > 1 else "latent dimensions"
+    if not dims or not all(0 <= d < shape[0] for d in dims):
+        raise VaekitError(f"traversal dims {dims} must be {units} in 0..{shape[0] - 1}")
     loc, scale = prior if prior is not None else prior_location_scale(model)
     v = traversal_values(n, span)
     z = z0.detach().float().cpu().reshape(1, 1, -1).repeat(len(dims), n, 1)     # (R, n, D)
+    size = model.latent_dim // shape[0]                                          # values per unit: 1 or h * w
     for r, d in enumerate(dims):
-        z[r, :, d] = loc[d] + v * scale[d]
+        if len(shape) > 1:
+            at = slice(d * size, (d + 1) * size)
+            z[r, :, at] = z[r, :, at] + v[:, None] * scale[at]
+        else:
+            z[r, :, d] = loc[d] + v * scale[d]
     return _decode(model, z, label), z
 
 
@@ -105,12 +115,14 @@ def plot_traversal(model, data, path: PathLike, n: int = 10, span: float = SPAN,
     standard = bool(torch.allclose(loc, torch.zeros_like(loc), atol=1e-6) and
                     torch.allclose(scale, torch.ones_like(scale), atol=1e-6))
     v = traversal_values(n, span).tolist()
-    title = f"traversals of example {example}, most active dim on top" if len(dims) > 1 else \
+    unit = "channel" if getattr(model, "spatial", False) else "dim"
+    title = f"traversals of example {example}, most active {unit} on top" if len(dims) > 1 else \
         f"traversal of example {example}"
     title += _class_note(info, label)
     return _draw_rows([_grid(images)], images.shape[2:], path, title,
                       xticks=[(i, f"{round(v[i], 6) + 0.0:.2g}") for i in _ticks(n)],
-                      xlabel="z[dim]" if standard else "v: z[dim] = prior mean + v × prior sd",
+                      xlabel=("v: z[channel] = its posterior mean + v × prior sd" if unit == "channel" else
+                              "z[dim]" if standard else "v: z[dim] = prior mean + v × prior sd"),
                       rows=[f"z[{d}]" for d in dims])
 
 
