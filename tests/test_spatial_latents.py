@@ -206,8 +206,6 @@ def test_a_map_run_resumes_exactly(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.skipif("resnet" not in vaekit.NETWORKS, reason="the resnet network lands on its own branch; "
-                    "the autoencoder-kl recipes need it")
 def test_autoencoder_kl_small_trains_a_latent_map(tmp_path):
     model = vaekit.train("digits", recipe="autoencoder-kl-small", epochs=1, batch_size=256, out=tmp_path / "r",
                          progress=False)
