@@ -82,7 +82,7 @@ def mlp_run(tmp_path_factory):
 def cvae_run(tmp_path_factory):
     """A 1-epoch conditional conv VAE on digits with 3 latent dimensions."""
     out = tmp_path_factory.mktemp("runs") / "cvae"
-    code, _, _ = run_cli(["train", "--recipe", "cvae", "--data", "digits", "--epochs", "1", "--channels", "8,16",
+    code, _, _ = run_cli(["train", "--recipe", "cvae", "--data", "digits", "--epochs", "1", "--widths", "8,16",
                           "--latent-dim", "3", "--out", out, "--no-progress", "--no-plots"])
     assert code == 0
     return out

@@ -397,7 +397,7 @@ ERROR_CASES = [
      ["color mode", "3 channels", "grayscale"]),
     ("images-and-folders", image_tree({"c/0.png": (8, 8), "top.png": (8, 8)}), ["mixes images", "class sub-folders"]),
     ("empty-class-folder", image_tree({"full/a.png": (8, 8)}, dirs=["empty"]), ["class folder", "empty' holds no"]),
-    ("no-images", image_tree({}), ["holds no .png/.jpg/.jpeg images"]),
+    ("no-images", image_tree({}), ["holds no .png/.jpg/.jpeg/.webp images"]),
     ("label-column-on-npy", npy(np.ones((9, 2)), label_column="y"), ["only applies to CSV"]),
     ("label-column-on-named", named("digits", label_column="y"), ["already has its labels"]),
     ("val-fraction", named("digits", val_fraction=1.0), ["val_fraction must be", "got 1.0"]),

@@ -169,8 +169,8 @@ def test_tables_default_to_gaussian_and_refuse_bernoulli(tmp_path):
 def test_options_apply_in_any_order():
     from vaekit.app.options import apply_options, base_config
 
-    a = apply_options(base_config(), dict(sigma="learned", likelihood="gaussian", channels=[8], network="conv"))
-    b = apply_options(base_config(), dict(network="conv", channels=[8], likelihood="gaussian", sigma="learned"))
+    a = apply_options(base_config(), dict(sigma="learned", likelihood="gaussian", widths=[8], network="conv"))
+    b = apply_options(base_config(), dict(network="conv", widths=[8], likelihood="gaussian", sigma="learned"))
     assert a == b
     assert a.model.likelihood == Part("gaussian", {"sigma": "learned"})
     assert a.model.network == Part("conv", {"channels": [8]})

@@ -73,6 +73,11 @@ class DataConfig:
     label_column: Optional[str] = None
     val_fraction: float = 0.1
     stream: Optional[bool] = None  # read .npy data batch by batch from disk; None: when it is large
+    image_size: Optional[Any] = None  # image folders: [H, W] to resize and centre-crop to (or "HxW", S)
+    channels: Optional[int] = None    # image folders: 1 or 3, the channels every image is converted to
+    augment: Optional[Any] = None     # ["flip", "crop"]: augmentation of the training split's batches
+    skip_bad_images: bool = False     # leave out unreadable image files (listed) instead of refusing
+    workers: Optional[int] = None     # processes decoding a streamed image folder; None: up to 4
 
 
 @dataclass

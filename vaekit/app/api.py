@@ -22,7 +22,7 @@ from ..registry import LIKELIHOODS, accepted_args
 from ..run import Run, open_run
 from ..train import Trainer
 from ..train.distributed import setup as join_processes
-from .options import RESUME_OPTIONS, apply_options, base_config
+from .options import RESUME_OPTIONS, apply_options, base_config, image_options
 from .sampling import fit_sampler, load_sampler  # samplers fitted after training
 
 __all__ = ["train", "train_run", "load", "open_run", "fit_sampler", "load_sampler"]
@@ -75,7 +75,7 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
         run_dir, state = _check_out(out, cfg, overwrite), None
     splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
-                       info=data_info(cfg) if resume else None, stream=cfg.data.stream)
+                       info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg))
     if not resume:
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
