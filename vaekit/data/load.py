@@ -22,6 +22,9 @@ from .streaming import (column_stats, levels_sample, open_source, scan_images, s
 from .types import DataInfo, DataSplits, TensorData
 
 
+LEVELS_IMAGES = 64  # a streamed image folder's quantization check reads its first 64 images (in memory: 1 M values)
+
+
 def load_data(
     source: str,
     *,
@@ -199,9 +202,8 @@ def _load_streamed_images(path: Path, source: str, val_fraction: float, seed: in
     rows = ImageRows(files, shape, transform, name, workers)
     y = None if labels is None else torch.from_numpy(labels).long()
     train, val, test, test_split = streamed_splits(rows, y, val_fraction, seed)
-    per_image = int(np.prod(shape))
-    levels = _levels("image", None, lambda: rows.examples(np.arange(min(len(files), -(-1_000_000 // per_image))))
-                     .numpy().reshape(-1)[:1_000_000])
+    sample = min(len(files), LEVELS_IMAGES, -(-1_000_000 // int(np.prod(shape))))  # decoded now, in order
+    levels = _levels("image", None, lambda: rows.examples(np.arange(sample)).numpy().reshape(-1)[:1_000_000])
     rows.info = DataInfo(name=source, kind="image", shape=shape, num_classes=None if class_names is None else
                          len(class_names), class_names=class_names,
                          extra={"path": str(path), "test_split": test_split, **levels,
