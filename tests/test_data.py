@@ -49,7 +49,7 @@ def test_digits_shapes_ranges_labels_and_sizes():
     from sklearn.datasets import load_digits
 
     s = load_data("digits")
-    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "shapes")
+    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "shapes", "shapes-color", "patches")
     assert (len(s.train), len(s.val), len(s.test)) == (1294, 144, 359)  # 1797 = 1438 + 359; 10% of 1438
     for part in (s.train, s.val, s.test):
         assert part.x.dtype == torch.float32 and part.x.shape[1:] == (1, 8, 8)
