@@ -91,7 +91,7 @@ def mlp_run(tmp_path_factory):
 def cvae_run(tmp_path_factory):
     """A 1-epoch conditional conv VAE on digits with 3 latent dimensions."""
     out = tmp_path_factory.mktemp("runs") / "cvae"
-    code, _, _ = run_cli(["train", "--recipe", "cvae", "--data", "digits", "--epochs", "1", "--channels", "8,16",
+    code, _, _ = run_cli(["train", "--recipe", "cvae", "--data", "digits", "--epochs", "1", "--widths", "8,16",
                           "--latent-dim", "3", "--out", out, "--no-progress", "--no-plots"])
     assert code == 0
     return out
@@ -100,7 +100,7 @@ def cvae_run(tmp_path_factory):
 # -- zoo variants made small: test_contract.py's end-to-end rows and the per-variant files ------------
 LATENT_DIM = 4
 # small sizes per network family (options of vaekit.train); an unknown family keeps its defaults
-NETWORK_SMALL = {"mlp": {"hidden": [32]}, "conv": {"channels": [8, 16], "dense": 16},
+NETWORK_SMALL = {"mlp": {"hidden": [32]}, "conv": {"widths": [8, 16], "dense": 16},
                  "resnet": {"widths": [8, 16], "blocks": 1, "dense": 16}}
 # per-variant speed overrides (--set PATH=VALUE); a variant not listed runs with its defaults
 SPEED = {

@@ -264,7 +264,7 @@ def test_a_format_1_run_still_loads_and_evaluates(mlp_run, tmp_path, capsys):
 
     model = vaekit.load(run)
     cfg = vaekit.open_run(run).config
-    assert cfg.format_version == FORMAT_VERSION == 3
+    assert cfg.format_version == FORMAT_VERSION == 4
     assert cfg.model.network == Part("mlp", {"hidden": [64]}) and cfg.model.likelihood == Part("bernoulli")
     assert cfg.model.posterior == Part("gaussian") and cfg.model.prior == Part("normal")
     assert cfg.train.objective == Part("elbo") and cfg.train.optimizer == Part("adam")
@@ -283,3 +283,19 @@ def test_a_format_1_run_still_loads_and_evaluates(mlp_run, tmp_path, capsys):
     assert result["n"] == 359 and result["elbo"] < 0
     for key in ("elbo", "recon", "kl", "mse"):
         assert result[key] == expected[key], key  # same weights, same seed: the same numbers
+
+
+def test_a_format_3_conv_run_reads_its_filters_as_widths(tmp_path):
+    """Formats 1-3 called the conv network's filters ``channels``; a run saved so loads with ``widths``,
+    and its weights fit the network rebuilt from them."""
+    import vaekit
+    from vaekit.config import Part
+
+    run = tmp_path / "conv"
+    vaekit.train("digits", recipe="conv", epochs=1, widths=[8, 16], dense=8, out=run, progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    saved["format_version"] = 3
+    saved["model"]["network"]["args"] = {"channels": [8, 16], "dense": 8}
+    (run / "config.json").write_text(json.dumps(saved))
+    assert vaekit.open_run(run).config.model.network == Part("conv", {"widths": [8, 16], "dense": 8})
+    assert vaekit.load(run).sample(2).shape == (2, 1, 8, 8)

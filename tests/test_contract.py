@@ -435,13 +435,16 @@ STR_SAMPLES = {"sigma": "0.5", "activation": "tanh", "device": "cpu", "data": "f
                "label_column": "label"}
 
 
+PARSED_SAMPLES = {"image_size": "16x8", "channels": 3, "augment": "flip,crop"}  # the rest take sizes, like 16,8
+
+
 def sample_value(option, default):
     """A valid value for ``option`` that differs from the default config's."""
     if option.path in NAME_REGISTRIES:
         names = NAME_REGISTRIES[option.path].names()
         return next((n for n in names if n != default), default)
     if option.parse is not None:
-        return "16,8"
+        return PARSED_SAMPLES.get(option.name, "16,8")
     if option.type is bool:
         return not default
     if option.type is int:

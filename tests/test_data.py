@@ -49,7 +49,7 @@ def test_digits_shapes_ranges_labels_and_sizes():
     from sklearn.datasets import load_digits
 
     s = load_data("digits")
-    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "shapes")
+    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "shapes", "shapes-color", "patches")
     assert (len(s.train), len(s.val), len(s.test)) == (1294, 144, 359)  # 1797 = 1438 + 359; 10% of 1438
     for part in (s.train, s.val, s.test):
         assert part.x.dtype == torch.float32 and part.x.shape[1:] == (1, 8, 8)
@@ -397,7 +397,7 @@ ERROR_CASES = [
      ["color mode", "3 channels", "grayscale"]),
     ("images-and-folders", image_tree({"c/0.png": (8, 8), "top.png": (8, 8)}), ["mixes images", "class sub-folders"]),
     ("empty-class-folder", image_tree({"full/a.png": (8, 8)}, dirs=["empty"]), ["class folder", "empty' holds no"]),
-    ("no-images", image_tree({}), ["holds no .png/.jpg/.jpeg images"]),
+    ("no-images", image_tree({}), ["holds no .png/.jpg/.jpeg/.webp images"]),
     ("label-column-on-npy", npy(np.ones((9, 2)), label_column="y"), ["only applies to CSV"]),
     ("label-column-on-named", named("digits", label_column="y"), ["already has its labels"]),
     ("val-fraction", named("digits", val_fraction=1.0), ["val_fraction must be", "got 1.0"]),

@@ -13,7 +13,7 @@ from vaekit.registry import LIKELIHOODS, NETWORKS
 from vaekit.rundir import load_weights, save_weights
 
 SHAPES = {"mlp": [(1, 8, 8), (5,)], "conv": [(1, 8, 8), (3, 13, 10)], "resnet": [(1, 8, 8), (3, 13, 10)]}
-ARGS = {"mlp": {"hidden": [16]}, "conv": {"channels": [4, 8], "dense": 8},
+ARGS = {"mlp": {"hidden": [16]}, "conv": {"widths": [4, 8], "dense": 8},
         "resnet": {"widths": [4, 8], "blocks": 1, "dense": 8}}
 ROWS = [
     (net, shape, lik, cond)

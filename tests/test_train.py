@@ -169,11 +169,11 @@ def test_tables_default_to_gaussian_and_refuse_bernoulli(tmp_path):
 def test_options_apply_in_any_order():
     from vaekit.app.options import apply_options, base_config
 
-    a = apply_options(base_config(), dict(sigma="learned", likelihood="gaussian", channels=[8], network="conv"))
-    b = apply_options(base_config(), dict(network="conv", channels=[8], likelihood="gaussian", sigma="learned"))
+    a = apply_options(base_config(), dict(sigma="learned", likelihood="gaussian", widths=[8], network="conv"))
+    b = apply_options(base_config(), dict(network="conv", widths=[8], likelihood="gaussian", sigma="learned"))
     assert a == b
     assert a.model.likelihood == Part("gaussian", {"sigma": "learned"})
-    assert a.model.network == Part("conv", {"channels": [8]})
+    assert a.model.network == Part("conv", {"widths": [8]})
 
 
 def test_sigma_needs_the_gaussian_likelihood(tmp_path):
@@ -321,7 +321,7 @@ def test_recipe_values_match_the_classic_setups():
     mlp, conv = load_recipe("mlp"), load_recipe("conv")
     assert mlp["model"]["network"] == {"name": "mlp", "args": {"hidden": [512]}} and mlp["model"]["latent_dim"] == 2
     assert (mlp["train"]["optimizer"]["name"], mlp["train"]["batch_size"], mlp["train"]["epochs"]) == ("adam", 128, 50)
-    assert conv["model"]["network"] == {"name": "conv", "args": {"channels": [32, 64], "dense": 16}}
+    assert conv["model"]["network"] == {"name": "conv", "args": {"widths": [32, 64], "dense": 16}}
     assert (conv["train"]["optimizer"]["name"], conv["train"]["batch_size"], conv["train"]["epochs"]) == \
         ("rmsprop", 128, 30)
     from vaekit.app.options import base_config  # the recipe on its variant, which sets beta (vaekit/zoo.py)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from .errors import VaekitError
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 @dataclass
@@ -73,6 +73,11 @@ class DataConfig:
     label_column: Optional[str] = None
     val_fraction: float = 0.1
     stream: Optional[bool] = None  # read .npy data batch by batch from disk; None: when it is large
+    image_size: Optional[Any] = None  # image folders: [H, W] to resize and centre-crop to (or "HxW", S)
+    channels: Optional[int] = None    # image folders: 1 or 3, the channels every image is converted to
+    augment: Optional[Any] = None     # ["flip", "crop"]: augmentation of the training split's batches
+    skip_bad_images: bool = False     # leave out unreadable image files (listed) instead of refusing
+    workers: Optional[int] = None     # processes decoding a streamed image folder; None: up to 4
 
 
 @dataclass
@@ -170,6 +175,19 @@ def upgrade(d: dict, where: str) -> dict:
         d = _from_v1(d)
     if version <= 2:
         d = _from_v2(d)
+    if version <= 3:
+        d = _from_v3(d)
+    return d
+
+
+def _from_v3(d: dict) -> dict:
+    """Formats 1-3 named the conv network's filters ``channels``; they are its ``widths`` now, the name
+    the resnet network uses too (``--widths``), while ``--channels`` converts images' colour mode."""
+    d = copy.deepcopy(d)
+    net = d.get("model", {}).get("network")
+    if isinstance(net, dict) and net.get("name") == "conv" and isinstance(net.get("args"), dict) \
+            and "channels" in net["args"]:
+        net["args"]["widths"] = net["args"].pop("channels")
     return d
 
 

@@ -24,7 +24,7 @@ from ..train import Trainer
 from ..train.validation import eval_context
 from ..train.distributed import setup as join_processes
 from .summary import collapse_warning
-from .options import RESUME_OPTIONS, apply_options, base_config
+from .options import RESUME_OPTIONS, apply_options, base_config, image_options
 from .sampling import fit_sampler, load_sampler  # samplers fitted after training
 
 __all__ = ["train", "train_run", "load", "open_run", "fit_sampler", "load_sampler"]
@@ -77,7 +77,7 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
         run_dir, state = _check_out(out, cfg, overwrite), None
     splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
-                       info=data_info(cfg) if resume else None, stream=cfg.data.stream)
+                       info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg))
     if not resume:
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..config import RunConfig
+from ..data.augment import parse_augment
+from ..data.image_decode import parse_channels, parse_image_size
 from ..errors import VaekitError
 from ..recipes import load_recipe
 from ..registry import (LIKELIHOODS, NETWORKS, OBJECTIVES, OPTIMIZERS, POSTERIORS, PRIORS, VARIANTS,
@@ -65,10 +67,9 @@ OPTIONS: List[Option] = [
     Option("latent_dim", "model.latent_dim", int, "Latent dimensions (default 16; each recipe sets its own, "
            "e.g. 2 for mlp and conv)."),
     Option("hidden", "model.network.args.hidden", str, "MLP hidden sizes, e.g. 512,256.", parse_sizes),
-    Option("channels", "model.network.args.channels", str, "Conv filters, e.g. 32,64.", parse_sizes),
     Option("dense", "model.network.args.dense", int, "Conv and resnet (vector latent) dense layer width."),
-    Option("widths", "model.network.args.widths", str, "ResNet channel widths, one per resolution level, e.g. "
-           "64,128,256 (a stride-2 down-sampling between levels).", parse_sizes),
+    Option("widths", "model.network.args.widths", str, "Widths per level: conv filters per stride-2 layer (e.g. "
+           "32,64) or resnet channels per resolution level (e.g. 64,128,256).", parse_sizes),
     Option("blocks", "model.network.args.blocks", int, "ResNet residual blocks per level."),
     Option("attention", "model.network.args.attention", bool, "ResNet: self-attention at the lowest resolution."),
     Option("latent_channels", "model.network.args.latent_channels", int, "ResNet: a spatial latent map with this "
@@ -109,12 +110,24 @@ OPTIONS: List[Option] = [
     Option("label_column", "data.label_column", str, "CSV column holding class labels."),
     Option("val_fraction", "data.val_fraction", float, "Share of training data for validation (default 0.1)."),
     Option("stream", "data.stream", bool, "Read a .npy file or folder of .npy shards batch by batch from disk, in "
-           "bounded memory (default: when its float32 copy would exceed a quarter of RAM or 2 GiB)."),
+           "bounded memory (default: when its float32 copy would exceed a quarter of RAM or 2 GiB); a folder of "
+           "images streams the same way, decoded in worker processes."),
+    Option("image_size", "data.image_size", str, "Image folders: resize the shorter side and centre-crop to S "
+           "(square) or HxW, e.g. 64 or 48x64; saved in the run, so new images get the same transform.",
+           lambda v, flag: list(parse_image_size(v, flag))),
+    Option("channels", "data.channels", int, "Image folders: convert every image to 1 (grey) or 3 (RGB) channels.",
+           parse_channels),
+    Option("augment", "data.augment", str, "Augment the training split: flip, crop, or flip,crop (random "
+           "left-right flips; random shifts of up to 1/8 of the side, reflected borders).", parse_augment),
+    Option("skip_bad_images", "data.skip_bad_images", bool, "Leave out image files that cannot be read (empty, "
+           "truncated, not an image, 1 pixel wide) and list them, instead of stopping with the first."),
+    Option("workers", "data.workers", int, "Processes decoding a streamed image folder (default: up to 4, one "
+           "per CPU)."),
 ]
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 # what may change when a run continues
 RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_every", "nan_retries",
-                  "stream")  # streamed and in-memory data give the same numbers
+                  "stream", "workers")  # streamed and in-memory data give the same numbers
 
 
 # -- applying values to a config dict ------------------------------------------------------
@@ -255,12 +268,24 @@ def validate(cfg: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise VaekitError(message)
+    parse_image_size(d.image_size, "data.image_size")  # a --set value: the same checks as the flags
+    parse_channels(d.channels, "data.channels")
+    parse_augment(d.augment, "data.augment")
+    if d.workers is not None and not (isinstance(d.workers, int) and d.workers >= 0):
+        raise VaekitError(f"--workers must be 0 or more, got {d.workers}")
     VARIANTS.get(m.variant)  # an unknown --model (or model.variant) names the zoo
     if "sigma" in m.likelihood.args and m.likelihood.name not in ("gaussian", "auto"):
         raise VaekitError(f"--sigma applies to the gaussian likelihood, not {m.likelihood.name!r}; "
                           "add --likelihood gaussian or drop --sigma")
     if t.patience is not None and d.val_fraction == 0:
         raise VaekitError("--patience needs a validation split; set --val-fraction above 0")
+
+
+def image_options(cfg: RunConfig) -> Dict[str, Any]:
+    """``load_data``'s keywords for image folders and augmentation, from ``cfg.data``."""
+    d = cfg.data
+    return dict(image_size=d.image_size, channels=d.channels, augment=d.augment, skip_bad_images=d.skip_bad_images,
+                workers=d.workers)
 
 
 def _number(value) -> float:

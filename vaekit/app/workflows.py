@@ -45,7 +45,8 @@ def load_run_data(run: Run, source: Optional[str], val_fraction: float, seed: in
     labelled = source is None or source == cfg.data.source or str(source).lower().endswith(".csv")
     return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
                      label_column=cfg.data.label_column if labelled else None, val_fraction=val_fraction,
-                     seed=seed, info=run.info, stream=cfg.data.stream if source in (None, cfg.data.source) else None)
+                     seed=seed, info=run.info, stream=cfg.data.stream if source in (None, cfg.data.source) else None,
+                     skip_bad_images=cfg.data.skip_bad_images, workers=cfg.data.workers)
 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:

@@ -36,17 +36,27 @@ def iterate_batches(
     ``skip``: leave out the first ``skip`` batches without reading them (the permutation is
     still drawn in full): resuming from a checkpoint taken mid-epoch.
 
+    A training split that carries an ``augment`` has its shuffled batches augmented with draws from
+    ``generator`` (:mod:`vaekit.data.augment`).
+
     In-order batches of in-memory data are views of it (no copy): change them out of place.
     """
     rank, world = shard
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else None
-    for start in range(skip * batch_size, n, batch_size):
-        if order is None:  # in order: a view, no copy
-            idx = slice(start + rank, min(start + batch_size, n), world)
-        else:
-            idx = order[start : start + batch_size][rank::world]
-        x, y = rows(data.x, idx), (None if data.y is None else rows(data.y, idx))
+    augment = getattr(data, "augment", None) if shuffle and generator is not None else None
+    seed = augment.epoch_seed(generator) if augment is not None else None
+    starts = range(skip * batch_size, n, batch_size)
+    if order is None:  # in order: views, no copy
+        indices = [slice(start + rank, min(start + batch_size, n), world) for start in starts]
+    else:
+        indices = [order[start : start + batch_size][rank::world] for start in starts]
+    read = getattr(data, "read_batches", None)  # streamed images: decoded ahead in worker processes
+    xs = read(indices) if read is not None else (rows(data.x, idx) for idx in indices)
+    for start, idx, x in zip(starts, indices, xs):
+        y = None if data.y is None else rows(data.y, idx)
+        if augment is not None:
+            x = augment(x, seed, start // batch_size, shard, min(batch_size, n - start))
         if device is not None:
             x = x.to(device, non_blocking=True)
             y = None if y is None else y.to(device, non_blocking=True)

@@ -1,6 +1,7 @@
 """Named datasets: ``digits`` (bundled with scikit-learn), ``mnist``, ``fashion-mnist`` and
 ``shapes`` (dSprites-style images with known factors, drawn on demand: ``shapes-N``,
-``shapes-N-seedS``; see :mod:`vaekit.data.shapes`).
+``shapes-N-seedS``, in colour ``shapes-color``; see :mod:`vaekit.data.shapes`) and ``patches`` (crops of
+the photographs shipped in installed packages; see :mod:`vaekit.data.patches`).
 
 MNIST-style IDX files are looked up, in order, in ``data_dir``, ``$VAEKIT_DATA_DIR`` (each
 also with a ``<name>/`` sub-folder), the user cache ``$XDG_CACHE_HOME/vaekit/<name>``
@@ -22,9 +23,10 @@ from ..paths import safe_name
 from .arrays import RawData, to_images
 from .download import DownloadError, download_dataset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from .patches import load_patches, parse_patches, patches_name
 from .shapes import load_shapes, parse_name, shapes_name
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "shapes")
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "shapes", "shapes-color", "patches")
 SYSTEM_DATA_DIRS = [Path("/usr/share/datasets")]  # tests replace this list
 
 IDX_STEMS = {
@@ -48,6 +50,9 @@ def canonical_name(source: str) -> Optional[str]:
     shapes = parse_name(key)
     if shapes is not None:
         return shapes_name(*shapes)
+    patches = parse_patches(key)
+    if patches is not None:
+        return patches_name(*patches)
     return key if key in DATASET_NAMES else None
 
 
@@ -58,6 +63,8 @@ def load_named(name: str, *, data_dir=None, download: bool = True,
         return load_digits()
     if parse_name(name) is not None:
         return load_shapes(*parse_name(name))
+    if parse_patches(name) is not None:
+        return load_patches(*parse_patches(name))
     return load_idx_dataset(name, data_dir=data_dir, download=download, mirrors=mirrors)
 
 

@@ -15,11 +15,12 @@ from .arrays import RawData, encode_labels, to_examples
 from .builtin import find_idx_files, read_idx_files
 from .csv_table import read_csv
 from .idx import MAX_INFLATION, read_idx
+from .image_decode import ImageTransform
 from .image_folder import read_image_folder
 from .npy_reader import NPY_FIX, is_shard_folder, read_array, shard_files
 
 SUPPORTED = (".npy (array), a folder of .npy shards (x-0.npy, x-1.npy, ..., optional y-0.npy, ...), .npz (arrays x/y, optional x_test/y_test), .csv/.tsv (table), "
-             "IDX files (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG images "
+             "IDX files (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG/WebP images "
              "(class sub-folders become labels) or of IDX files")
 DATA_KEYS = ("x", "X", "data")
 LABEL_KEYS = ("y", "Y", "labels", "targets")
@@ -27,8 +28,10 @@ TEST_KEYS = ("x_test", "X_test")
 TEST_LABEL_KEYS = ("y_test", "Y_test", "labels_test", "targets_test")
 
 
-def read_path(path: Path, source: str, label_column: Optional[str] = None) -> RawData:
-    """Read the data at ``path`` (which exists); ``source`` is how the user named it."""
+def read_path(path: Path, source: str, label_column: Optional[str] = None,
+              transform: ImageTransform = ImageTransform(), skip_bad: bool = False) -> RawData:
+    """Read the data at ``path`` (which exists); ``source`` is how the user named it. ``transform``
+    and ``skip_bad`` apply to a folder of images (:mod:`vaekit.data.image_folder`)."""
     name = f"'{source}'"
     suffix = path.suffix.lower()
     is_csv = path.is_file() and suffix in (".csv", ".tsv")
@@ -46,7 +49,7 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None) -> Ra
             require("x_test" not in has or ("y" in has) == ("y_test" in has),
                     f"folder {name} has IDX labels for only one of train and t10k; add the missing labels file")
             return read_idx_files(idx_files, name, None, path)
-        return read_image_folder(path, name)
+        return read_image_folder(path, name, transform, skip_bad)
     if is_csv:
         return read_csv(path, name, label_column)
     if suffix == ".npy":

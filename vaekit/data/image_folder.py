@@ -1,30 +1,44 @@
-"""A folder of PNG/JPEG images: class sub-folders become labels, a flat folder is unlabelled.
+"""A folder of PNG/JPEG/WebP images: class sub-folders become labels, a flat folder is unlabelled.
 
     flat/a.png, flat/b.png              -> unlabelled
     classes/cat/1.png, classes/dog/2.png -> labels 0 (cat), 1 (dog); class_names sorted
 
-All images must share one size and channel count: grayscale -> C=1, RGB -> C=3,
-grayscale+alpha -> C=2, RGBA -> C=4. 16-bit grayscale PNGs are scaled by 1/65535.
+Each file goes through one deterministic :class:`ImageTransform` (``--image-size``, ``--channels``;
+see :mod:`vaekit.data.image_decode` for how each kind of file is read). Without a size and a channel
+count the images must already share them: grayscale -> C=1, RGB -> C=3, grayscale+alpha -> C=2,
+RGBA -> C=4. Every header is read before any pixels, so a folder of mixed sizes fails at once.
+A bad file (empty, not an image, truncated, 1 pixel wide) stops loading with its name, or with
+``skip_bad`` (``--skip-bad-images``) is left out and listed in ``extra["skipped_images"]``.
 """
 from __future__ import annotations
 
-import struct
-import warnings
+import functools
+import sys
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import VaekitError, require
 from .arrays import RawData, to_images
+from .image_decode import BadImage, ImageTransform, decode_image, header_shape
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-# pixels per image (4096 x 4096), read from its header before it is decoded: a few bytes of a crafted
-# PNG or GIF may claim up to PIL's own limit (89 M pixels), several GB once decoded as float32
-MAX_PIXELS = 1 << 24
+FIX_SHAPES = ("pass --image-size S (or HxW) to resize and centre-crop every image to one size, and --channels 1 "
+              "or 3 to convert every image to grayscale or RGB (or resize and convert the files yourself)")
+REPORTED = 20  # skipped files named in the notice and in the run's config
 
 
-def read_image_folder(folder: Path, name: str) -> RawData:
-    """Read every image under ``folder`` (one level of class sub-folders at most)."""
+@functools.cache
+def image_suffixes() -> Tuple[str, ...]:
+    """.png, .jpg, .jpeg, and .webp when this Pillow reads WebP."""
+    from PIL import features
+
+    return (".png", ".jpg", ".jpeg") + ((".webp",) if features.check("webp") else ())
+
+
+def list_images(folder: Path, name: str) -> Tuple[List[Path], Optional[np.ndarray], Optional[list]]:
+    """``(files, labels or None, class names or None)`` of an image folder (one level of class sub-folders)."""
+    suffixes = "/".join(image_suffixes())
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     top_images = [p for p in entries if _is_image(p)]
     class_dirs = [p for p in entries if p.is_dir()]
@@ -35,76 +49,96 @@ def read_image_folder(folder: Path, name: str) -> RawData:
             "put all images in class sub-folders (labelled) or all directly in the folder (unlabelled)"
         )
     if not class_dirs:
-        require(top_images, f"folder {name} holds no {'/'.join(IMAGE_SUFFIXES)} images, class sub-folders "
+        require(top_images, f"folder {name} holds no {suffixes} images, class sub-folders "
                             "or IDX files; point to a folder of images or to a data file")
-        files, labels, class_names = top_images, None, None
-    else:
-        files, labels = [], []
-        for label, d in enumerate(class_dirs):
-            images = sorted(p for p in d.iterdir() if _is_image(p) and not p.name.startswith("."))
-            require(images, f"class folder '{d}' holds no {'/'.join(IMAGE_SUFFIXES)} images; add images or remove it")
-            files += images
-            labels += [label] * len(images)
-        labels = np.array(labels, dtype=np.int64)
-        class_names = [d.name for d in class_dirs]
+        return top_images, None, None
+    files, labels = [], []
+    for label, d in enumerate(class_dirs):
+        images = sorted(p for p in d.iterdir() if _is_image(p) and not p.name.startswith("."))
+        require(images, f"class folder '{d}' holds no {suffixes} images; add images or remove it")
+        files += images
+        labels += [label] * len(images)
+    return files, np.array(labels, dtype=np.int64), [d.name for d in class_dirs]
 
-    first = _read_image(files[0])
-    x = np.empty((len(files),) + first.shape, dtype=np.float32)  # (N, C, H, W)
-    x[0] = first
-    for i, path in enumerate(files[1:], start=1):
-        img = _read_image(path)
-        if img.shape != first.shape:
+
+def is_image_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding images, directly or in class sub-folders."""
+    if not path.is_dir():
+        return False
+    try:
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+        return any(_is_image(p) for p in entries) or any(
+            p.is_dir() and any(_is_image(q) for q in p.iterdir()) for p in entries)
+    except OSError:  # the reader says what is wrong
+        return False
+
+
+def scan_headers(files: List[Path], labels: Optional[np.ndarray], transform: ImageTransform, name: str,
+                 skip_bad: bool) -> tuple:
+    """``(files, labels, shape, skipped)``: every file's header read, the bad ones left out (``skip_bad``)
+    or refused, and all shapes under ``transform`` checked to be one."""
+    shapes, keep, skipped = [], [], []
+    for i, path in enumerate(files):
+        try:
+            shapes.append(header_shape(path, transform))
+            keep.append(i)
+        except BadImage as bad:
+            if not skip_bad:
+                raise
+            skipped.append(bad)
+    require(keep, f"every image in {name} is bad ({_listed(skipped)}); replace them")
+    first = shapes[0]
+    for i, shape in zip(keep, shapes):
+        if shape != first:
             raise VaekitError(
-                f"images in {name} differ in size or color mode: '{path}' is {_describe(img.shape)} but "
-                f"'{files[0]}' is {_describe(first.shape)}; all images must have the same size and "
-                "color mode (resize them, and convert all to grayscale or all to RGB)"
-            )
-        x[i] = img
+                f"images in {name} differ in size or color mode: '{files[i]}' is {_describe(shape)} but "
+                f"'{files[keep[0]]}' is {_describe(first)}; {FIX_SHAPES}")
+    kept = [files[i] for i in keep]
+    return kept, None if labels is None else labels[keep], first, skipped
+
+
+def read_image_folder(folder: Path, name: str, transform: ImageTransform = ImageTransform(),
+                      skip_bad: bool = False) -> RawData:
+    """Read every image under ``folder`` into memory through ``transform``."""
+    files, labels, class_names = list_images(folder, name)
+    files, labels, shape, skipped = scan_headers(files, labels, transform, name, skip_bad)
+    x = np.empty((len(files),) + shape, dtype=np.float32)  # (N, C, H, W)
+    good = np.ones(len(files), dtype=bool)
+    for i, path in enumerate(files):
+        try:
+            x[i] = decode_image(path, transform)
+        except BadImage as bad:  # pixels that cannot be decoded: a truncated file
+            if not skip_bad:
+                raise
+            skipped.append(bad)
+            good[i] = False
+    require(good.any(), f"every image in {name} is bad ({_listed(skipped)}); replace them")
+    if not good.all():
+        x, labels = x[good], None if labels is None else labels[good]
     return RawData(name, "image", to_images(x, name), labels,
                    num_classes=None if class_names is None else len(class_names),
-                   class_names=class_names, extra={"path": str(folder)})
+                   class_names=class_names, extra={"path": str(folder), **image_extra(transform, skipped, name)})
+
+
+def image_extra(transform: ImageTransform, skipped: List[BadImage], name: str) -> dict:
+    """What an image folder adds to its DataInfo's ``extra``: the transform, and the skipped files
+    (reported on stderr as they are left out)."""
+    extra = {"transform": transform.to_dict()} if transform.active else {}
+    if skipped:
+        print(f"vaekit: left out {len(skipped)} bad image(s) of {name} (--skip-bad-images): {_listed(skipped)}",
+              file=sys.stderr)
+        extra["skipped_images"] = {"count": len(skipped),
+                                   "files": [f"{bad.path}: {bad.reason}" for bad in skipped[:REPORTED]]}
+    return extra
+
+
+def _listed(skipped: List[BadImage]) -> str:
+    shown = "; ".join(f"'{bad.path}': {bad.reason}" for bad in skipped[:REPORTED])
+    return shown + (f"; and {len(skipped) - REPORTED} more" if len(skipped) > REPORTED else "")
 
 
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-
-
-def _read_image(path: Path) -> np.ndarray:
-    """One image as float32 (C, H, W) in [0, 1]."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PIL's notes on odd chunks or metadata are not the user's concern
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                require(im.width * im.height <= MAX_PIXELS,
-                        f"image '{path}' is too large to load ({im.width}x{im.height} pixels, more than the "
-                        f"{MAX_PIXELS} vaekit loads in one image); shrink it, or replace or remove that file")
-                return _as_array(im)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise VaekitError(f"image '{path}' is too large to load ({e}); shrink it, or replace or remove "
-                          "that file") from None
-    except PermissionError:  # said by data.files.readable
-        raise
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:  # PIL's errors for a broken file
-        raise VaekitError(f"could not read image '{path}' ({e}); replace or remove that file") from None
-
-
-def _as_array(im) -> np.ndarray:
-    """An open PIL image as float32 (C, H, W) in [0, 1]."""
-    im.load()
-    if im.mode.startswith("I;16"):
-        arr = np.asarray(im, dtype=np.float32) / 65535.0
-    else:
-        if im.mode == "1":
-            im = im.convert("L")
-        elif im.mode == "P":
-            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        elif im.mode not in ("L", "LA", "RGB", "RGBA"):
-            im = im.convert("RGB")
-        arr = np.asarray(im, dtype=np.float32) / 255.0
-    return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
+    return path.suffix.lower() in image_suffixes() and path.is_file()
 
 
 def _describe(shape: tuple) -> str:

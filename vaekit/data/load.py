@@ -13,9 +13,16 @@ from .arrays import RawData, quantization_levels
 from .builtin import DATASET_NAMES, canonical_name, load_named
 from .files import SUPPORTED, read_path, readable
 from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices, split_sizes
+from .augment import parse_augment, with_augment
+from .image_decode import ImageTransform
+from .image_folder import image_extra, is_image_folder, list_images, scan_headers
+from .image_stream import ImageRows
 from .streaming import (column_stats, levels_sample, open_source, scan_images, scan_table, should_stream,
                         streamed_splits, train_stats)
 from .types import DataInfo, DataSplits, TensorData
+
+
+LEVELS_IMAGES = 64  # a streamed image folder's quantization check reads its first 64 images (in memory: 1 M values)
 
 
 def load_data(
@@ -29,6 +36,11 @@ def load_data(
     download: bool = True,
     mirrors: Union[str, Sequence[str], None] = None,
     stream: Optional[bool] = None,
+    image_size=None,
+    channels: Optional[int] = None,
+    augment=None,
+    skip_bad_images: bool = False,
+    workers: Optional[int] = None,
 ) -> DataSplits:
     """Load a named dataset or a data path and split it into train / validation / test.
 
@@ -46,17 +58,33 @@ def load_data(
         loading it (None: when it is large, see :mod:`vaekit.data.streaming`). Streamed
         splits are :class:`MappedData`; the numbers are the same either way.
 
+    image_size / channels: the deterministic transform of a folder of images, ``S`` or ``HxW`` and 1
+        or 3 (:mod:`vaekit.data.image_decode`); saved in ``info.extra["transform"]``, and a run's
+        ``info`` brings its own, so new images get the transform the training images got.
+    augment: e.g. ``"flip,crop"``: the training split's shuffled batches are augmented
+        (:mod:`vaekit.data.augment`).
+    skip_bad_images: leave out image files that cannot be read (listed in ``info.extra``) instead of
+        refusing the folder.
+    workers: processes decoding a streamed image folder (default: up to 4, one per CPU).
+
     Images come out float32 (N, C, H, W) in [0, 1]; tables float32 (N, D) standardized with
     the training split's per-column mean and std; labels int64 (N,).
     """
     require(isinstance(val_fraction, (int, float)) and 0 <= val_fraction < 1,
             f"val_fraction must be at least 0 and below 1, got {val_fraction!r}; "
             "use e.g. 0.1, or 0 for no validation split")
+    transform = _transform(str(source), image_size, channels, info)
+    augment = parse_augment(augment)
     with readable(str(source)):
-        path = _stream_path(str(source), stream)
+        path = _stream_path(str(source), stream, transform)
+        if path is not None and is_image_folder(path):
+            splits = _load_streamed_images(path, str(source), val_fraction, seed, info, transform, skip_bad_images,
+                                          workers)
+            splits.train = with_augment(splits.train, augment, "image", f"'{source}'")
+            return splits
         if path is not None:
             return _load_streamed(path, str(source), val_fraction, seed, info)
-        raw = _read_source(str(source), data_dir, label_column, download, mirrors)
+        raw = _read_source(str(source), data_dir, label_column, download, mirrors, transform, skip_bad_images)
     if info is not None:
         _check_matches(_named(raw.name), tuple(raw.x.shape[1:]), raw.columns, info)
     n_official = None if raw.x_test is None else len(raw.x_test)
@@ -92,10 +120,24 @@ def load_data(
                **_levels(raw.kind, raw.extra.get("levels"), lambda: raw.x.reshape(-1)[:1_000_000])},
     )
     train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors) for d in (train, val, test))
-    return DataSplits(train, val, test, out_info)
+    return DataSplits(with_augment(train, augment, raw.kind, raw.name), val, test, out_info)
 
 
-def _read_source(source: str, data_dir, label_column, download: bool, mirrors) -> RawData:
+def _transform(source: str, image_size, channels, info: Optional[DataInfo]) -> ImageTransform:
+    """The image transform: the run's (``info``) when it has one, else the options'; options are only for
+    folders of images."""
+    if info is not None and info.extra.get("transform"):
+        return ImageTransform.from_dict(info.extra["transform"])
+    transform = ImageTransform.from_options(image_size, channels)
+    path = Path(source).expanduser()
+    require(not transform.active or canonical_name(source) is None and path.is_dir(),
+            f"--image-size and --channels apply to a folder of image files, but {source!r} is not one; "
+            "drop them (resize and convert other data before loading it)")
+    return transform
+
+
+def _read_source(source: str, data_dir, label_column, download: bool, mirrors,
+                 transform: ImageTransform, skip_bad: bool) -> RawData:
     name = canonical_name(source)
     if name is not None:
         require(label_column is None,
@@ -103,7 +145,7 @@ def _read_source(source: str, data_dir, label_column, download: bool, mirrors) -
         return load_named(name, data_dir=data_dir, download=download, mirrors=mirrors)
     path = Path(source).expanduser()
     if path.exists():
-        return read_path(path, source, label_column)
+        return read_path(path, source, label_column, transform, skip_bad)
     looks_like_path = os.sep in source or "/" in source or bool(Path(source).suffix)
     if looks_like_path:
         raise VaekitError(f"data path '{source}' does not exist (working directory: {os.getcwd()}); "
@@ -112,14 +154,14 @@ def _read_source(source: str, data_dir, label_column, download: bool, mirrors) -
                       f"nor an existing file or folder. Pass one of those names, or a path to {SUPPORTED}")
 
 
-def _stream_path(source: str, stream: Optional[bool]) -> Optional[Path]:
+def _stream_path(source: str, stream: Optional[bool], transform: ImageTransform) -> Optional[Path]:
     """The path of ``source`` when it is to be streamed (see :mod:`vaekit.data.streaming`), else None."""
     path = Path(source).expanduser()
     if canonical_name(source) is not None or not path.exists():
-        require(not stream, f"{source!r} cannot be streamed: streaming reads a .npy file or a folder of .npy "
-                            "shards (x-0.npy, x-1.npy, ...); load it without --stream")
+        require(not stream, f"{source!r} cannot be streamed: streaming reads a .npy file, a folder of .npy "
+                            "shards (x-0.npy, x-1.npy, ...) or a folder of images; load it without --stream")
         return None
-    return path if should_stream(path, f"'{source}'", stream) else None
+    return path if should_stream(path, f"'{source}'", stream, transform) else None
 
 
 def _load_streamed(path: Path, source: str, val_fraction: float, seed: int,
@@ -145,6 +187,27 @@ def _load_streamed(path: Path, source: str, val_fraction: float, seed: int,
     rows.info = DataInfo(name=source, kind=kind, shape=tuple(int(s) for s in shape), num_classes=num_classes,
                          class_names=class_names, mean=mean, std=std,
                          extra={"path": str(path), "test_split": test_split, **levels})
+    return DataSplits(train, val, test, rows.info)
+
+
+def _load_streamed_images(path: Path, source: str, val_fraction: float, seed: int, info: Optional[DataInfo],
+                          transform: ImageTransform, skip_bad: bool, workers: Optional[int]) -> DataSplits:
+    """:func:`load_data` for a folder of images decoded batch by batch (:mod:`vaekit.data.image_stream`)."""
+    name = f"'{source}'"
+    files, labels, class_names = list_images(path, name)
+    files, labels, shape, skipped = scan_headers(files, labels, transform, name, skip_bad)
+    if info is not None:
+        _check_matches(_named(name), shape, None, info)
+    _check_sizes(len(files), name, None, val_fraction)
+    rows = ImageRows(files, shape, transform, name, workers)
+    y = None if labels is None else torch.from_numpy(labels).long()
+    train, val, test, test_split = streamed_splits(rows, y, val_fraction, seed)
+    sample = min(len(files), LEVELS_IMAGES, -(-1_000_000 // int(np.prod(shape))))  # decoded now, in order
+    levels = _levels("image", None, lambda: rows.examples(np.arange(sample)).numpy().reshape(-1)[:1_000_000])
+    rows.info = DataInfo(name=source, kind="image", shape=shape, num_classes=None if class_names is None else
+                         len(class_names), class_names=class_names,
+                         extra={"path": str(path), "test_split": test_split, **levels,
+                                **image_extra(transform, skipped, name)})
     return DataSplits(train, val, test, rows.info)
 
 

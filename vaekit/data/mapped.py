@@ -56,8 +56,9 @@ class MappedData:
     """A split of a streamed dataset: row numbers into a :class:`RowSource`, plus labels/factors."""
 
     def __init__(self, source: RowSource, rows: torch.Tensor, y: Optional[torch.Tensor] = None,
-                 factors: Optional[torch.Tensor] = None, device: Optional[torch.device] = None):
+                 factors: Optional[torch.Tensor] = None, device: Optional[torch.device] = None, augment=None):
         self.source, self.rows, self.y, self.factors, self.device = source, rows, y, factors, device
+        self.augment = augment  # a training split's (vaekit.data.augment), applied to shuffled batches
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -89,13 +90,21 @@ class MappedData:
         """Batches are read on the CPU and moved to ``device``; labels move now."""
         device = torch.device(device)
         y = None if self.y is None else self.y.to(device)
-        return MappedData(self.source, self.rows, y, self.factors, None if device.type == "cpu" else device)
+        return MappedData(self.source, self.rows, y, self.factors, None if device.type == "cpu" else device,
+                          self.augment)
+
+    def read_batches(self, indices: list) -> Iterator[torch.Tensor]:
+        """The examples at each of ``indices`` (slices or index tensors of this split), in order; a source
+        that decodes in worker processes (an image folder) reads them ahead."""
+        rows = [self.rows[i].numpy() for i in indices]
+        read = getattr(self.source, "read_batches", None)
+        for x in (read(rows) if read is not None else (self.source.examples(r) for r in rows)):
+            yield x if self.device is None else x.to(self.device)
 
     def chunks(self, rows: Optional[int] = None) -> Iterator[torch.Tensor]:
         """The whole split as float32 tensors of at most ``rows`` examples (default: ~16 MB each)."""
         step = rows or self.source.chunk_rows()
-        for start in range(0, len(self), step):
-            yield self.take(torch.arange(start, min(start + step, len(self))))
+        yield from self.read_batches([slice(start, start + step) for start in range(0, len(self), step)])
 
 
 class MappedRows:

@@ -19,6 +19,9 @@ of points inside it falls at least half inside the sprite. Sprites always lie wh
 the frame. As in dSprites, a square looks the same after a quarter turn and an ellipse
 after a half turn, so rotation is not fully identifiable from the image.
 
+``shapes-color`` (names as below, ``shapes-color-N-seedS``) adds a sixth factor, ``color`` (6 values:
+red, yellow, green, cyan, blue, magenta): the sprite is drawn in that colour on black, (3, 64, 64).
+
 Names: ``shapes`` is 10,000 images drawn with seed 0; ``shapes-N`` is N images
 (``shapes-50000``); ``shapes-N-seedS`` draws them with seed S (``shapes-2000-seed3``). The
 same name always gives the same images. The dataset has no official test split: the loader
@@ -51,7 +54,10 @@ STEP = 1.5  # pixels between neighbouring positions
 MARGIN = (IMAGE_SIZE - STEP * (FACTOR_SIZES[3] - 1)) / 2  # 8.75: the first and last centres
 SUPERSAMPLE = 4  # points per pixel side when deciding whether a pixel is on
 REACH = 9  # a sprite lies within REACH - 0.25 pixels of its centre (largest: 8.5)
-NAME = re.compile(r"shapes(?:-(\d+))?(?:-seed(\d+))?")
+NAME = re.compile(r"shapes(-colou?r)?(?:-(\d+))?(?:-seed(\d+))?")
+# shapes-color: the sprite drawn in one of six fully saturated hues (a sixth factor, "color"), on black
+COLORS = np.array([(1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 1, 1), (0, 0, 1), (1, 0, 1)], dtype=np.float32)
+COLOR_NAMES = ["red", "yellow", "green", "cyan", "blue", "magenta"]
 
 
 class FactorSpace:
@@ -106,6 +112,23 @@ class ShapesGroundTruth(FactorSpace):
         return out.astype(np.float32)[:, None]
 
 
+class ColorShapesGroundTruth(ShapesGroundTruth):
+    """The generator behind ``shapes-color``: factor indices (n, 6), the sixth the colour -> (n, 3, 64, 64)."""
+
+    def __init__(self):
+        FactorSpace.__init__(self, FACTOR_SIZES + (len(COLORS),), FACTOR_NAMES + ("color",))
+
+    def factor_values(self, factors: np.ndarray) -> np.ndarray:
+        f = np.asarray(factors)
+        return np.concatenate([super().factor_values(f[:, :5]), f[:, 5:].astype(np.float64)], axis=1)
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        f = np.asarray(factors).astype(np.int64)
+        require(f.ndim == 2 and f.shape[1] == self.num_factors and bool(((f[:, 5] >= 0) & (f[:, 5] < len(COLORS))).all()),
+                f"shapes-color factors must have shape (n, {self.num_factors}) with colours in 0..{len(COLORS) - 1}")
+        return super().render(f[:, :5]) * COLORS[f[:, 5]][:, :, None, None]
+
+
 def _place(index: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Position indices -> (the pixel the centre falls in, which of the two sub-pixel phases)."""
     centre = MARGIN + STEP * index
@@ -146,32 +169,39 @@ def _sprites() -> List[tuple]:
     return bank
 
 
-def parse_name(source: str) -> Optional[Tuple[int, int]]:
-    """``(size, seed)`` for a shapes name ('shapes', 'shapes-50000', 'shapes-2000-seed3'), else None."""
+def parse_name(source: str) -> Optional[Tuple[int, int, bool]]:
+    """``(size, seed, color)`` for a shapes name ('shapes', 'shapes-50000', 'shapes-2000-seed3',
+    'shapes-color-5000'), else None."""
     match = NAME.fullmatch(source.strip().lower().replace("_", "-"))
     if match is None:
         return None
-    return int(match.group(1) or DEFAULT_SIZE), int(match.group(2) or 0)
+    return int(match.group(2) or DEFAULT_SIZE), int(match.group(3) or 0), bool(match.group(1))
 
 
-def shapes_name(size: int = DEFAULT_SIZE, seed: int = 0) -> str:
+def shapes_name(size: int = DEFAULT_SIZE, seed: int = 0, color: bool = False) -> str:
     """The canonical name of ``size`` images drawn with ``seed``: defaults are left out."""
-    return "shapes" + (f"-{size}" if size != DEFAULT_SIZE else "") + (f"-seed{seed}" if seed else "")
+    return ("shapes-color" if color else "shapes") + (f"-{size}" if size != DEFAULT_SIZE else "") + (
+        f"-seed{seed}" if seed else "")
 
 
 def ground_truth_for(name: Optional[str]) -> Optional[ShapesGroundTruth]:
     """The generator behind the dataset called ``name``, or None when it has none."""
-    return ShapesGroundTruth() if name and parse_name(name) is not None else None
+    parsed = parse_name(name) if name else None
+    if parsed is None:
+        return None
+    return ColorShapesGroundTruth() if parsed[2] else ShapesGroundTruth()
 
 
-def load_shapes(size: int = DEFAULT_SIZE, seed: int = 0) -> RawData:
-    """``size`` shapes images drawn with ``seed``, their shape labels and factor indices."""
-    name = f"dataset '{shapes_name(size, seed)}'"
+def load_shapes(size: int = DEFAULT_SIZE, seed: int = 0, color: bool = False) -> RawData:
+    """``size`` shapes images drawn with ``seed``, their shape labels and factor indices; ``color``: the
+    sprites in colour, with a sixth factor."""
+    name = f"dataset '{shapes_name(size, seed, color)}'"
     require(1 <= size <= MAX_SIZE, f"{name}: the size must be between 1 and {MAX_SIZE:,} (the images are "
                                    f"rendered in memory), got {size}; e.g. shapes-20000")
-    truth = ShapesGroundTruth()
+    truth = ColorShapesGroundTruth() if color else ShapesGroundTruth()
     factors = truth.sample_factors(size, np.random.default_rng(seed))
     return RawData(name, "image", truth.render(factors), truth.labels(factors),
                    num_classes=len(SHAPE_NAMES), class_names=list(SHAPE_NAMES),
                    factors=factors.astype(np.float32),
-                   extra={"factor_names": list(FACTOR_NAMES), "factor_sizes": list(FACTOR_SIZES), "seed": seed})
+                   extra={"factor_names": list(truth.factor_names), "factor_sizes": list(truth.factor_sizes),
+                          "seed": seed})

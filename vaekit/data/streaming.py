@@ -1,10 +1,11 @@
 """When data streams from disk, and loading it that way: checks and statistics in chunks, splits as
 row lists.
 
-The rule: a .npy file or a folder of .npy shards streams when its examples as float32 would take
-more than :func:`stream_threshold` bytes (a quarter of this machine's memory, at most 2 GiB);
-``stream=True`` / ``False`` (CLI ``--stream`` / ``--no-stream``) decides instead. Other sources
-(named datasets, .npz, CSV, image folders) are always loaded in memory. Streaming changes
+The rule: a .npy file, a folder of .npy shards or a folder of images streams when its examples as
+float32 would take more than :func:`stream_threshold` bytes (a quarter of this machine's memory, at
+most 2 GiB); ``stream=True`` / ``False`` (CLI ``--stream`` / ``--no-stream``) decides instead. Other
+sources (named datasets, .npz, CSV) are always loaded in memory. Image folders stream through
+:mod:`vaekit.data.image_stream`, decoded in worker processes. Streaming changes
 where the numbers come from, never what they are: splits, conversion and normalization are
 the ones :func:`load_data` uses in memory.
 """
@@ -19,6 +20,8 @@ import torch
 
 from ..errors import VaekitError, require
 from .arrays import encode_labels, example_layout, finite_float32, image_scale, require_examples
+from .image_decode import ImageTransform, header_shape
+from .image_folder import is_image_folder, list_images
 from .mapped import MappedData, RowSource
 from .npy_reader import NpyFile, is_shard_folder, row_starts, shard_files
 from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices
@@ -46,13 +49,17 @@ def open_arrays(path: Path, name: str) -> tuple:
     return [NpyFile(path, name)], None
 
 
-def should_stream(path: Path, name: str, stream: Optional[bool]) -> bool:
-    """Whether ``path`` is loaded by :func:`load_streamed` (see the module's rule)."""
+def should_stream(path: Path, name: str, stream: Optional[bool],
+                  transform: ImageTransform = ImageTransform()) -> bool:
+    """Whether ``path`` is streamed (see the module's rule)."""
+    images = not streamable(path) and is_image_folder(path)
     if stream is not None:
-        require(not stream or streamable(path),
-                f"{name} cannot be streamed: streaming reads a .npy file or a folder of .npy shards "
-                "(x-0.npy, x-1.npy, ...); convert the data to .npy, or load it without --stream")
+        require(not stream or streamable(path) or images,
+                f"{name} cannot be streamed: streaming reads a .npy file, a folder of .npy shards "
+                "(x-0.npy, x-1.npy, ...) or a folder of images; convert the data to .npy, or load it without --stream")
         return bool(stream)
+    if images:
+        return image_folder_bytes(path, name, transform) > stream_threshold()
     if not streamable(path):
         return False
     try:
@@ -61,6 +68,15 @@ def should_stream(path: Path, name: str, stream: Optional[bool]) -> bool:
         return False
     values = sum(f.shape[0] for f in files) * int(np.prod(files[0].shape[1:]))
     return values * 4 > stream_threshold()
+
+
+def image_folder_bytes(path: Path, name: str, transform: ImageTransform) -> int:
+    """The float32 bytes of a folder of images: its file count times the first image's size."""
+    try:
+        files, _, _ = list_images(path, name)
+        return len(files) * int(np.prod(header_shape(files[0], transform))) * 4
+    except VaekitError:  # a bad folder or first file: the in-memory reader says what is wrong
+        return 0
 
 
 def scan_images(source: RowSource, n: int, shape: tuple, name: str) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 
@@ -10,11 +10,13 @@ import torch
 @dataclass
 class TensorData:
     """Examples ``x`` (N, *shape) float32, optional integer labels ``y`` (N,) and, for data with
-    known generative factors (``shapes``), their values ``factors`` (N, F) float32."""
+    known generative factors (``shapes``), their values ``factors`` (N, F) float32. A training split
+    may carry an ``augment`` (:class:`vaekit.data.augment.Augment`), applied to shuffled batches."""
 
     x: torch.Tensor
     y: Optional[torch.Tensor] = None
     factors: Optional[torch.Tensor] = None
+    augment: Optional[Any] = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -25,7 +27,8 @@ class TensorData:
 
     def to(self, device) -> "TensorData":
         """Examples and labels on ``device`` (factors stay where they are)."""
-        return TensorData(self.x.to(device), None if self.y is None else self.y.to(device), self.factors)
+        return TensorData(self.x.to(device), None if self.y is None else self.y.to(device), self.factors,
+                          self.augment)
 
     def chunks(self, rows: Optional[int] = None) -> Iterator[torch.Tensor]:
         """The examples in pieces of at most ``rows`` (default: all at once); as

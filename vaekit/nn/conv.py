@@ -48,16 +48,16 @@ CHANNELS_LAST = torch.channels_last
 class ConvEncoder(nn.Module):
     """x (B, C, H, W) [+ condition (B, K)] -> features (B, dense)."""
 
-    def __init__(self, data_shape: Sequence[int], channels: Sequence[int] = (32, 64), dense: int = 16,
+    def __init__(self, data_shape: Sequence[int], widths: Sequence[int] = (32, 64), dense: int = 16,
                  cond_dim: int = 0, activation: str = "relu"):
         super().__init__()
         c, h, w = _check_image(data_shape)
         layers, prev = [], c
-        for ch in channels:
+        for ch in widths:
             layers += [nn.Conv2d(prev, ch, 3, stride=2, padding=1), make_activation(activation)]
             prev = ch
         self.conv = nn.Sequential(*layers)
-        fh, fw = _sizes((h, w), len(channels))[-1]
+        fh, fw = _sizes((h, w), len(widths))[-1]
         flat = prev * fh * fw
         self.dense = mlp([flat + cond_dim, dense], activation) if dense else nn.Identity()
         self.out_dim = dense if dense else flat + cond_dim
@@ -70,16 +70,16 @@ class ConvDecoder(nn.Module):
     """z (B, D) [+ condition] -> likelihood parameters (B, P * C, H, W)."""
 
     def __init__(self, latent_dim: int, data_shape: Sequence[int], params_per_value: int = 1,
-                 channels: Sequence[int] = (32, 64), dense: int = 16, cond_dim: int = 0,
+                 widths: Sequence[int] = (32, 64), dense: int = 16, cond_dim: int = 0,
                  activation: str = "relu"):
         super().__init__()
         c, h, w = _check_image(data_shape)
-        sizes = _sizes((h, w), len(channels))
-        self.start = (channels[-1], *sizes[-1])  # (C_last, h_last, w_last)
+        sizes = _sizes((h, w), len(widths))
+        self.start = (widths[-1], *sizes[-1])  # (C_last, h_last, w_last)
         # The Keras model maps z straight to the conv volume (no dense-16 layer on the way back).
         self.fc = nn.Sequential(nn.Linear(latent_dim + cond_dim, math.prod(self.start)), make_activation(activation))
-        layers, prev = [], channels[-1]
-        rev = list(reversed(channels))  # e.g. 64, 32: the Keras decoder's filters
+        layers, prev = [], widths[-1]
+        rev = list(reversed(widths))  # e.g. 64, 32: the Keras decoder's filters
         for i, ch in enumerate(rev):
             (th, tw), (sh, sw) = sizes[-2 - i], sizes[-1 - i]
             # ConvTranspose2d(k3, s2, p1) gives 2n - 1 + output_padding

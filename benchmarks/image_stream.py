@@ -1,0 +1,196 @@
+"""One streamed epoch over a folder of JPEGs: peak memory, the share of each step spent waiting for data,
+and images per second.
+
+    python benchmarks/image_stream.py [--n 100000] [--size 64] [--workers 2] [--recipe conv]
+                                      [--set PATH=VALUE ...] [--dir DIR] [--keep]
+
+Writes ``--n`` synthetic JPEGs (quality 90) of mixed sizes, each side drawn from 80..120 px, made of a
+smooth colour gradient, a few discs and a little noise (so they compress like photos, not like noise),
+in two processes. Then trains one epoch with ``vaekit.train(folder, stream=True, image_size=SIZE,
+channels=3, workers=W)`` of ``--recipe`` (default ``conv``; ``--recipe resnet`` once that recipe exists;
+``--set`` passes any config value) and reports:
+
+- peak RSS: this process's and its decoding workers' resident memory, summed, sampled every 0.1 s from
+  /proc (what the machine must hold; the workers share most pages with the parent, so the sum is an
+  upper bound);
+- data wait: the time the training loop spent blocked waiting for its next decoded batch, as a share of
+  the training loop's time (the training epoch only, not the validation pass or the setup; from the
+  first batch's request to the last batch's request, so every step but the last);
+- img/s: training images over the training loop's seconds; and the seconds of the setup (headers read,
+  the data checks' pass over the training and validation splits, plots);
+- the bound the data path sets: images per second of the same shuffled batches decoded alone, no model.
+  Where a step takes less time than decoding its batch, the loop waits for the difference.
+
+Results: printed, and benchmarks/results/image-stream.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def write_image(args) -> None:
+    folder, i = args
+    from PIL import Image
+
+    g = np.random.default_rng(i)
+    h, w = (int(v) for v in g.integers(80, 121, 2))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    a, b = g.uniform(0, 255, (2, 3))
+    img = a + (b - a) * (xx / w)[..., None]
+    for _ in range(3):
+        cy, cx, r = g.uniform(0, h), g.uniform(0, w), g.uniform(8, 30)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = g.uniform(0, 255, 3)
+    img += g.normal(0, 4, img.shape)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
+
+
+def write_folder(folder: Path, n: int) -> float:
+    start = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    with Pool(2) as pool:
+        pool.map(write_image, [(folder, i) for i in range(n)], chunksize=256)
+    return time.perf_counter() - start
+
+
+def tree_rss() -> int:
+    """Resident bytes of this process and its children (from /proc)."""
+    total, pids = 0, [os.getpid()]
+    try:
+        children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+        pids += [int(p) for p in children]
+    except OSError:
+        pass
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+class PeakRSS(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.running = 0, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, tree_rss())
+            time.sleep(0.1)
+
+
+def timed_reads(records: list):
+    """``ImageRows.read_batches`` wrapped, inside the trainer's training epochs only: each call's batch count,
+    the seconds blocked in it, and its span."""
+    from vaekit.data.image_stream import ImageRows
+    from vaekit.train.trainer import Trainer
+
+    real, real_epoch, training = ImageRows.read_batches, Trainer._train_epoch, [False]
+
+    def train_epoch(self, *args, **kwargs):
+        training[0] = True
+        try:
+            return real_epoch(self, *args, **kwargs)
+        finally:
+            training[0] = False
+
+    def read_batches(self, batches):
+        if not training[0]:
+            yield from real(self, batches)
+            return
+        # the span runs from the first request to the request of the last batch: every step but the last
+        # (the consumer asks for no batch after its last) is inside it
+        row = {"batches": len(batches), "images": 0, "wait": 0.0, "start": time.perf_counter(), "end": None}
+        records.append(row)
+        for i, x in enumerate(real(self, batches)):
+            row["wait"] += time.perf_counter() - (row["end"] or row["start"])
+            yield x
+            row["end"] = time.perf_counter()
+            row["images"] += x.shape[0]
+
+    ImageRows.read_batches = read_batches
+    Trainer._train_epoch = train_epoch
+
+
+def decode_alone(folder: Path, size: int, workers: int, batch_size: int) -> float:
+    """Images per second of decoding the training split alone (shuffled batches, no model): the bound the
+    data path sets."""
+    from vaekit.data import load_data
+    from vaekit.data.batching import iterate_batches
+    import torch
+
+    splits = load_data(str(folder), image_size=size, channels=3, stream=True, workers=workers)
+    start = time.perf_counter()
+    n = sum(x.shape[0] for x, _ in iterate_batches(splits.train, batch_size, shuffle=True,
+                                                    generator=torch.Generator().manual_seed(0)))
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--recipe", default="conv")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--dir", type=Path, default=None, help="where the JPEGs go (default: a temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the JPEGs (and reuse them when present)")
+    args = parser.parse_args()
+
+    import vaekit
+
+    base = args.dir or Path(tempfile.mkdtemp(prefix="image-stream-"))
+    folder = base / f"jpegs-{args.n}"
+    made = 0.0 if (folder.is_dir() and len(list(folder.glob("*.jpg"))) == args.n) else write_folder(folder, args.n)
+    print(f"{args.n} JPEGs in {folder} ({made:.0f} s to write)", flush=True)
+    records: list = []
+    timed_reads(records)
+    peak = PeakRSS()
+    peak.start()
+    start = time.perf_counter()
+    vaekit.train(str(folder), out=base / "run", overwrite=True, recipe=args.recipe, epochs=1, image_size=args.size,
+                 channels=3, stream=True, workers=args.workers, batch_size=args.batch_size, progress=False,
+                 sets=args.sets)
+    total = time.perf_counter() - start
+    peak.running = False
+    peak.join()
+    train = records[0]
+    seconds = train["end"] - train["start"]
+    info = vaekit.open_run(base / "run").config.data_info
+    steps, images = train["batches"], train["images"]
+    result = {
+        "n": args.n, "size": args.size, "workers": args.workers, "recipe": args.recipe, "sets": args.sets,
+        "batch_size": args.batch_size, "train_steps": steps, "steps_timed": steps - 1,
+        "peak_rss_gb": peak.peak / 1e9, "data_wait_share": train["wait"] / seconds,
+        "img_per_s": images / seconds, "train_loop_s": seconds, "total_s": total,
+        "setup_and_validation_s": total - seconds, "shape": info["shape"],
+        "decode_alone_img_per_s": decode_alone(folder, args.size, args.workers, args.batch_size),
+        "machine": f"{platform.node()}, {os.cpu_count()} CPUs (shared with other work while measured)",
+        "command": "python benchmarks/image_stream.py " + " ".join(sys.argv[1:]),
+    }
+    print(json.dumps(result, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "image-stream.json").write_text(json.dumps(result, indent=2) + "\n")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
