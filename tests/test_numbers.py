@@ -443,3 +443,18 @@ def test_minibatch_stratified_weights_follow_chen_et_al_appendix_c2():
     big = log_weight_matrix(64, 60000, "mss").double().exp()
     assert torch.allclose(big.sum(1), torch.ones(64, dtype=torch.float64), atol=1e-5)
     assert torch.allclose(big.diagonal(), torch.full((64,), 1 / 60000, dtype=torch.float64))
+
+
+def test_psnr_by_hand():
+    """10 log10(1 / MSE) per image, then the mean over images: an error of 0.1 everywhere is 20 dB,
+    0.01 is 40 dB; an exact copy is capped at 100 dB."""
+    from vaekit.evaluate.recon import MAX_PSNR, psnr
+    x = torch.full((3, 3, 4, 4), 0.5)
+    x_hat = x.clone()
+    x_hat[0] += 0.1
+    x_hat[1] -= 0.01
+    got = psnr(x, x_hat)
+    assert torch.allclose(got, torch.tensor([20.0, 40.0, MAX_PSNR]), atol=1e-4)
+    half = x.clone()
+    half[0, :, :2] += 0.2  # half the values off by 0.2: MSE 0.02, 16.99 dB
+    assert float(psnr(x[:1], half[:1])) == pytest.approx(10 * math.log10(1 / 0.02), abs=1e-4)

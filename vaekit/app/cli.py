@@ -240,7 +240,8 @@ def _evaluation_table(result: dict, names: List[str]) -> None:
     from ..contract.keys import key_layer
     from ..evaluate import meanings
 
-    title = f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples)"
+    epoch = f", {result['checkpoint']} weights of epoch {result['epoch']}" if result.get("epoch") else ""
+    title = f"{result['run']}: {result['split']} split of {result['data']} ({result['n']} examples{epoch})"
     table = Table(title=escape(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -248,8 +249,8 @@ def _evaluation_table(result: dict, names: List[str]) -> None:
     meaning = meanings(names)
     meaning.update({key: f"KL of stochastic layer {key_layer(key)} (1 = top)" for key in result
                     if key_layer(key) is not None})
-    skip = {"n", "run", "data", "split", "checkpoint", "warning", "metrics", "metrics_seed", "not_applicable",
-            "options", "weights"}
+    skip = {"n", "run", "data", "split", "checkpoint", "epoch", "warning", "metrics", "metrics_seed",
+            "not_applicable", "why_not", "options", "weights"}
     notes = []
     for key in [key for key in result if key not in skip]:
         if isinstance(result[key], str):

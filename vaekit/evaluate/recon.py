@@ -1,8 +1,9 @@
-"""Reconstruction error of the decoded posterior mean: squared error and cross-entropy."""
+"""Reconstruction error of the decoded posterior mean: squared error, cross-entropy, and PSNR for images."""
 from __future__ import annotations
 
 from typing import Dict
 
+import torch
 import torch.nn.functional as F
 
 from ..data.batching import iterate_batches
@@ -12,14 +13,26 @@ from ..registry import METRICS
 from .base import Metric
 
 
+MAX_PSNR = 100.0  # dB: an exact reconstruction (squared error 0) counts as this
+
+
+def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio of each image (B,), in dB, for values in [0, 1] (peak 1):
+    10 log10(1 / mean squared error), at most :data:`MAX_PSNR`."""
+    mse = (x_hat.double() - x.double()).pow(2).flatten(1).mean(1)
+    return (-10.0 * torch.log10(mse.clamp(min=10 ** (-MAX_PSNR / 10)))).float()
+
+
 def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=None) -> Dict[str, float]:
     """``mse``: mean squared error per value between x and the decoded posterior mean, in the
     data's original units; ``bce``: binary cross-entropy summed over an example's values, for
-    data in [0, 1] (nats per example). Deterministic: no latent is sampled. ``info``: the data's
-    :class:`DataInfo`, whose statistics give the original units of a table."""
+    data in [0, 1] (nats per example); ``psnr``: the mean over images of :func:`psnr`, for images in
+    [0, 1]. Deterministic: no latent is sampled. ``info``: the data's :class:`DataInfo`, whose
+    statistics give the original units of a table."""
     binary_range = bool(data.x.numel()) and float(data.x.min()) >= 0 and float(data.x.max()) <= 1 and \
         (info is None or info.std is None)
-    sq, ce, n, values = 0.0, 0.0, 0, 0
+    images = binary_range and data.x.dim() == 4
+    sq, ce, n, values, db = 0.0, 0.0, 0, 0, 0.0
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
             x_hat = model.reconstruct(x, y if model.num_classes else None)
@@ -31,6 +44,8 @@ def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=No
             if binary_range:
                 p = x_hat.clamp(1e-6, 1 - 1e-6)
                 ce += float(F.binary_cross_entropy(p, x, reduction="sum").double())
+            if images:
+                db += float(psnr(x, x_hat.clamp(0, 1)).double().sum())
             n += x.shape[0]
             values += x[0].numel() * x.shape[0]
     if n == 0:
@@ -38,6 +53,8 @@ def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=No
     out = {"mse": sq / values}
     if binary_range:
         out["bce"] = ce / n
+    if images:
+        out["psnr"] = db / n
     return out
 
 
@@ -47,7 +64,9 @@ class ReconstructionMetric(Metric):
 
     title = "the reconstruction error"
     meanings = {"mse": "squared error per value of the decoded posterior mean, original units",
-                "bce": "binary cross-entropy of the decoded posterior mean, nats per example"}
+                "bce": "binary cross-entropy of the decoded posterior mean, nats per example",
+                "psnr": "peak signal-to-noise ratio of the decoded posterior mean, dB per image (images in [0, 1]; "
+                        "higher is better)"}
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
         return reconstruction_error(model, data, info=None if ctx is None else ctx.info)
