@@ -44,7 +44,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_show_versio
     """Train, evaluate, sample and inspect variational autoencoders."""
 
 
-def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **options):
+def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, threads, **options):
     """Train a VAE; writes config.json, weights, state.pt, metrics.jsonl and plots/ into the run directory."""
     from . import api
     from .launch import check_launch, launch, without_nproc
@@ -59,7 +59,11 @@ def _train(recipe, out, resume, overwrite, plots, progress, sets, nproc, **optio
         raise VaekitError("--resume needs --out RUN, the run directory to continue")
     before = _epochs_done(out) if resume else 0
     data = options.pop("data")
-    with _interruptible(out):
+    from .threads import training_threads
+
+    with _interruptible(out), training_threads(threads) as note:
+        if note:
+            _note(note)
         # on --resume, api.train refuses every option but --epochs, --patience and --device
         run = api.train_run(data, recipe=recipe, out=out, resume=resume, overwrite=overwrite, progress=progress,
                             sets=sets or (), **options)
@@ -91,6 +95,8 @@ def _train_signature() -> inspect.Signature:
                                                    "model.prior.args.components=100 (repeatable).")),
         ("nproc", Optional[int], typer.Option(None, "--nproc", help="Train with N processes on this machine "
                                               "(torchrun; --batch-size stays the global batch).")),
+        ("threads", Optional[int], typer.Option(None, "--threads", help="Compute threads (default: the free cores; "
+                                                "fewer when other processes keep cores busy).")),
     ]
     params = [inspect.Parameter(name, kw, default=default, annotation=annotation) for name, annotation, default in own]
     for option in OPTIONS:
