@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..config import RunConfig
-from ..data.augment import parse_augment
-from ..data.image_decode import parse_channels, parse_image_size
 from ..errors import VaekitError
+from ..image_options import parse_augment, parse_channels, parse_image_size
 from ..recipes import load_recipe
 from ..registry import (LIKELIHOODS, NETWORKS, OBJECTIVES, OPTIMIZERS, POSTERIORS, PRIORS, VARIANTS,
                         Registry)

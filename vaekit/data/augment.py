@@ -24,25 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import VaekitError
+from ..image_options import AUGMENTATIONS
 
-KINDS = ("flip", "crop")
+KINDS = AUGMENTATIONS
 SEED_RANGE = 1 << 62
-
-
-def parse_augment(value, option: str = "--augment") -> Optional[list]:
-    """``"flip,crop"`` / ``["flip", "crop"]`` -> ["flip", "crop"] (KINDS order); "" or "none" -> None."""
-    if value is None:
-        return None
-    items = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
-    items = [str(i).lower() for i in items if i not in ("", None)]
-    unknown = [i for i in items if i not in KINDS]
-    if unknown or not isinstance(value, (str, list, tuple)):
-        if items == ["none"]:
-            return None
-        raise VaekitError(f"{option} takes a comma-separated list of {', '.join(KINDS)} (e.g. flip,crop); "
-                          f"got {value!r}")
-    return [k for k in KINDS if k in items] or None
-
 
 class Augment:
     """Random flips and crops of image batches (N, C, H, W); see the module's notes."""

@@ -20,7 +20,6 @@ The handling of every kind of file, in order:
 from __future__ import annotations
 
 import contextlib
-import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -30,11 +29,11 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import VaekitError
+from ..image_options import MIN_SIDE, parse_channels, parse_image_size
 
 # pixels per image (4096 x 4096), read from its header before it is decoded: a few bytes of a crafted
 # PNG or GIF may claim up to PIL's own limit (89 M pixels), several GB once decoded as float32
 MAX_PIXELS = 1 << 24
-MIN_SIDE = 2
 SKIP_HINT = "replace or remove that file, or pass --skip-bad-images to leave bad files out (they are listed)"
 GREY, GREY_ALPHA, COLOR_ALPHA = ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"), ("LA", "La"), (
     "RGBA", "RGBa", "PA")
@@ -79,36 +78,6 @@ class ImageTransform:
     @classmethod
     def from_options(cls, image_size, channels) -> "ImageTransform":
         return cls(parse_image_size(image_size), parse_channels(channels))
-
-
-def parse_image_size(value, option: str = "--image-size") -> Optional[Tuple[int, int]]:
-    """``64`` / ``"64"`` -> (64, 64); ``"48x64"`` / ``[48, 64]`` -> (48, 64) as (H, W); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        parts = list(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        parts = [value, value]
-    else:
-        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(value))
-        parts = [] if match is None else [match.group(1), match.group(2) or match.group(1)]
-    try:
-        size = tuple(int(p) for p in parts)
-    except (TypeError, ValueError):
-        size = ()
-    if len(size) != 2 or min(size) < MIN_SIDE:
-        raise VaekitError(f"{option} takes a size S (square) or HxW, like 64 or 48x64, each at least {MIN_SIDE}; "
-                          f"got {value!r}")
-    return size
-
-
-def parse_channels(value, option: str = "--channels") -> Optional[int]:
-    if value is None:
-        return None
-    if str(value).strip() not in ("1", "3"):
-        raise VaekitError(f"{option} takes 1 (grey) or 3 (RGB); got {value!r}")
-    return int(value)
-
 
 def header_shape(path: Path, transform: ImageTransform) -> Tuple[int, int, int]:
     """The (C, H, W) ``path`` becomes under ``transform``, from its header alone (no pixels decoded)."""

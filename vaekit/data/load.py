@@ -13,7 +13,8 @@ from .arrays import RawData, quantization_levels
 from .builtin import DATASET_NAMES, canonical_name, load_named
 from .files import SUPPORTED, read_path, readable
 from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices, split_sizes
-from .augment import parse_augment, with_augment
+from ..image_options import parse_augment
+from .augment import with_augment
 from .image_decode import ImageTransform
 from .image_folder import image_extra, is_image_folder, list_images, scan_headers
 from .image_stream import ImageRows
