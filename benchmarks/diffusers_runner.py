@@ -111,10 +111,11 @@ def conv_bound(args) -> dict:
     return {**result, "best": best, "img_per_s": result[best]["img_per_s"], "convolutions": len(shapes)}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--lib", choices=["vaekit", "diffusers", "conv"], required=True)
-    p.add_argument("--size", type=int, default=64)
+STEP_OPTIONS = ("widths", "blocks", "latent_channels", "batch", "threads", "warmup", "steps")
+
+
+def add_step_options(p: argparse.ArgumentParser) -> None:
+    """The architecture and timing options both sides take (vs_diffusers.py passes them on)."""
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--latent-channels", type=int, default=4)
@@ -122,6 +123,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=6)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--lib", choices=["vaekit", "diffusers", "conv"], required=True)
+    p.add_argument("--size", type=int, default=64)
+    add_step_options(p)
     p.add_argument("--channels-last", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

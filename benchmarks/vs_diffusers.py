@@ -20,6 +20,7 @@ import argparse
 import os
 
 from bench_common import HERE, command_line, interleaved, median, write
+from diffusers_runner import STEP_OPTIONS, add_step_options
 
 RUNNER = str(HERE / "diffusers_runner.py")
 
@@ -28,13 +29,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--diffusers-python", required=True, help="The python of the environment diffusers is in.")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128])
-    p.add_argument("--blocks", type=int, default=2)
-    p.add_argument("--latent-channels", type=int, default=4)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--steps", type=int, default=6)
+    add_step_options(p)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--note", default="", help="Said with the table (e.g. that the machine was shared).")
     args = p.parse_args()
@@ -43,9 +38,10 @@ def main() -> None:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), HF_HUB_OFFLINE="1")
     rows, report = [], {"command": command_line("vs_diffusers.py", args, "diffusers_python"), "sizes": {}}
     for size in args.sizes:
-        common = ["--size", str(size), "--widths", *map(str, args.widths), "--blocks", str(args.blocks),
-                  "--latent-channels", str(args.latent_channels), "--batch", str(args.batch), "--threads",
-                  str(args.threads), "--warmup", str(args.warmup), "--steps", str(args.steps)]
+        common = ["--size", str(size)]
+        for name in STEP_OPTIONS:
+            value = getattr(args, name)
+            common += ["--" + name.replace("_", "-"), *map(str, value if isinstance(value, list) else [value])]
         jobs = [("vaekit", [sys.executable, RUNNER, "--lib", "vaekit", *common]),
                 ("diffusers", [args.diffusers_python, RUNNER, "--lib", "diffusers", *common]),
                 ("conv", [sys.executable, RUNNER, "--lib", "conv", *common])]
@@ -64,7 +60,8 @@ def main() -> None:
                                       "peak_rss_mb": peak, "step_peak_mb": rise, "runs": results}
         rows.append(f"| {size} | {params['vaekit']:,} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x | "
                     f"{bound:.2f} ({best}) | {bound / theirs:.2f}x | {ours / bound:.0%} | "
-                    f"{peak['vaekit']:.0f} / {peak['diffusers']:.0f} | {rise['vaekit']:.0f} / {rise['diffusers']:.0f} |")
+                    f"{peak['vaekit']:.0f} / {peak['diffusers']:.0f} | "
+                    f"{rise['vaekit']:.0f} / {rise['diffusers']:.0f} |")
     lines = ["# vaekit autoencoder-kl vs diffusers AutoencoderKL: one training step on CPU", "",
              f"widths {args.widths}, {args.blocks} blocks per level, attention in the middle block, "
              f"{args.latent_channels} latent channels, batch {args.batch}, {args.threads} threads; medians of "

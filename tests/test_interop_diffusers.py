@@ -68,8 +68,8 @@ def test_diffusers_to_vaekit_gives_equal_outputs(tmp_path, attention):
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trained")
     np.savez(folder / "tiny.npz", x=np.random.default_rng(0).random((16, 3, 16, 16), dtype=np.float32))
-    vaekit.train(str(folder / "tiny.npz"), recipe="autoencoder-kl-small", widths="32,64", downsample=2, out=folder / "run",
-                 epochs=1, batch_size=8, progress=False)
+    vaekit.train(str(folder / "tiny.npz"), recipe="autoencoder-kl-small", widths="32,64", downsample=2,
+                 out=folder / "run", epochs=1, batch_size=8, progress=False)
     return folder
 
 
@@ -120,8 +120,8 @@ def test_what_cannot_convert_says_why(tmp_path, trained):
     vaekit.train("digits", network="conv", out=tmp_path / "conv", epochs=1, progress=False)
     with pytest.raises(VaekitError, match="cannot be exported to diffusers: its network is 'conv'"):
         export_diffusers(tmp_path / "conv", tmp_path / "out")
-    vaekit.train(str(trained / "tiny.npz"), recipe="autoencoder-kl-small", widths="32,48", downsample=2, out=tmp_path / "odd",
-                 epochs=1, batch_size=8, progress=False)
+    vaekit.train(str(trained / "tiny.npz"), recipe="autoencoder-kl-small", widths="32,48", downsample=2,
+                 out=tmp_path / "odd", epochs=1, batch_size=8, progress=False)
     with pytest.raises(VaekitError, match=r"GroupNorms have \[24, 32\] groups"):
         export_diffusers(tmp_path / "odd", tmp_path / "out")
 
