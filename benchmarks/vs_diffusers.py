@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 
 from bench_common import HERE, command_line, interleaved, median, write
 from diffusers_runner import STEP_OPTIONS, add_step_options
@@ -36,7 +37,10 @@ def main() -> None:
     import sys
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), HF_HUB_OFFLINE="1")
-    rows, report = [], {"command": command_line("vs_diffusers.py", args, "diffusers_python"), "sizes": {}}
+    spelled = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "note"})
+    command = command_line("vs_diffusers.py", spelled, "diffusers_python").replace("PYTHAE_PYTHON", "DIFFUSERS_PYTHON")
+    command += f" --note {shlex.quote(args.note)}" if args.note else ""
+    rows, report = [], {"command": command, "sizes": {}}
     for size in args.sizes:
         common = ["--size", str(size)]
         for name in STEP_OPTIONS:
