@@ -12,7 +12,8 @@ from vaekit.rundir import read_metrics
 
 
 def test_help_of_every_command_has_an_example(capsys):
-    for command in ["train", "evaluate", "sample", "reconstruct", "encode", "plot", "demo", "models"]:
+    for command in ["train", "evaluate", "sample", "reconstruct", "encode", "plot", "demo", "models", "export",
+                    "import-diffusers"]:
         code, out, _ = run_cli([command, "--help"], capsys)
         assert code == 0 and "Example: vaekit " + command in " ".join(out.split()), command
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -15,6 +16,7 @@ from ..data import load_data
 from ..data.types import DataInfo
 from ..distributions import default_likelihood
 from ..errors import VaekitError
+from ..interop.diffusers import IMPORTED, fine_tune_config, imported_weights
 from ..models import Model, build_model
 from ..models.load import data_info, load
 from ..paths import inside, safe_name
@@ -66,7 +68,12 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
     """
     if keep_freed_memory if keep_freed_memory is not None else malloc.requested(default=False):
         malloc.keep_freed_memory(True)
-    if resume:
+    init = imported_weights(out) if resume and out is not None and rundir.is_run(out) else None
+    if init is not None:  # an imported run (vaekit import-diffusers): fine-tuned from its weights, fresh optimizer
+        cfg, run_dir, state = fine_tune_config(out, dict(options, data=data), sets, recipe), Path(out), None
+        resume = False
+        _absolute_paths(cfg)
+    elif resume:
         cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data), sets)
         resume = state is not None  # killed before its first checkpoint: the run starts over from its config
     else:
@@ -82,6 +89,8 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, encoder=encoder, decoder=decoder, name=cfg.model.variant)
+    if init is not None:
+        rundir.load_weights(init, model)
     for name, split in (("training data", splits.train), ("validation data", splits.val)):
         for x in split.chunks():  # the whole split at once, or ~16 MB at a time when streamed
             model.check_data(x, f"{name} {cfg.data.source!r}")
@@ -90,6 +99,8 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
     _preflight(trainer, model, own_networks=encoder is not None)  # optimizers, groups, one objective call
     dist.barrier()  # every rank has checked --out before rank 0 writes there
     # everything is validated: only now touch the run directory (rank 0 alone under torchrun)
+    if init is not None and init.name == rundir.WEIGHTS and dist.is_writer:
+        os.replace(init, run_dir / IMPORTED)  # kept: a fine-tuning killed before its first epoch starts again from it
     if not resume and rundir.is_run(run_dir) and dist.is_writer:
         for name in (rundir.WEIGHTS, rundir.BEST, rundir.STATE, rundir.METRICS):
             (run_dir / name).unlink(missing_ok=True)

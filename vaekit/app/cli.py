@@ -405,12 +405,43 @@ def plot(
                    "traversal and interpolation."),
     label: Optional[int] = typer.Option(None, "--label", help="Class for a conditional VAE's manifold, "
                                          "traversal or interpolation."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Other data (default: the run's own)."),
 ):
     """Latent map by class, manifold grid, latent traversals and interpolations, samples, or training curves."""
     from .plotting import plot_run
 
-    err_console.print(f"wrote {plot_run(run, kind, out=out, method=method, split=split, n=n, label=label)}",
-                      highlight=False)
+    path = plot_run(run, kind, out=out, method=method, split=split, n=n, label=label, source=data)
+    err_console.print(f"wrote {path}", highlight=False)
+
+
+@app.command(epilog="Example: vaekit export runs/kl --format diffusers --out kl-diffusers")
+def export(
+    run: Path = typer.Argument(..., help="Run directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (config.json and the weights)."),
+    fmt: str = typer.Option("diffusers", "--format", help="diffusers: a folder AutoencoderKL.from_pretrained loads."),
+):
+    """Write a run's model in another library's format (a resnet with a latent map, as diffusers' AutoencoderKL)."""
+    from ..interop.diffusers import export_diffusers
+
+    if fmt != "diffusers":
+        raise VaekitError(f"--format {fmt!r} is not known; the one format is diffusers")
+    _wrote([export_diffusers(run, out)])
+
+
+@app.command("import-diffusers", epilog="Example: vaekit import-diffusers kl-diffusers --out runs/kl --image-size 64")
+def import_diffusers(
+    folder: Path = typer.Argument(..., help="A diffusers AutoencoderKL folder (save_pretrained's)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to make."),
+    image_size: Optional[str] = typer.Option(None, "--image-size", help="S or HxW, a multiple of the model's "
+                                             "down-sampling factor (default: its sample_size)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run in --out."),
+):
+    """Make a run from a diffusers AutoencoderKL: evaluate, encode, plot it, or fine-tune it with
+    `vaekit train --out RUN --resume --data DATA` (from its weights, with a fresh optimizer)."""
+    from ..interop.diffusers import import_diffusers as convert, parse_image_size
+
+    convert(folder, out, image_size=parse_image_size(image_size), overwrite=overwrite)
+    _wrote([out])
 
 
 @app.command(epilog="Example: vaekit demo --out runs/demo")

@@ -73,6 +73,8 @@ OPTIONS: List[Option] = [
     Option("attention", "model.network.args.attention", bool, "ResNet: self-attention at the lowest resolution."),
     Option("latent_channels", "model.network.args.latent_channels", int, "ResNet: a spatial latent map with this "
            "many channels (B, C_z, H/f, W/f) instead of a vector latent."),
+    Option("norm_groups", "model.network.args.norm_groups", int, "ResNet: GroupNorm groups, at most this many "
+           "per norm (the most up to it that divide the width; diffusers' norm_num_groups, default 32)."),
     Option("downsample", "model.network.args.downsample", int, "ResNet: the down-sampling factor f, checked "
            "against the number of --widths (f = 2 ** (levels - 1))."),
     Option("activation", "model.network.args.activation", str, "Network activation: relu, elu, tanh, gelu, silu."),

@@ -12,9 +12,10 @@ from .workflows import require_suffix, run_data
 
 
 def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", split: str = "test", n: int = 15,
-             label: Optional[int] = None, data=None) -> Path:
+             label: Optional[int] = None, data=None, source: Optional[str] = None) -> Path:
     """Write one registered plot of ``run`` (a run directory or its :class:`Run`; ``vaekit plot RUN KIND``);
-    returns its path. ``data`` (the ``split`` of the run's data) may be passed in when already loaded.
+    returns its path. ``data`` (the ``split`` of the run's data) may be passed in when already loaded;
+    ``source``: other data than the run's own (``--data``; an imported run has none).
     """
     plot = PLOTS.get(kind)
     require_suffix(out, ".png", "--out")
@@ -25,7 +26,7 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
         model = run.model
         plot.check(model, run.info)
         if data is None and plot.uses_data:
-            data = run_data(run, None, split)
+            data = run_data(run, source, split)
     return plot.draw(model, data, path, run=run.dir, info=run.info, method=method, n=n, label=label)
 
 

@@ -42,6 +42,8 @@ def load_run_data(run: Run, source: Optional[str], val_fraction: float, seed: in
     """The run's own data or ``source``, normalized like the training data; the run's label column
     applies to its own data and to any CSV like it."""
     cfg = run.config
+    if not (source or cfg.data.source):
+        raise VaekitError(f"run {run.dir} was imported and has no data of its own; pass --data")
     labelled = source is None or source == cfg.data.source or str(source).lower().endswith(".csv")
     return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
                      label_column=cfg.data.label_column if labelled else None, val_fraction=val_fraction,

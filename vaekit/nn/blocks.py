@@ -23,8 +23,8 @@ def groups(channels: int, most: int = 32) -> int:
     return next(g for g in range(min(most, channels), 0, -1) if channels % g == 0)
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(groups(channels), channels, eps=NORM_EPS)
+def group_norm(channels: int, most: int = 32) -> nn.GroupNorm:
+    return nn.GroupNorm(groups(channels, most), channels, eps=NORM_EPS)
 
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -34,10 +34,10 @@ def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
 class ResnetBlock(nn.Module):
     """x + F(x), F = conv(silu(norm(conv(silu(norm(x)))))); a 1x1 conv maps x when the width changes."""
 
-    def __init__(self, c_in: int, c_out: int):
+    def __init__(self, c_in: int, c_out: int, norm_groups: int = 32):
         super().__init__()
-        self.norm1, self.conv1 = group_norm(c_in), conv3x3(c_in, c_out)
-        self.norm2, self.conv2 = group_norm(c_out), conv3x3(c_out, c_out)
+        self.norm1, self.conv1 = group_norm(c_in, norm_groups), conv3x3(c_in, c_out)
+        self.norm2, self.conv2 = group_norm(c_out, norm_groups), conv3x3(c_out, c_out)
         self.conv_shortcut = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,9 +74,9 @@ class Attention(nn.Module):
     """Single-head self-attention over the positions of a feature map, with a residual connection
     (the latent-diffusion ``AttnBlock``; diffusers' ``Attention`` with one head of the full width)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, norm_groups: int = 32):
         super().__init__()
-        self.group_norm = group_norm(channels)
+        self.group_norm = group_norm(channels, norm_groups)
         self.to_q, self.to_k, self.to_v = (nn.Linear(channels, channels) for _ in range(3))
         self.to_out = nn.ModuleList([nn.Linear(channels, channels)])  # key to_out.0, as diffusers
 
@@ -90,10 +90,10 @@ class Attention(nn.Module):
 class MidBlock(nn.Module):
     """Two residual blocks at the lowest resolution, with self-attention between them when asked."""
 
-    def __init__(self, channels: int, attention: bool):
+    def __init__(self, channels: int, attention: bool, norm_groups: int = 32):
         super().__init__()
-        self.resnets = nn.ModuleList([ResnetBlock(channels, channels), ResnetBlock(channels, channels)])
-        self.attentions = nn.ModuleList([Attention(channels)] if attention else [])
+        self.resnets = nn.ModuleList([ResnetBlock(channels, channels, norm_groups) for _ in range(2)])
+        self.attentions = nn.ModuleList([Attention(channels, norm_groups)] if attention else [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.resnets[0](x)
@@ -105,9 +105,10 @@ class MidBlock(nn.Module):
 class DownBlock(nn.Module):
     """``blocks`` residual blocks at one resolution, then a stride-2 down-sampling unless it is the last level."""
 
-    def __init__(self, c_in: int, c_out: int, blocks: int, downsample: bool):
+    def __init__(self, c_in: int, c_out: int, blocks: int, downsample: bool, norm_groups: int = 32):
         super().__init__()
-        self.resnets = nn.ModuleList([ResnetBlock(c_in if i == 0 else c_out, c_out) for i in range(blocks)])
+        self.resnets = nn.ModuleList([ResnetBlock(c_in if i == 0 else c_out, c_out, norm_groups)
+                                      for i in range(blocks)])
         self.downsamplers = nn.ModuleList([Downsample(c_out)] if downsample else [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,9 +122,10 @@ class DownBlock(nn.Module):
 class UpBlock(nn.Module):
     """``blocks + 1`` residual blocks (as the latent-diffusion decoder), then up-sampling unless last."""
 
-    def __init__(self, c_in: int, c_out: int, blocks: int, upsample: bool):
+    def __init__(self, c_in: int, c_out: int, blocks: int, upsample: bool, norm_groups: int = 32):
         super().__init__()
-        self.resnets = nn.ModuleList([ResnetBlock(c_in if i == 0 else c_out, c_out) for i in range(blocks + 1)])
+        self.resnets = nn.ModuleList([ResnetBlock(c_in if i == 0 else c_out, c_out, norm_groups)
+                                      for i in range(blocks + 1)])
         self.upsamplers = nn.ModuleList([Upsample(c_out)] if upsample else [])
 
     def forward(self, x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:

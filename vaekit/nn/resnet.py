@@ -42,8 +42,11 @@ class Plan:
     """The checked options and the feature-map size of each level, shared by encoder and decoder."""
 
     def __init__(self, data_shape: Sequence[int], widths: Sequence[int], blocks: int, latent_channels: Optional[int],
-                 downsample: Optional[int], dense: int, head_channels: int, cond_dim: int):
+                 downsample: Optional[int], dense: int, head_channels: int, cond_dim: int, norm_groups: int = 32):
         self.channels, h, w = _check_image(data_shape, "resnet")
+        self.norm_groups = int(norm_groups)
+        if self.norm_groups < 1:
+            raise VaekitError(f"the resnet network's norm_groups must be at least 1, got {norm_groups}")
         self.widths = [int(v) for v in widths]
         if not self.widths or min(self.widths) < 1 or int(blocks) < 1:
             raise VaekitError(f"the resnet network needs positive --widths and --blocks >= 1; got widths "
@@ -86,15 +89,17 @@ class ResNetEncoder(nn.Module):
 
     def __init__(self, data_shape: Sequence[int], widths: Sequence[int] = (64, 128, 256), blocks: int = 2,
                  attention: bool = False, latent_channels: Optional[int] = None, downsample: Optional[int] = None,
-                 dense: int = 512, head_channels: int = 16, cond_dim: int = 0):
+                 dense: int = 512, head_channels: int = 16, cond_dim: int = 0, norm_groups: int = 32):
         super().__init__()
-        plan = Plan(data_shape, widths, blocks, latent_channels, downsample, dense, head_channels, cond_dim)
-        ws = plan.widths
+        plan = Plan(data_shape, widths, blocks, latent_channels, downsample, dense, head_channels, cond_dim,
+                    norm_groups)
+        ws, g = plan.widths, plan.norm_groups
         self.conv_in = conv3x3(plan.channels, ws[0])
         self.down_blocks = nn.ModuleList([
-            DownBlock(ws[max(i - 1, 0)], w, plan.blocks, downsample=i < len(ws) - 1) for i, w in enumerate(ws)])
-        self.mid_block = MidBlock(ws[-1], bool(attention))
-        self.conv_norm_out = group_norm(ws[-1])
+            DownBlock(ws[max(i - 1, 0)], w, plan.blocks, downsample=i < len(ws) - 1, norm_groups=g)
+            for i, w in enumerate(ws)])
+        self.mid_block = MidBlock(ws[-1], bool(attention), g)
+        self.conv_norm_out = group_norm(ws[-1], g)
         self.conv_act = nn.SiLU()
         c, h, w = plan.map_shape
         if plan.latent_channels is not None:
@@ -125,20 +130,22 @@ class ResNetDecoder(nn.Module):
     def __init__(self, latent_dim: int, data_shape: Sequence[int], params_per_value: int = 1,
                  widths: Sequence[int] = (64, 128, 256), blocks: int = 2, attention: bool = False,
                  latent_channels: Optional[int] = None, downsample: Optional[int] = None, dense: int = 512,
-                 head_channels: int = 16, cond_dim: int = 0):
+                 head_channels: int = 16, cond_dim: int = 0, norm_groups: int = 32):
         super().__init__()
-        plan = Plan(data_shape, widths, blocks, latent_channels, downsample, dense, head_channels, cond_dim)
+        plan = Plan(data_shape, widths, blocks, latent_channels, downsample, dense, head_channels, cond_dim,
+                    norm_groups)
         self.sizes, self.start = plan.sizes, plan.map_shape
-        ws = list(reversed(plan.widths))
+        ws, g = list(reversed(plan.widths)), plan.norm_groups
         if plan.latent_channels is not None:
             self.post_quant_conv = nn.Conv2d(self.start[0], self.start[0], 1)
         else:
             self.fc = nn.Linear(latent_dim + cond_dim, math.prod(self.start))
         self.conv_in = conv3x3(self.start[0], ws[0])
-        self.mid_block = MidBlock(ws[0], bool(attention))
+        self.mid_block = MidBlock(ws[0], bool(attention), g)
         self.up_blocks = nn.ModuleList([
-            UpBlock(ws[max(i - 1, 0)], w, plan.blocks, upsample=i < len(ws) - 1) for i, w in enumerate(ws)])
-        self.conv_norm_out = group_norm(ws[-1])
+            UpBlock(ws[max(i - 1, 0)], w, plan.blocks, upsample=i < len(ws) - 1, norm_groups=g)
+            for i, w in enumerate(ws)])
+        self.conv_norm_out = group_norm(ws[-1], g)
         self.conv_act = nn.SiLU()
         self.conv_out = conv3x3(ws[-1], params_per_value * plan.channels)
 
