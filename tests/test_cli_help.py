@@ -1,27 +1,31 @@
 """--help at 80 columns: nothing cut, booleans as flags, the long lists left to `vaekit models`."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 
-def help_text(*args):
-    done = subprocess.run([sys.executable, "-m", "vaekit", *args, "--help"], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "80"}, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+@pytest.fixture
+def help_text(capsys, monkeypatch):
+    """``vaekit ARGS --help`` as printed in a terminal 80 columns wide."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def text(*args):
+        code, out, err = run_cli([*args, "--help"], capsys)
+        assert code == 0, err
+        return out
+    return text
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["compare"], ["plot"], ["models"]])
-def test_help_fits_80_columns_without_cutting_anything(command):
+def test_help_fits_80_columns_without_cutting_anything(command, help_text):
     text = help_text(*command)
     assert all(len(line) <= 80 for line in text.splitlines()), text
     assert "…" not in text and "<bool>" not in text
 
 
-def test_train_help_points_to_vaekit_models_for_the_long_lists():
+def test_train_help_points_to_vaekit_models_for_the_long_lists(help_text):
     text = help_text("train")
     assert "listed by `vaekit models`" in text and "`vaekit models --parts` lists them" in text
     assert "categorical-vae" not in text and "rae-gp" not in text          # 38 models, 39 recipes: not listed
