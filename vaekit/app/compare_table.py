@@ -25,10 +25,9 @@ def run_names(paths: Sequence[str]) -> List[str]:
         depth += 1
 
 
-def cells(rows: List[dict], keys: List[str], show) -> Tuple[List[List[str]], List[str]]:
+def cells(rows: List[dict], names: List[str], keys: List[str], show) -> Tuple[List[List[str]], List[str]]:
     """The table's text by key and run ("n/a" where a metric does not apply, "-" where nothing was
-    computed), and the notes that say why, one per run and metric."""
-    names = run_names([row["run"] for row in rows])
+    computed), and the notes that say why, one per run (named ``names``) and metric."""
     notes, columns = [], []
     for name, row in zip(names, rows):
         missing = row.get("not_applicable", [])
@@ -44,8 +43,8 @@ def cells(rows: List[dict], keys: List[str], show) -> Tuple[List[List[str]], Lis
 def tables(rows: List[dict], keys: List[str], title: str, width: int, show) -> Tuple[List[Table], List[str]]:
     """One or more tables, the metric names in the first column and as many runs beside them as fit in
     ``width`` columns; no cell is ever cut."""
-    columns, notes = cells(rows, keys, show)
     names = run_names([row["run"] for row in rows])
+    columns, notes = cells(rows, names, keys, show)
     key_width = max(len("metric"), *(len(k) for k in keys))
     widths = [max(len(n), *(len(c) for c in col)) for n, col in zip(names, columns)]
     groups: List[List[int]] = [[]]
