@@ -18,7 +18,7 @@ from .config import RunConfig
 from .data.types import DataInfo
 from .errors import VaekitError
 from .models import Model
-from .models.load import data_info, load
+from .models.load import data_info, load, local_run
 from .samplers import Sampler, build_sampler
 
 
@@ -29,7 +29,7 @@ class Run:
     def __init__(self, path, config: Optional[RunConfig] = None, model: Optional[Model] = None,
                  info: Optional[DataInfo] = None, checkpoint: str = "last", device: str = "cpu",
                  encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None):
-        self.dir = Path(path)
+        self.dir = local_run(path)  # hf://ORG/NAME: the Hub snapshot's folder
         self.config = config if config is not None else rundir.read_config(self.dir)  # checks it is a run
         self.checkpoint = checkpoint
         self._model, self._info, self._device, self._networks = model, info, device, (encoder, decoder)
@@ -100,8 +100,9 @@ class Run:
 
 def open_run(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[nn.Module] = None,
              decoder: Optional[nn.Module] = None) -> Run:
-    """The handle on the run in ``path``, with its model loaded from ``checkpoint`` ("last" or "best") onto
-    ``device``; a run trained with your own encoder/decoder needs the same modules again.
+    """The handle on the run in ``path`` (a folder, or ``"hf://ORG/NAME"`` pushed with ``vaekit push``), with its
+    model loaded from ``checkpoint`` ("last" or "best") onto ``device``; a run trained with your own
+    encoder/decoder needs the same modules again.
 
     >>> run = vaekit.open_run("runs/digits")  # doctest: +SKIP
     >>> run.config.train.epochs, run.info.shape, run.evaluations, run.samplers  # doctest: +SKIP

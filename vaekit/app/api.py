@@ -25,6 +25,7 @@ from ..run import Run, open_run
 from ..train import Trainer
 from ..train.validation import eval_context
 from ..train.distributed import setup as join_processes
+from .card import write_card
 from .summary import collapse_warning
 from .options import RESUME_OPTIONS, apply_options, base_config, image_options
 from .sampling import fit_sampler, load_sampler  # samplers fitted after training
@@ -116,6 +117,7 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
     if dist.is_writer:  # what `vaekit evaluate` would warn of, said at once
         run.warnings = [w for w in [collapse_warning(model, splits.val, cfg.train.objective.name,
                                                      eval_context(splits, cfg))] if w]
+        write_card(run)
     return run
 
 

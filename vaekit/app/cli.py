@@ -240,6 +240,10 @@ def evaluate(
     else:
         _evaluation_table(result, names + shortcut_options({"--k": k})[1])
     _wrote([rundir.save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
+    from .card import card_after_evaluation
+    from ..run import Run
+
+    card_after_evaluation(Run(run), save)
 
 
 def _evaluation_table(result: dict, names: List[str]) -> None:
@@ -426,6 +430,27 @@ def export(
     if fmt != "diffusers":
         raise VaekitError(f"--format {fmt!r} is not known; the one format is diffusers")
     _wrote([export_diffusers(run, out)])
+
+
+@app.command(epilog="Example: vaekit push runs/digits my-org/vae-digits")
+def push(
+    run: Path = typer.Argument(..., help="Run directory."),
+    repo: str = typer.Argument(..., help="Hub repository ORG/NAME (made if missing)."),
+    with_state: bool = typer.Option(False, "--with-state", metavar="", help="Also send state.pt (for --resume)."),
+    private: bool = typer.Option(False, "--private", metavar="", help="Make a new repository private."),
+    token: Optional[str] = typer.Option(None, "--token", help="Hub token (default: huggingface-cli login's)."),
+):
+    """Upload a run to the Hugging Face Hub: weights, config, model card, numbers and plots; load it back
+    with vaekit.open_run("hf://ORG/NAME")."""
+    from .. import rundir
+    from ..hub import push as upload, push_files
+    from .card import write_card
+    from ..run import Run
+
+    write_card(Run(rundir.require_run(run)))  # the card says what the run holds now
+    files = push_files(run, with_state)
+    url = upload(run, repo, with_state=with_state, private=private, token=token)
+    out_console.print(f"pushed {len(files)} files ({', '.join(files)}) -> {url}", highlight=False)
 
 
 @app.command("import-diffusers", epilog="Example: vaekit import-diffusers kl-diffusers --out runs/kl --image-size 64")

@@ -20,6 +20,7 @@ from ..evaluate.base import expand
 from ..registry import METRICS
 from ..rundir import evaluation_key, read_evaluations, save_evaluation, weights_fingerprint
 from ..run import Run, open_run
+from .card import card_after_evaluation
 from .options import parse_set
 from .workflows import load_run_data, require_suffix, run_splits
 
@@ -125,6 +126,7 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     result = finite_or_null(result)
     if save is not None:
         save_evaluation(save, result)
+        card_after_evaluation(run, save)  # the card shows the run's own numbers
     return result
 
 

@@ -8,6 +8,7 @@ from .. import plots as _plots  # noqa: F401  (registers plots)
 from .. import faults, rundir
 from ..registry import PLOTS
 from ..run import Run, as_run
+from .card import write_card
 from .workflows import require_suffix, run_data
 
 
@@ -27,7 +28,10 @@ def plot_run(run, kind: str, out: Optional[str] = None, method: str = "pca", spl
         plot.check(model, run.info)
         if data is None and plot.uses_data:
             data = run_data(run, source, split)
-    return plot.draw(model, data, path, run=run.dir, info=run.info, method=method, n=n, label=label)
+    drawn = plot.draw(model, data, path, run=run.dir, info=run.info, method=method, n=n, label=label)
+    if out is None:
+        write_card(run)  # the card shows the run's pictures
+    return drawn
 
 
 def write_all_plots(run: Run, skipped: Optional[Callable[[str], None]] = None) -> List[Path]:

@@ -27,6 +27,13 @@ def data_info(cfg) -> DataInfo:
                           "re-create the run with `vaekit train`") from None
 
 
+def local_run(path) -> Path:
+    """The folder of a run: ``path`` itself, or the downloaded (or cached) snapshot of ``hf://ORG/NAME``."""
+    from ..hub import download, is_hub_path
+
+    return download(path) if is_hub_path(path) else Path(path)
+
+
 def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[nn.Module] = None,
          decoder: Optional[nn.Module] = None, config: Optional[RunConfig] = None) -> Model:
     """Rebuild a trained model from its run directory alone.
@@ -35,9 +42,10 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
     (best.safetensors, the best validation value of the objective's monitored metric). Runs
     trained with a custom encoder/decoder need the same modules passed again. The model
     comes back in eval mode; its run's config and data info are on the handle, ``vaekit.open_run(path)``.
+    ``path`` may be ``"hf://ORG/NAME"``: a run pushed to the Hugging Face Hub (``vaekit push``).
     ``config``: the run's config when already read.
     """
-    path = Path(path)
+    path = local_run(path)
     cfg = config if config is not None else rundir.read_config(path)  # checks that path is a run
     if checkpoint not in rundir.CHECKPOINTS:
         raise VaekitError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")

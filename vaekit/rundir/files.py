@@ -30,6 +30,7 @@ CHECKPOINTS = {"last": WEIGHTS, "best": BEST}
 EVALUATION = "evaluation.json"  # what ``vaekit evaluate`` computed, read by ``vaekit compare`` (evaluations.py)
 SAMPLERS = "samplers"           # fitted samplers, NAME.json and NAME.safetensors (samplers.py)
 TRAINING = "training.json"      # present while a process trains the run (training.py)
+CARD = "README.md"              # the model card, in the Hugging Face Hub's format (vaekit/app/card.py)
 
 
 # -- atomic files ---------------------------------------------------------------------------
@@ -63,7 +64,7 @@ def is_stale_temp(path: Path) -> bool:
     """A temp file of :func:`atomic_write` that a crash left behind: ``.config.json.k3j9x_2a.tmp``
     beside a run's own files, ``.latent.png.k3j9x_2a.tmp`` in its plots/."""
     name = Path(path).name
-    own = name.startswith(tuple(f".{f}." for f in (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION, TRAINING)))
+    own = name.startswith(tuple(f".{f}." for f in (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION, TRAINING, CARD)))
     plot = Path(path).parent.name == PLOTS and name.startswith(".") and ".png." in name
     return name.endswith(".tmp") and (own or plot)
 
