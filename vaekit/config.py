@@ -81,10 +81,23 @@ class DataConfig:
 
 
 @dataclass
+class LogConfig:
+    """Experiment trackers the run logs to (vaekit/track/): rows, events, images and evaluations."""
+
+    trackers: List[str] = field(default_factory=list)  # tensorboard, mlflow, wandb
+    images_every: int = 1                              # samples and reconstructions every N epochs; 0: never
+    tensorboard: Dict[str, Any] = field(default_factory=lambda: {"dir": None})  # None: RUN/tensorboard
+    mlflow: Dict[str, Any] = field(default_factory=lambda: {"uri": None, "experiment": "vaekit"})  # None: RUN/mlruns
+    wandb: Dict[str, Any] = field(default_factory=lambda: {"project": "vaekit", "entity": None, "mode": "offline",
+                                                           "dir": None})  # dir None: the run directory
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     recipe: Optional[str] = None
     data_info: Optional[Dict[str, Any]] = None  # DataInfo.to_dict() of the training data
     format_version: int = FORMAT_VERSION
@@ -106,6 +119,7 @@ class RunConfig:
         return cls(model=_build(ModelConfig, d.get("model", {}), f"{where}: model"),
                    train=_build(TrainConfig, d.get("train", {}), f"{where}: train"),
                    data=_build(DataConfig, d.get("data", {}), f"{where}: data"),
+                   log=_build(LogConfig, d.get("log", {}), f"{where}: log"),
                    recipe=d.get("recipe"), data_info=d.get("data_info"), format_version=FORMAT_VERSION)
 
 

@@ -34,12 +34,6 @@ def write_card(run) -> Path:
     return rundir.write_text(Path(run.dir) / rundir.CARD, model_card(run.dir, run.config))
 
 
-def card_after_evaluation(run, saved) -> None:
-    """Write the card again when ``saved`` (where an evaluation was just saved) is the run's own evaluation.json."""
-    if Path(saved).resolve() == rundir.evaluation_path(run.dir).resolve():
-        write_card(run)
-
-
 def model_card(path, cfg: RunConfig) -> str:
     path = Path(path)
     evaluations = rundir.read_evaluations(rundir.evaluation_path(path))
@@ -67,7 +61,7 @@ def reproduce_command(cfg: RunConfig) -> str:
         apply_variant(base, cfg.model.variant)
         words += ["--model", cfg.model.variant]
     own = cfg.to_dict()
-    changed = [(p, v) for p, v in _leaves(own) if _get(base, p) != v and p.split(".")[0] in ("model", "train", "data")
+    changed = [(p, v) for p, v in _leaves(own) if _get(base, p) != v and p.split(".")[0] in ("model", "train", "data", "log")
                and p not in ("data.source", "model.variant", "model.data_shape", "model.num_classes")]
     changed.sort(key=lambda pv: (not pv[0].endswith(".name"), pv[0]))
     flags = {o.path: o for o in OPTIONS if o.type in (int, float, str) and o.parse is None and not o.choices}

@@ -215,7 +215,7 @@ def evaluate(
 ):
     """Every number a paper needs: likelihood, latent, sample and disentanglement metrics, as a table and JSON."""
     from .. import rundir
-    from .evaluations import evaluate_run, metric_options, parse_metrics, shortcut_options
+    from .evaluations import evaluate_run, metric_options, parse_metrics, record_evaluation, shortcut_options
     from .workflows import require_suffix
 
     if list_metrics:
@@ -240,10 +240,9 @@ def evaluate(
     else:
         _evaluation_table(result, names + shortcut_options({"--k": k})[1])
     _wrote([rundir.save_evaluation(save, result)])  # after printing: an unwritable --out loses no numbers
-    from .card import card_after_evaluation
     from ..run import Run
 
-    card_after_evaluation(Run(run), save)
+    record_evaluation(Run(run), save, result)  # the model card and the experiment trackers
 
 
 def _evaluation_table(result: dict, names: List[str]) -> None:
@@ -500,7 +499,7 @@ def main() -> None:
         if isinstance(e, Interrupted) and not writer_process():
             sys.exit(e.exit_code)  # every process stopped at the same step; process 0 says so
         label = "[bold yellow]stopped" if isinstance(e, Interrupted) else "[bold red]error"
-        err_console.print(f"{label}{process_label()}:[/] {e}", highlight=False)
+        err_console.print(f"{label}{process_label()}:[/] {escape(str(e))}", highlight=False)  # [log] is no markup
         sys.exit(e.exit_code)
 
 

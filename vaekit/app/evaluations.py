@@ -7,6 +7,7 @@ when they would come out the same. The file is read and written by :mod:`vaekit.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -20,7 +21,7 @@ from ..evaluate.base import expand
 from ..registry import METRICS
 from ..rundir import evaluation_key, read_evaluations, save_evaluation, weights_fingerprint
 from ..run import Run, open_run
-from .card import card_after_evaluation
+from .card import write_card
 from .options import parse_set
 from .workflows import load_run_data, require_suffix, run_splits
 
@@ -126,8 +127,25 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     result = finite_or_null(result)
     if save is not None:
         save_evaluation(save, result)
-        card_after_evaluation(run, save)  # the card shows the run's own numbers
+        record_evaluation(run, save, result)
     return result
+
+
+def record_evaluation(run: Run, saved, result: dict) -> None:
+    """When ``saved`` (where ``result`` was just saved) is the run's own evaluation.json: the model card says
+    the new numbers, and the run's experiment trackers get them (``evaluate/NAME`` at its last step)."""
+    if Path(saved).resolve() != rundir.evaluation_path(run.dir).resolve():
+        return
+    write_card(run)
+    if run.config.log.trackers:
+        from ..track.fanout import Trackers
+
+        rows = run.metrics()
+        numbers = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and k not in ("n", "epoch", "metrics_seed")}
+        trackers = Trackers(run.config, run.dir, notice=lambda m: print(m, file=sys.stderr))
+        trackers.summary(numbers, rows[-1]["step"] if rows else 0)
+        trackers.close()
 
 
 def finite_or_null(result: dict) -> dict:

@@ -16,6 +16,7 @@ from ..config import RunConfig
 from ..errors import VaekitError
 from ..image_options import parse_augment, parse_channels, parse_image_size
 from ..recipes import load_recipe
+from ..track import parse_trackers
 from ..registry import (LIKELIHOODS, NETWORKS, OBJECTIVES, OPTIMIZERS, POSTERIORS, PRIORS, VARIANTS,
                         Registry)
 
@@ -124,10 +125,13 @@ OPTIONS: List[Option] = [
            "truncated, not an image, 1 pixel wide) and list them, instead of stopping with the first."),
     Option("workers", "data.workers", int, "Processes decoding a streamed image folder (default: up to 4, one "
            "per CPU)."),
+    Option("log", "log.trackers", str, "Experiment trackers to log to: tensorboard, mlflow, wandb (several with "
+           "commas) or none; their settings are --set log.mlflow.uri=..., log.wandb.mode=online, "
+           "log.images_every=N.", parse_trackers),
 ]
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 # what may change when a run continues
-RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_every", "nan_retries",
+RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_every", "nan_retries", "log",
                   "stream", "workers")  # streamed and in-memory data give the same numbers
 
 

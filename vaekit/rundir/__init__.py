@@ -16,7 +16,8 @@ run through it.
 """
 from .evaluations import evaluation_key, evaluation_path, read_evaluations, save_evaluation  # noqa: F401
 from .files import (CONFIG, WEIGHTS, BEST, STATE, METRICS, PLOTS, CHECKPOINTS, EVALUATION, SAMPLERS,  # noqa: F401
-                    CARD, atomic_write, is_stale_temp, remove_stale_temps, require_writable, make_dir, write_failure,
+                    CARD, TRACKERS, read_trackers, write_trackers, atomic_write, is_stale_temp, remove_stale_temps,
+                    require_writable, make_dir, write_failure,
                     write_text, unreadable, read_json, save_weights, load_weights, weights_fingerprint, save_state,
                     load_state, append_metrics, append_event, trim_metrics, read_metrics, is_run, saved_epoch,
                     has_checkpoint, require_run, read_config, write_config, new_run_dir)

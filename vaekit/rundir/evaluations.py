@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import VaekitError
-from .files import EVALUATION, read_json, write_text
+from .files import EVALUATION, read_json_object, write_text
 
 
 def evaluation_path(run) -> Path:
@@ -27,13 +26,7 @@ def evaluation_key(result: dict) -> str:
 
 def read_evaluations(path) -> dict:
     """The saved evaluations in the JSON file ``path`` ({} when there are none yet)."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    saved = read_json(path, "evaluation file", fix="delete it and evaluate again")
-    if not isinstance(saved, dict):
-        raise VaekitError(f"{path} is not a vaekit evaluation file; delete it and evaluate again")
-    return saved
+    return read_json_object(path, "evaluation file", fix="delete it and evaluate again")
 
 
 def save_evaluation(path, result: dict) -> Path:

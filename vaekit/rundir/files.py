@@ -31,6 +31,7 @@ EVALUATION = "evaluation.json"  # what ``vaekit evaluate`` computed, read by ``v
 SAMPLERS = "samplers"           # fitted samplers, NAME.json and NAME.safetensors (samplers.py)
 TRAINING = "training.json"      # present while a process trains the run (training.py)
 CARD = "README.md"              # the model card, in the Hugging Face Hub's format (vaekit/app/card.py)
+TRACKERS = "trackers.json"      # the experiment trackers' run ids, continued on resume (vaekit/track/)
 
 
 # -- atomic files ---------------------------------------------------------------------------
@@ -64,7 +65,7 @@ def is_stale_temp(path: Path) -> bool:
     """A temp file of :func:`atomic_write` that a crash left behind: ``.config.json.k3j9x_2a.tmp``
     beside a run's own files, ``.latent.png.k3j9x_2a.tmp`` in its plots/."""
     name = Path(path).name
-    own = name.startswith(tuple(f".{f}." for f in (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION, TRAINING, CARD)))
+    own = name.startswith(tuple(f".{f}." for f in (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION, TRAINING, CARD, TRACKERS)))
     plot = Path(path).parent.name == PLOTS and name.startswith(".") and ".png." in name
     return name.endswith(".tmp") and (own or plot)
 
@@ -223,6 +224,26 @@ def append_metrics(run: Path, row: dict) -> None:
 def append_event(run: Path, event: str, **fields) -> None:
     """A training event (a rollback, an interruption...) as a row of metrics.jsonl: ``{"event": ...}``."""
     append_metrics(run, {"event": event, **fields})
+
+
+def read_json_object(path, what: str, fix: str) -> dict:
+    """The JSON object in ``path``, {} when there is no such file; anything else is an error saying ``fix``."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    saved = read_json(path, what, fix=fix)
+    if not isinstance(saved, dict):
+        raise VaekitError(f"{path} is not a vaekit {what}; {fix}")
+    return saved
+
+
+def read_trackers(run) -> dict:
+    """The tracker runs this run logged to, by tracker (:mod:`vaekit.track`); {} before the first."""
+    return read_json_object(Path(run) / TRACKERS, "tracker file", fix="delete it to start new tracker runs")
+
+
+def write_trackers(run, saved: dict) -> None:
+    write_text(Path(run) / TRACKERS, json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
 
 def trim_metrics(run: Path, epoch: int) -> None:

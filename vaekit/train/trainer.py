@@ -31,6 +31,7 @@ from .rollback import Diverged, Rollback, set_learning_rates
 from .schedules import linear_warmup
 from .stop import StopRequests
 from .validation import eval_context, val_metrics, validate
+from ..track import tracking
 from .writer import RunWriter
 from .watch import NonFiniteWatch, check_row, check_weights, unchecked_distributions
 
@@ -42,7 +43,8 @@ class Trainer:
                  dist: Optional[Dist] = None):
         self.model, self.splits, self.config, self.tc = model, splits, config, config.train
         self.dist = dist or Dist()  # one process, or this rank of a torchrun run (train/distributed.py)
-        self.run_dir, self.writer = Path(run_dir), RunWriter(run_dir, self.dist)
+        self.run_dir = Path(run_dir)
+        self.writer = RunWriter(run_dir, self.dist, tracking(config, splits, run_dir, lambda m: self.progress.notice(m)))
         self.objective = build_objective(config, len(splits.train))
         check_val_metrics(model, splits.val, self.tc.val_metrics, eval_context(self.splits, self.config))
         self.progress = EpochProgress(progress and self.dist.is_writer, console=self.dist.console())

@@ -3,7 +3,7 @@ metrics row, then the weights, then ``state.pt`` (resume trims rows past the sta
 Under torchrun only rank 0 writes."""
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from .. import rundir
@@ -11,12 +11,22 @@ from .distributed import Dist
 
 
 class RunWriter:
-    def __init__(self, run_dir, dist: Dist):
-        self.run_dir, self.dist = Path(run_dir), dist
+    """``trackers``: the experiment trackers (vaekit/track/) that see every row and event too, or None."""
 
+    def __init__(self, run_dir, dist: Dist, trackers=None):
+        self.run_dir, self.dist = Path(run_dir), dist
+        self.trackers = trackers if dist.is_writer else None
+
+    @contextmanager
     def training(self):
-        """training.json for the block's duration (rank 0), so readers know the run is training."""
-        return rundir.training(self.run_dir) if self.dist.is_writer else nullcontext()
+        """training.json for the block's duration (rank 0), so readers know the run is training; the
+        trackers are closed when it ends."""
+        with rundir.training(self.run_dir) if self.dist.is_writer else nullcontext():
+            try:
+                yield
+            finally:
+                if self.trackers is not None:
+                    self.trackers.close()
 
     def epoch(self, row: dict, model, epoch: int, improved: bool) -> None:
         """A completed epoch: its metrics row, model.safetensors, and best.safetensors when ``improved``."""
@@ -26,6 +36,8 @@ class RunWriter:
             rundir.save_weights(self.run_dir / rundir.WEIGHTS, model, meta)
             if improved:
                 rundir.save_weights(self.run_dir / rundir.BEST, model, meta)
+            if self.trackers is not None:
+                self.trackers.epoch(row, model, epoch)
 
     def state(self, state: dict) -> None:
         if self.dist.is_writer:
@@ -35,6 +47,8 @@ class RunWriter:
         """A row of metrics.jsonl for an event (resumed, rollback, interrupted, diverged)."""
         if self.dist.is_writer:
             rundir.append_event(self.run_dir, event, **loop.event_fields(), **fields)
+            if self.trackers is not None:
+                self.trackers.event(event, loop.step)
 
     def read_state(self) -> dict:
         return rundir.load_state(self.state_path)
