@@ -482,7 +482,7 @@ def main() -> None:
         if isinstance(e, Interrupted) and not writer_process():
             sys.exit(e.exit_code)  # every process stopped at the same step; process 0 says so
         label = "[bold yellow]stopped" if isinstance(e, Interrupted) else "[bold red]error"
-        err_console.print(f"{label}{process_label()}:[/] {e}", highlight=False)
+        err_console.print(f"{label}{process_label()}:[/] {escape(str(e))}", highlight=False)
         sys.exit(e.exit_code)
 
 
