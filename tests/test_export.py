@@ -15,8 +15,8 @@ from vaekit.export.writers import export_run
 
 # one variant per encoder-output family and prior family: gaussian + normal and the label input (cvae), a flow's
 # base parameters (iaf-vae), concrete prior (gumbel-vae), normal + one-hot parts (jointvae), codebook (vqvae),
-# point mass + full-covariance Gaussian (ae), mixture (mog-vae)
-REPRESENTATIVE = ["cvae", "iaf-vae", "gumbel-vae", "jointvae", "vqvae", "ae", "mog-vae"]
+# point mass + full-covariance Gaussian (ae), mixture (mog-vae), a hierarchy's top prior (ladder)
+REPRESENTATIVE = ["cvae", "iaf-vae", "gumbel-vae", "jointvae", "vqvae", "ae", "mog-vae", "ladder"]
 
 
 def torch_outputs(run, which, inputs):
@@ -93,7 +93,7 @@ def test_onnx_model_encodes_decodes_and_reconstructs_as_pytorch(name, onnx_expor
     assert m.info()["latent_shape"] == list(model.latent_shape)
 
 
-@pytest.mark.parametrize("name", ["mog-vae", "gumbel-vae", "ae", "vqvae", "jointvae"])
+@pytest.mark.parametrize("name", ["mog-vae", "gumbel-vae", "ae", "vqvae", "jointvae", "ladder"])
 def test_numpy_prior_draws_as_the_model_does(name, onnx_exports):
     """The numpy sampler of each prior family against model.prior_sample: mean and std per latent value."""
     from vaekit.export.onnx_backend import sample_prior

@@ -55,7 +55,7 @@ def prior_spec(model: Model) -> dict:
         return {"kind": "concat", "parts": [distribution_spec(model.priors[0]())] + [
             {"kind": "one-hot", "categories": int(k)} for k in model.categories]}
     if isinstance(model, LadderVAE):
-        return distribution_spec(model._top_prior(1).base_dist.expand(model.latent_shape))
+        return distribution_spec(model._top_prior(1))  # (1, D): its loc and scale flatten to (D,)
     if type(model).prior_sample is not Model.prior_sample:
         return {"kind": "unsupported", "why": f"the {model.name} model draws its codes in its own way"}
     return distribution_spec(model.prior())

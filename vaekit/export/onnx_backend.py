@@ -21,7 +21,8 @@ CONTRACT = "export.json"
 class OnnxModel:
     """An exported encoder/decoder pair and the prior to sample codes from."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, threads: Optional[int] = None):
+        """``threads``: onnxruntime's intra-op threads (default: its own choice, all cores)."""
         self.dir = Path(directory)
         path = self.dir / CONTRACT
         if not path.is_file():
@@ -43,6 +44,8 @@ class OnnxModel:
         for which in ("encoder", "decoder"):
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3  # errors only: no optimizer notes on stderr
+            if threads:
+                options.intra_op_num_threads = int(threads)
             self._sessions[which] = onnxruntime.InferenceSession(
                 str(self.dir / self.spec[which]["file"]), options, providers=["CPUExecutionProvider"])
         self.data_shape = tuple(self.spec["encoder"]["inputs"][0]["shape"][1:])
