@@ -134,5 +134,5 @@ def test_round_trip_through_the_cli(trained, tmp_path, capsys):
     assert run_cli(["import-diffusers", tmp_path / "d", "--out", tmp_path / "back"], capsys)[0] == 0
     code, _, err = run_cli(["plot", tmp_path / "back", "reconstructions", "--data", trained / "tiny.npz"], capsys)
     assert code == 0, err
-    code, _, err = run_cli(["export", trained / "run", "--format", "onnx", "--out", tmp_path / "o"], capsys)
-    assert code == 2 and "--format 'onnx' is not known" in err
+    code, _, err = run_cli(["export", trained / "run", "--format", "tflite", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "--format 'tflite' is not known" in err

@@ -417,18 +417,25 @@ def plot(
     err_console.print(f"wrote {path}", highlight=False)
 
 
-@app.command(epilog="Example: vaekit export runs/kl --format diffusers --out kl-diffusers")
+@app.command(epilog="Example: vaekit export runs/mlp-digits --format onnx --out mlp-onnx")
 def export(
     run: Path = typer.Argument(..., help="Run directory."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (config.json and the weights)."),
-    fmt: str = typer.Option("diffusers", "--format", help="diffusers: a folder AutoencoderKL.from_pretrained loads."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write (default RUN/export-FORMAT)."),
+    fmt: str = typer.Option("diffusers", "--format", help="onnx, torchscript or exported-program: the encoder and "
+                            "decoder as graphs, with export.json; diffusers: a folder AutoencoderKL.from_pretrained "
+                            "loads."),
 ):
-    """Write a run's model in another library's format (a resnet with a latent map, as diffusers' AutoencoderKL)."""
-    from ..interop.diffusers import export_diffusers
+    """Write a run's encoder and decoder as ONNX, TorchScript or torch.export graphs (checked against the model),
+    or its model in diffusers' AutoencoderKL format (a resnet with a latent map)."""
+    out = out if out is not None else run / f"export-{fmt}"
+    if fmt == "diffusers":
+        from ..interop.diffusers import export_diffusers
 
-    if fmt != "diffusers":
-        raise VaekitError(f"--format {fmt!r} is not known; the one format is diffusers")
-    _wrote([export_diffusers(run, out)])
+        _wrote([export_diffusers(run, out)])
+        return
+    from ..export.writers import export_run
+
+    _wrote([export_run(run, fmt, out)])
 
 
 @app.command(epilog="Example: vaekit push runs/digits my-org/vae-digits")

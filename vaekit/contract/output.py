@@ -47,3 +47,4 @@ class Capabilities:
     posterior_variance: bool = True  # a Gaussian posterior with a variance: `vaekit encode --variance`
     latent_grid: bool = True       # decode a grid of continuous latent values: the manifold plot
     likelihood: bool = True        # ELBO and importance-sampled log p(x)
+    export: bool = True            # encoder and decoder as ONNX / TorchScript / torch.export graphs
