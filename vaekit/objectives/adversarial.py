@@ -55,11 +55,20 @@ def last_layer(model) -> nn.Parameter:
     return layers[-1].weight
 
 
-def adaptive_weight(rec_loss: torch.Tensor, gan_loss: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
-    """lambda of Esser et al. 2021, eq. 7, at ``layer``: clamped to [0, 1e4] and detached."""
-    rec_grad, = torch.autograd.grad(rec_loss, layer, retain_graph=True)
-    gan_grad, = torch.autograd.grad(gan_loss, layer, retain_graph=True)
+def adaptive_weight(rec_grad: torch.Tensor, gan_grad: torch.Tensor) -> torch.Tensor:
+    """lambda of Esser et al. 2021, eq. 7, from the two gradients at G_L: clamped to [0, 1e4], detached."""
     return (rec_grad.norm() / (gan_grad.norm() + DELTA)).clamp(0.0, MOST).detach()
+
+
+def weighted_gan(rec_loss: torch.Tensor, gan: torch.Tensor, fake: torch.Tensor, layer: torch.Tensor):
+    """(lambda, lambda * L_GAN) for the autoencoder's loss. One pass back through D gives both dL_GAN/dG_L
+    (for lambda) and dL_GAN/dx~; the term is then lambda * <x~, dL_GAN/dx~> less its own value plus L_GAN:
+    the value of lambda * L_GAN with the same gradient for the autoencoder, without a second pass through D."""
+    rec_grad, = torch.autograd.grad(rec_loss, layer, retain_graph=True)
+    gan_grad, fake_grad = torch.autograd.grad(gan, (layer, fake), retain_graph=True)
+    lam = adaptive_weight(rec_grad, gan_grad)
+    linear = (fake * fake_grad).sum()
+    return lam, lam * (gan.detach() + (linear - linear.detach()))
 
 
 class Adversarial(Objective):
@@ -94,10 +103,11 @@ class Adversarial(Objective):
         fake = out.output.px.mean                                       # (B, C, H, W) x~
         real_logits, fake_logits = disc(x.to(fake)), disc(fake)         # (B, 1, h, w) each
         gan = -fake_logits.mean()
-        weight = zero
+        weight, term = zero, zero
         if torch.is_grad_enabled() and out.loss.requires_grad:
-            weight = disc.disc_weight * adaptive_weight(out.loss, gan, last_layer(model))
+            lam, term = weighted_gan(out.loss, gan, fake, last_layer(model))
+            weight, term = disc.disc_weight * lam, disc.disc_weight * term
         # x~ is not detached: each group's loss is back-propagated into that group's parameters only
         d_loss = DISCRIMINATOR_LOSSES[disc.loss](real_logits, fake_logits)
-        return LossOutput({**out.losses, "main": out.loss + weight * gan, "discriminator": d_loss},
+        return LossOutput({**out.losses, "main": out.loss + term, "discriminator": d_loss},
                           {**out.terms, "gan": gan, "gan_weight": weight}, out.output)
