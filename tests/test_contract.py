@@ -41,8 +41,8 @@ from vaekit.config import RunConfig
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
 from vaekit.contract.bounds import elbo_terms, log_importance_weights
-from vaekit.registry import (LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, OPTIMIZERS, PLOTS, POSTERIORS,
-                             PRIORS, VARIANTS)
+from vaekit.registry import (DISCRIMINATORS, LIKELIHOODS, MODELS, NETWORKS, OBJECTIVES, OPTIMIZERS, PLOTS,
+                             POSTERIORS, PRIORS, VARIANTS)
 from vaekit.train import build_objective
 
 from conftest import LATENT_DIM, NETWORK_SMALL, SPEED, run_cli, variant_options
@@ -59,10 +59,11 @@ PART_PATHS = {
     "posterior": "model.posterior.name",
     "likelihood": "model.likelihood.name",
     "network": "model.network.name",
+    "discriminator": "model.discriminator.name",
     "objective": "train.objective.name",
 }
 REGISTRIES = {"model": MODELS, "prior": PRIORS, "posterior": POSTERIORS, "likelihood": LIKELIHOODS,
-              "network": NETWORKS, "objective": OBJECTIVES}
+              "network": NETWORKS, "discriminator": DISCRIMINATORS, "objective": OBJECTIVES}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class ModelConfig:
     posterior: Part = _part("gaussian")         # POSTERIORS
     prior: Part = _part("normal")               # PRIORS
     likelihood: Part = _part("auto")            # LIKELIHOODS; auto: bernoulli for images, gaussian for tables
+    discriminator: Part = _part("none")         # DISCRIMINATORS: an image discriminator and its loss term, or none
     latent_dim: int = 16                        # the `mlp` recipe keeps the classic 2-D latent
     conditional: bool = False                   # CVAE: feed the one-hot label to encoder and decoder
     num_classes: Optional[int] = None           # filled in from the data

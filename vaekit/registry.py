@@ -162,6 +162,7 @@ class VariantRegistry(Registry):
 MODELS = Registry("model structure", ["vaekit.models"],  # how the parts are wired: vae, ladder, vqvae, ...
                   ["aae", "ae", "factorvae", "hvae", "jointvae", "ladder", "piwae", "vae", "vaegan", "vqvae"])
 NETWORKS = Registry("network", ["vaekit.nn"], ["conv", "mlp", "resnet"])  # name -> (Encoder class, Decoder class)
+DISCRIMINATORS = Registry("discriminator", ["vaekit.nn"], ["patchgan"])  # image discriminators: model.discriminator
 POSTERIORS = Registry("posterior", ["vaekit.distributions"],
                       ["gaussian", "gumbel", "iaf", "planar", "radial", "vmf", "wrapped-normal"])
 PRIORS = Registry("prior", ["vaekit.distributions"],

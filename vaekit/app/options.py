@@ -17,7 +17,7 @@ from ..errors import VaekitError
 from ..image_options import parse_augment, parse_channels, parse_image_size
 from ..recipes import load_recipe
 from ..track import parse_trackers
-from ..registry import (LIKELIHOODS, NETWORKS, OBJECTIVES, OPTIMIZERS, POSTERIORS, PRIORS, VARIANTS,
+from ..registry import (DISCRIMINATORS, LIKELIHOODS, NETWORKS, OBJECTIVES, OPTIMIZERS, POSTERIORS, PRIORS, VARIANTS,
                         Registry)
 
 
@@ -85,6 +85,13 @@ OPTIONS: List[Option] = [
            "error.", choices=LIKELIHOODS),
     Option("sigma", "model.likelihood.args.sigma", str, "Gaussian sigma: optimal (default: the batch's "
            "RMS error), learned (one shared), learned-per-value, or a fixed number."),
+    Option("discriminator", "model.discriminator.name", str, "An image discriminator whose adversarial term "
+           "(adaptive weight, Esser et al. 2021) joins the loss, on an optimizer of its own; none (default) or its "
+           "name.", choices=DISCRIMINATORS),
+    Option("disc_start", "model.discriminator.args.disc_start", int, "The optimizer step at which the "
+           "discriminator and its term start (before it, neither is trained)."),
+    Option("disc_weight", "model.discriminator.args.disc_weight", float, "Weight of the discriminator's term, "
+           "on top of its adaptive weight."),
     Option("conditional", "model.conditional", bool, "Feed the class label to encoder and decoder (CVAE)."),
     Option("objective", "train.objective.name", str, "What is minimised.", choices=OBJECTIVES),
     Option("beta", "train.objective.args.beta", float, "KL weight of the elbo objective (beta-VAE when > 1)."),

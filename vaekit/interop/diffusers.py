@@ -36,6 +36,7 @@ CONFIG = "config.json"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 IMPORTED = "imported.safetensors"  # an imported run's weights once fine-tuning has begun (train_run moves them)
 SCALING_FACTOR = 0.18215  # diffusers' default (Stable Diffusion's); latent diffusion rescales z by it
+DISCRIMINATOR = "vaekit_discriminator.safetensors"  # a run's discriminator (training only) beside diffusers' files
 VAEKIT_KEY = "_vaekit"    # diffusers ignores config keys that start with "_": the vaekit parts of a round trip
 
 
@@ -95,6 +96,10 @@ def is_network_key(key: str) -> bool:
     return key.startswith(("encoder.", "decoder."))
 
 
+def is_discriminator_key(key: str) -> bool:
+    return key.startswith("adversary.")
+
+
 def export_diffusers(run, out) -> Path:
     """Write the folder ``out`` that ``diffusers.AutoencoderKL.from_pretrained(out)`` loads with this run's
     weights; the rest of the run (the likelihood's scale, its config) rides along under ``_vaekit``."""
@@ -105,7 +110,8 @@ def export_diffusers(run, out) -> Path:
     state = run.model.state_dict()
     config[VAEKIT_KEY] = {"model": run.config.to_dict()["model"], "data_info": run.config.data_info,
                           "data": run.config.to_dict()["data"], "recipe": run.config.recipe,
-                          "weights": {k: v.tolist() for k, v in state.items() if not is_network_key(k)}}
+                          "weights": {k: v.tolist() for k, v in state.items()
+                                      if not is_network_key(k) and not is_discriminator_key(k)}}
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaekitError(f"--out {out} is a file; choose a folder for the diffusers model")
@@ -114,6 +120,9 @@ def export_diffusers(run, out) -> Path:
     tensors = {_to_diffusers(k): v.detach().cpu().contiguous().clone()
                for k, v in state.items() if is_network_key(k)}
     rundir.atomic_write(out / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    disc = {k: v.detach().cpu().contiguous().clone() for k, v in state.items() if is_discriminator_key(k)}
+    if disc:  # a file of its own: millions of weights would swell config.json
+        rundir.atomic_write(out / DISCRIMINATOR, lambda tmp: save_file(disc, tmp))
     rundir.write_text(out / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return out
 
@@ -133,6 +142,13 @@ def read_diffusers_folder(folder) -> Tuple[dict, Dict[str, torch.Tensor]]:
         weights = load_file(str(folder / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as e:
         raise VaekitError(f"{folder / WEIGHTS} is corrupted or unreadable ({e}); save the model again") from None
+    if (folder / DISCRIMINATOR).is_file():  # a vaekit export's discriminator: the keys are vaekit's already
+        try:
+            weights.update({k: v for k, v in load_file(str(folder / DISCRIMINATOR)).items()
+                            if is_discriminator_key(k)})
+        except (SafetensorError, OSError, ValueError) as e:
+            raise VaekitError(f"{folder / DISCRIMINATOR} is corrupted or unreadable ({e}); export the run again, "
+                              "or delete the file to start the discriminator afresh") from None
     return config, weights
 
 

@@ -38,6 +38,8 @@ class Model(nn.Module):
         self.data_shape = tuple(data_shape)
         self.num_classes = num_classes
         self.variant: Optional[str] = None  # the zoo variant it was built as (build_model's name), if any
+        # an image discriminator of its own parameter group (model.discriminator; build_model attaches it)
+        self.adversary: Optional[nn.Module] = None
 
     # -- the contract ---------------------------------------------------------------------
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
@@ -58,8 +60,13 @@ class Model(nn.Module):
         return self.prior().sample((n,)).to(self.device)
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
-        """Parameters per optimizer, in the order they are stepped; one group by default."""
-        return {"main": list(self.parameters())}
+        """Parameters per optimizer, in the order they are stepped; one group by default, and the
+        ``adversary``'s own group ``discriminator`` where the model has one."""
+        if self.adversary is None:
+            return {"main": list(self.parameters())}
+        own = {id(p) for p in self.adversary.parameters()}
+        return {"main": [p for p in self.parameters() if id(p) not in own],
+                "discriminator": list(self.adversary.parameters())}
 
     def fit_prior(self, batches: Iterator) -> None:
         """Fit statistics of the training data after each epoch (a VQ-VAE's code prior); no-op here."""

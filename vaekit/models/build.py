@@ -11,7 +11,7 @@ from .. import nn as _networks  # noqa: F401  (registers networks)
 from ..config import ModelConfig
 from ..distributions import default_likelihood
 from ..errors import VaekitError
-from ..registry import LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, accepted_args, check_args, keyword_options
+from ..registry import DISCRIMINATORS, LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, accepted_args, check_args, keyword_options
 from .base import Model
 
 
@@ -116,6 +116,7 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
                           f"gives a latent map of shape {tuple(parts.map_shape)}; use a vector-latent network "
                           "(drop --latent-channels) or a model built on the vae structure (vae, beta-vae, iwae, ...)")
     model.variant = name
+    attach_discriminator(model, cfg, name)
     defaults = ModelConfig()
     for kind in ("posterior", "prior"):
         part = getattr(cfg, kind)
@@ -123,3 +124,22 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
             raise VaekitError(f"the {cfg.structure.name} model builds its own {kind}, so --{kind} {part.name} "
                               f"(and model.{kind}.args) does not apply to it; drop them")
     return model
+
+
+def attach_discriminator(model: Model, cfg: ModelConfig, name: Optional[str]) -> None:
+    """``model.adversary``: the configured image discriminator, its parameters a group of their own
+    (``Model.parameter_groups``); none where ``model.discriminator.name`` is ``none``."""
+    part = cfg.discriminator
+    if part.name == "none":
+        if part.args:
+            raise VaekitError("model.discriminator.args are set but there is no discriminator; add "
+                              "--discriminator patchgan or drop them")
+        return
+    if type(model).parameter_groups is not Model.parameter_groups:
+        raise VaekitError(f"the {name or cfg.structure.name} model splits its parameters into groups of its own "
+                          f"({', '.join(model.parameter_groups())}), so it cannot take a {part.name} discriminator "
+                          "as well; drop --discriminator")
+    if not hasattr(model, "decoder"):
+        raise VaekitError(f"the {name or cfg.structure.name} model has no image decoder for the {part.name} "
+                          "discriminator to judge; drop --discriminator")
+    model.adversary = DISCRIMINATORS.build(part.name, part.args, model.data_shape, where="the discriminator")

@@ -20,7 +20,12 @@ __all__ = ["build_objective", "LossOutput", "Objective", "ELBO", "IWAE", "MIWAE"
 
 def build_objective(config, dataset_size: Optional[int] = None):
     """The configured objective; one that names ``dataset_size`` in its constructor (beta-TC's
-    minibatch-weighted sampling) is given the number of training examples."""
+    minibatch-weighted sampling) is given the number of training examples. A model with a discriminator
+    (``model.discriminator``) adds its adversarial term on top (objectives/adversarial.py)."""
     part = config.train.objective
     context = {} if dataset_size is None else {"dataset_size": int(dataset_size)}
-    return OBJECTIVES.build(part.name, part.args, where="the objective", **context)
+    objective = OBJECTIVES.build(part.name, part.args, where="the objective", **context)
+    if config.model.discriminator.name != "none":
+        from .adversarial import Adversarial
+        objective = Adversarial(objective)
+    return objective

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -13,10 +13,13 @@ from ..contract.keys import layer_key
 class LossOutput:
     """``losses``: the scalar each optimizer minimises, by parameter-group name (``"main"``, ...).
     ``terms``: per-example means in nats (``elbo``, ``recon``, ``kl``, ...), for logs and validation.
+    ``output``: the model's ``ModelOutput`` the losses came from, where the objective passes it on: a term
+    added on top (a discriminator's, objectives/adversarial.py) reads the reconstruction there.
     """
 
     losses: Dict[str, torch.Tensor]
     terms: Dict[str, torch.Tensor] = field(default_factory=dict)
+    output: Any = None
 
     def __post_init__(self) -> None:
         self.terms = {k: v.detach() for k, v in self.terms.items()}  # for logs: they carry no graph
@@ -41,6 +44,9 @@ class Objective:
     """
 
     monitor: Tuple[str, str] = ("elbo", "max")
+    # True: the trainer also passes ``step=`` (optimizer steps done so far) when it trains (a discriminator
+    # that starts at a step); calls outside training (validation, checks) give none
+    needs_step: bool = False
 
     def __call__(self, model, x: torch.Tensor, c: Optional[torch.Tensor] = None,
                  kl_weight: float = 1.0) -> LossOutput:

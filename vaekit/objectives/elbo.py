@@ -41,7 +41,7 @@ class ELBO(Objective):
             penalty = sum(self._free_bits(layer, kl) for layer, kl in zip(out.latents, t.kls))
         loss = t.recon.mean() + kl_weight * self.beta * penalty
         terms = {"elbo": t.elbo.mean(), "recon": t.recon.mean(), "kl": t.kl.mean(), **layer_terms(t.kls)}
-        return LossOutput({"main": loss}, terms)
+        return LossOutput({"main": loss}, terms, out)
 
     def _free_bits(self, layer, kl: torch.Tensor) -> torch.Tensor:
         per_dim = kl_per_dimension(layer.q, layer.prior)                  # (B, D) or None

@@ -61,7 +61,7 @@ def check_losses(losses: Dict[str, torch.Tensor], groups, objective: str) -> Non
 def step_all(optimizers: Dict[str, torch.optim.Optimizer], losses: Dict[str, torch.Tensor], *, watch, dist,
              step: int, grad_clip: Optional[float] = None, examples: int = 1) -> None:
     """Optimizer step ``step`` (counted from 1): each optimizer steps on its own loss, its gradients from
-    that loss alone (and, under torchrun, from every rank's, weighted by their ``examples``). Each loss,
+    that loss alone (none where the loss has no graph: the optimizer then leaves its parameters and state be) (and, under torchrun, from every rank's, weighted by their ``examples``). Each loss,
     and each clipped gradient norm, is noted in the non-finite ``watch``."""
     for name, loss in losses.items():
         watch.note(name, loss, step)  # read every watch.every steps: no sync here
@@ -73,7 +73,8 @@ def step_all(optimizers: Dict[str, torch.optim.Optimizer], losses: Dict[str, tor
     else:  # all gradients first, from the same forward pass; then every step
         for i, (name, opt) in enumerate(groups):
             opt.zero_grad(set_to_none=True)
-            losses[name].backward(inputs=_params(opt), retain_graph=i < len(groups) - 1)
+            if losses[name].requires_grad:  # a loss without a graph (a group sitting this step out): no gradients
+                losses[name].backward(inputs=_params(opt), retain_graph=i < len(groups) - 1)
     dist.reduce_gradients(optimizers, examples)
     for name, opt in groups:
         if grad_clip:  # the norm it computes anyway is watched too (a nan there spreads to every weight)

@@ -167,7 +167,8 @@ class Trainer:
                     self.optimize(zero_losses(self.optimizers), examples=0)
                     out = None
                 else:
-                    out = self.objective(self.model, x, y, kl_weight=linear_warmup(loop.step, warmup_steps))
+                    at = {"step": loop.step} if self.objective.needs_step else {}
+                    out = self.objective(self.model, x, y, kl_weight=linear_warmup(loop.step, warmup_steps), **at)
                     self.optimize(out.losses, examples=b)
                     self.sums.add(out.named(), b)
                 self.dist.after_step(self.model)
