@@ -61,7 +61,8 @@ def reproduce_command(cfg: RunConfig) -> str:
         apply_variant(base, cfg.model.variant)
         words += ["--model", cfg.model.variant]
     own = cfg.to_dict()
-    changed = [(p, v) for p, v in _leaves(own) if _get(base, p) != v and p.split(".")[0] in ("model", "train", "data", "log")
+    sections = ("model", "train", "data", "log")
+    changed = [(p, v) for p, v in _leaves(own) if _get(base, p) != v and p.split(".")[0] in sections
                and p not in ("data.source", "model.variant", "model.data_shape", "model.num_classes")]
     changed.sort(key=lambda pv: (not pv[0].endswith(".name"), pv[0]))
     flags = {o.path: o for o in OPTIONS if o.type in (int, float, str) and o.parse is None and not o.choices}

@@ -65,7 +65,8 @@ def is_stale_temp(path: Path) -> bool:
     """A temp file of :func:`atomic_write` that a crash left behind: ``.config.json.k3j9x_2a.tmp``
     beside a run's own files, ``.latent.png.k3j9x_2a.tmp`` in its plots/."""
     name = Path(path).name
-    own = name.startswith(tuple(f".{f}." for f in (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION, TRAINING, CARD, TRACKERS)))
+    files = (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION, TRAINING, CARD, TRACKERS)
+    own = name.startswith(tuple(f".{f}." for f in files))
     plot = Path(path).parent.name == PLOTS and name.startswith(".") and ".png." in name
     return name.endswith(".tmp") and (own or plot)
 

@@ -44,7 +44,8 @@ class Trainer:
         self.model, self.splits, self.config, self.tc = model, splits, config, config.train
         self.dist = dist or Dist()  # one process, or this rank of a torchrun run (train/distributed.py)
         self.run_dir = Path(run_dir)
-        self.writer = RunWriter(run_dir, self.dist, tracking(config, splits, run_dir, lambda m: self.progress.notice(m)))
+        trackers = tracking(config, splits, run_dir, lambda m: self.progress.notice(m))  # --log: None without
+        self.writer = RunWriter(run_dir, self.dist, trackers)
         self.objective = build_objective(config, len(splits.train))
         check_val_metrics(model, splits.val, self.tc.val_metrics, eval_context(self.splits, self.config))
         self.progress = EpochProgress(progress and self.dist.is_writer, console=self.dist.console())
