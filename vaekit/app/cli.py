@@ -444,6 +444,23 @@ def import_diffusers(
     _wrote([out])
 
 
+@app.command(epilog="Example: vaekit serve runs/mlp-digits --port 8000")
+def serve(
+    run: Path = typer.Argument(..., help="Run directory."),
+    port: int = typer.Option(8000, "--port", help="TCP port (0: any free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; another than 127.0.0.1 lets other "
+                             "machines in, and is warned about."),
+    token: Optional[str] = typer.Option(None, "--token", help="Require 'Authorization: Bearer TOKEN' on every "
+                                        "request (the page reads it from the URL's #token=)."),
+    batching: bool = typer.Option(True, "--batching/--no-batching", help="Answer concurrent requests with one "
+                                  "forward pass."),
+):
+    """A local web app: the latent explorer at / and a JSON API (/info, /encode, /decode, /sample, /reconstruct)."""
+    from ..serve.server import serve as run_server
+
+    run_server(run, host=host, port=port, token=token, batching=batching)
+
+
 @app.command(epilog="Example: vaekit demo --out runs/demo")
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory (replaced if it is a run)."),
