@@ -1,5 +1,5 @@
 """Load test of ``vaekit serve``: N concurrent clients for T seconds against /decode and /encode on
-127.0.0.1, with micro-batching on and off, against one request at a time.
+127.0.0.1, with micro-batching on (taking what queued, or waiting 2 ms for more) and off, against one request at a time.
 
     python benchmarks/serve_load.py --clients 16 --seconds 10 [--run RUN]
 
@@ -47,10 +47,10 @@ def get(port: int, path: str) -> dict:
         return json.loads(response.read())
 
 
-def start_server(run: str, batching: bool) -> tuple:
+def start_server(run: str, batching: bool, wait_ms: float) -> tuple:
     port = free_port()
     command = [sys.executable, "-m", "vaekit", "serve", run, "--port", str(port),
-               "--batching" if batching else "--no-batching"]
+               "--batching" if batching else "--no-batching", "--batch-wait", str(wait_ms)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while True:
@@ -118,8 +118,8 @@ def main() -> None:
         run = str(Path(tempfile.mkdtemp()) / "mlp")
         vaekit.train("digits", recipe="mlp", epochs=1, out=run, progress=False)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    for batching in (True, False):
-        server, port = start_server(run, batching)
+    for batching, wait_ms in ((True, 0.0), (True, 2.0), (False, 0.0)):
+        server, port = start_server(run, batching, wait_ms)
         try:
             info = get(port, "/info")
             code = [[0.1] * info["latent_dim"]]
@@ -128,14 +128,14 @@ def main() -> None:
             for path, body in bodies.items():
                 load(port, path, body, args.clients, 1.0)  # warm up
                 rss = rss_kib(server.pid)
-                shapes = [(1, args.seconds)] if batching else []
+                shapes = [(1, args.seconds)] if not wait_ms else []  # one request at a time, with and without
                 for clients, seconds in shapes + [(args.clients, args.seconds)]:
                     before = get(port, "/info")["served"]
                     row = load(port, path, body, clients, seconds)
                     after = get(port, "/info")["served"]
                     passes = after[path]["passes"] - before[path]["passes"]
                     items = after[path]["requests"] - before[path]["requests"]
-                    print(json.dumps({"path": path, "batching": batching, "clients": clients, **{
+                    print(json.dumps({"path": path, "batching": batching, "wait_ms": wait_ms, "clients": clients, **{
                         k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()},
                         "requests_per_pass": round(items / passes, 2) if passes else None,
                         "rss_mib_before": round(rss / 1024, 1), "rss_mib_after": round(rss_kib(server.pid) / 1024, 1),

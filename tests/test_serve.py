@@ -206,3 +206,19 @@ def test_a_conditional_model_is_served_with_its_labels(zoo_run):
         assert "conditional" in client.call("POST", "/decode", {"z": [[0, 0, 0, 0]]})[1]["detail"]
         assert client.call("POST", "/sample", {"n": 1, "label": 10})[0] == 422
         assert len(client.call("GET", "/points")[1]["labels"]) == 50
+
+
+def test_the_command_binds_the_loopback_unless_told_and_says_what_is_wrong(zoo_run, capsys, monkeypatch):
+    from conftest import run_cli
+
+    from vaekit.serve.server import exposure_warning
+
+    assert exposure_warning("127.0.0.1", None) is None and exposure_warning("::1", None) is None
+    assert "no --token" in exposure_warning("0.0.0.0", None) and "no --token" not in exposure_warning("0.0.0.0", "t")
+    code, _, err = run_cli(["serve", zoo_run("vae"), "--token", "short"], capsys)
+    assert code == 2 and "--token must have at least 8 characters" in err
+    code, _, err = run_cli(["serve", zoo_run("vae"), "--port", "70000"], capsys)
+    assert code == 2 and "--port must lie in 0..65535" in err
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # as where the extra is not installed
+    code, _, err = run_cli(["serve", zoo_run("vae")], capsys)
+    assert code == 2 and "pip install vaekit[serve]" in err and "Traceback" not in err

@@ -454,11 +454,16 @@ def serve(
                                         "request (the page reads it from the URL's #token=)."),
     batching: bool = typer.Option(True, "--batching/--no-batching", help="Answer concurrent requests with one "
                                   "forward pass."),
+    batch_wait: float = typer.Option(0.0, "--batch-wait", help="Milliseconds a forward pass waits for more "
+                                     "requests (0: it takes those that queued while the last one ran)."),
+    threads: int = typer.Option(1, "--threads", help="Compute threads per forward pass (one leaves a core to the "
+                                "web server)."),
 ):
     """A local web app: the latent explorer at / and a JSON API (/info, /encode, /decode, /sample, /reconstruct)."""
     from ..serve.server import serve as run_server
 
-    run_server(run, host=host, port=port, token=token, batching=batching)
+    run_server(run, host=host, port=port, token=token, batching=batching, wait_ms=batch_wait,
+               threads=threads)
 
 
 @app.command(epilog="Example: vaekit demo --out runs/demo")
@@ -492,7 +497,7 @@ def main() -> None:
         if isinstance(e, Interrupted) and not writer_process():
             sys.exit(e.exit_code)  # every process stopped at the same step; process 0 says so
         label = "[bold yellow]stopped" if isinstance(e, Interrupted) else "[bold red]error"
-        err_console.print(f"{label}{process_label()}:[/] {e}", highlight=False)
+        err_console.print(f"{label}{process_label()}:[/] {escape(str(e))}", highlight=False)  # a [word] is text
         sys.exit(e.exit_code)
 
 

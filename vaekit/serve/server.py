@@ -7,7 +7,6 @@ from typing import Callable, Optional
 from ..errors import VaekitError
 from . import require_extra
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAP_POINTS = 1000  # test examples on the explorer's plane
 
 
@@ -37,26 +36,69 @@ def torch_app(run_dir, token: Optional[str] = None, batching: bool = True, wait_
 
 
 def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None,
-          batching: bool = True, wait_ms: float = 0.0) -> None:
-    """Serve until Ctrl-C; another host than the loopback must be asked for, and is warned about."""
+          batching: bool = True, wait_ms: float = 0.0, threads: int = 1) -> None:
+    """Serve until Ctrl-C; another host than the loopback must be asked for, and is warned about.
+    ``threads``: torch's compute threads for a forward pass (one leaves a core to the event loop; more
+    than one thread spin at every barrier when the cores are busy: a one-code decode took 20 ms, not 0.1)."""
     require_extra()
+    import torch
     import uvicorn
 
+    if threads < 1:
+        raise VaekitError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    if not 0 <= wait_ms <= 100:
+        raise VaekitError(f"--batch-wait must lie in 0..100 ms, got {wait_ms}")
     if not 0 <= port < 65536:
         raise VaekitError(f"--port must lie in 0..65535, got {port}")
     if token is not None and len(token) < 8:
         raise VaekitError("--token must have at least 8 characters")
     app = torch_app(run_dir, token=token, batching=batching, wait_ms=wait_ms,
                     note=lambda line: print(line, file=sys.stderr))
-    if host not in LOOPBACK:
-        print(f"warning: serving on {host}: other machines can reach this server"
-              f"{'' if token else ' and no --token protects it'}", file=sys.stderr)
+    warning = exposure_warning(host, token)
+    if warning:
+        print(warning, file=sys.stderr)
+    listening = bound(host, port)
+    port = listening.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     fragment = f"#token={token}" if token else ""
     print(f"serving {run_dir} at http://{shown}:{port}/{fragment} (the API: http://{shown}:{port}/docs); "
-          "Ctrl-C stops", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False,
-                timeout_keep_alive=5)
+          "Ctrl-C stops", file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, timeout_keep_alive=5)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def exposure_warning(host: str, token: Optional[str]) -> Optional[str]:
+    """The warning for a ``host`` other machines may reach (any but a loopback address), else None."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        loopback = False
+    if loopback:
+        return None
+    return (f"warning: serving on {host}: other machines may reach this server"
+            f"{'' if token else ', and no --token protects it'}")
+
+
+def bound(host: str, port: int):
+    """A listening TCP socket on ``host``:``port`` (0: a free port), or a one-line error saying why not."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        raise VaekitError(f"--host {host} is not an address of this machine") from None
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as e:
+        listening.close()
+        raise VaekitError(f"cannot listen on {host}:{port} ({e.strerror}): choose another --port or --host") from None
+    listening.listen(128)
+    return listening
 
 
 class ServerThread:
@@ -64,14 +106,11 @@ class ServerThread:
     ``with ServerThread(app) as url: ...``; it stops when the block ends."""
 
     def __init__(self, app, host: str = "127.0.0.1"):
-        import socket
         import threading
 
         import uvicorn
 
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((host, 0))
+        self.socket = bound(host, 0)
         self.url = f"http://{host}:{self.socket.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30)
         self.server = uvicorn.Server(config)
