@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from ..errors import VaekitError
-from .batching import MicroBatcher
+from .batching import MicroBatcher, Runner
 from .codec import BadInput, as_array, as_labels, decode_pngs, encode_png
 
 MAX_ROWS = 256  # examples or codes in one request, and n of /sample
@@ -65,7 +65,7 @@ def make_app(backend, token: Optional[str] = None, batching: bool = True, wait_m
     ``points``: the explorer's latent map (explorer.latent_map)."""
     info = backend.info()
     shape, latent_dim, classes = info["data_shape"], info["latent_dim"], info["num_classes"]
-    executor = ThreadPoolExecutor(1, thread_name_prefix="vaekit-model")  # forward passes, one at a time
+    executor = ThreadPoolExecutor(1, thread_name_prefix="vaekit-model")  # the forward passes that take long
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
@@ -104,19 +104,23 @@ def make_app(backend, token: Optional[str] = None, batching: bool = True, wait_m
         return list(zip(split(mean, items), split(var, items) if var is not None else [None] * len(items)))
 
     def batcher(fn: Callable) -> Callable:
+        runner = Runner(executor)
         if not batching:
-            return lambda rows, item: asyncio.get_running_loop().run_in_executor(executor, lambda: fn([item])[0])
+            async def alone(rows, item):
+                return (await runner(fn, [item]))[0]
+            return alone
         made: List[MicroBatcher] = []
 
         async def submit(rows, item):
             if not made:  # made in the server's event loop
-                made.append(MicroBatcher(fn, executor, MAX_ROWS, wait_ms))
+                made.append(MicroBatcher(fn, runner, MAX_ROWS, wait_ms))
                 app.state.batchers.append(made[0])
             return await made[0].submit(rows, item)
         return submit
 
     app.state.batchers = []
     decode_, encode_, reconstruct_ = batcher(run_decode), batcher(run_encode), batcher(run_reconstruct)
+    sample_ = Runner(executor)
 
     def images_out(x: np.ndarray, fmt: str) -> dict:
         if fmt == "array":
@@ -185,7 +189,7 @@ def make_app(backend, token: Optional[str] = None, batching: bool = True, wait_m
         label = None if body.label is None else int(as_labels(body.label, 1, classes)[0])
         if label is None:
             as_labels(None, 1, classes)  # a conditional model needs one
-        x = await asyncio.get_running_loop().run_in_executor(executor, backend.sample, body.n, label, body.seed)
+        x = await sample_(backend.sample, body.n, label, body.seed)
         return images_out(x, body.format)
 
     @app.exception_handler(BadInput)
