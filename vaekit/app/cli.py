@@ -475,6 +475,28 @@ def import_diffusers(
     _wrote([out])
 
 
+@app.command(epilog="Example: vaekit serve runs/mlp-digits --port 8000")
+def serve(
+    run: Path = typer.Argument(..., help="Run directory."),
+    port: int = typer.Option(8000, "--port", help="TCP port (0: any free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; another than 127.0.0.1 lets other "
+                             "machines in, and is warned about."),
+    token: Optional[str] = typer.Option(None, "--token", help="Require 'Authorization: Bearer TOKEN' on every "
+                                        "request (the page reads it from the URL's #token=)."),
+    batching: bool = typer.Option(True, "--batching/--no-batching", help="Answer concurrent requests with one "
+                                  "forward pass."),
+    batch_wait: float = typer.Option(0.0, "--batch-wait", help="Milliseconds a forward pass waits for more "
+                                     "requests (0: it takes those that queued while the last one ran)."),
+    threads: int = typer.Option(1, "--threads", help="Compute threads per forward pass (one leaves a core to the "
+                                "web server)."),
+):
+    """A local web app: the latent explorer at / and a JSON API (/info, /encode, /decode, /sample, /reconstruct)."""
+    from ..serve.server import serve as run_server
+
+    run_server(run, host=host, port=port, token=token, batching=batching, wait_ms=batch_wait,
+               threads=threads)
+
+
 @app.command(epilog="Example: vaekit demo --out runs/demo")
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory (replaced if it is a run)."),
@@ -506,7 +528,7 @@ def main() -> None:
         if isinstance(e, Interrupted) and not writer_process():
             sys.exit(e.exit_code)  # every process stopped at the same step; process 0 says so
         label = "[bold yellow]stopped" if isinstance(e, Interrupted) else "[bold red]error"
-        err_console.print(f"{label}{process_label()}:[/] {escape(str(e))}", highlight=False)  # [log] is no markup
+        err_console.print(f"{label}{process_label()}:[/] {escape(str(e))}", highlight=False)  # a [word] is text
         sys.exit(e.exit_code)
 
 
