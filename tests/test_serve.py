@@ -222,3 +222,38 @@ def test_the_command_binds_the_loopback_unless_told_and_says_what_is_wrong(zoo_r
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # as where the extra is not installed
     code, _, err = run_cli(["serve", zoo_run("vae")], capsys)
     assert code == 2 and "pip install vaekit[serve]" in err and "Traceback" not in err
+
+
+def test_an_onnx_export_is_served_without_torch_and_answers_as_the_model(zoo_run, client, tmp_path):
+    """``vaekit serve --onnx DIR``: onnxruntime answers /decode, /encode and /reconstruct as the PyTorch model
+    does, in a process that never imports torch."""
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed: pip install vaekit[export]")
+    import subprocess
+
+    from vaekit.export.writers import export_run
+
+    export_run(zoo_run("vae"), "onnx", tmp_path / "onnx")
+    z = [[0, 0, 0, 0], [1, -1, 0.5, 2]]
+    image = (np.arange(64).reshape(1, 8, 8) / 64.0).tolist()
+    code = f"""
+import json, sys, urllib.request
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_serve import Client
+from vaekit.serve.server import ServerThread, onnx_app
+with ServerThread(onnx_app({str(tmp_path / "onnx")!r}, threads=1)) as url:
+    c = Client(url)
+    out = [c.call("POST", "/decode", {{"z": {z}, "format": "array"}})[1]["x"],
+           c.call("POST", "/encode", {{"x": [{image}]}})[1]["mean"],
+           c.call("POST", "/reconstruct", {{"x": [{image}], "format": "array"}})[1]["x"],
+           c.call("POST", "/decode", {{"z": [[0, 0, 0]]}})[0], c.call("GET", "/info")[1]["backend"]]
+print(json.dumps([out, "torch" in sys.modules]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (decoded_x, mean, recon, bad, backend), torch_loaded = json.loads(done.stdout)
+    assert not torch_loaded and backend == "onnx" and bad == 422
+    assert np.abs(np.array(decoded_x) - np.array(client.call("POST", "/decode", {"z": z, "format": "array"})[1]["x"])
+                  ).max() < 1e-4
+    assert np.abs(np.array(mean) - np.array(client.call("POST", "/encode", {"x": [image]})[1]["mean"])).max() < 1e-4
+    assert np.abs(np.array(recon) - np.array(client.call("POST", "/reconstruct", {"x": [image], "format": "array"}
+                                                         )[1]["x"])).max() < 1e-4

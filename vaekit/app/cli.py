@@ -489,12 +489,14 @@ def serve(
                                      "requests (0: it takes those that queued while the last one ran)."),
     threads: int = typer.Option(1, "--threads", help="Compute threads per forward pass (one leaves a core to the "
                                 "web server)."),
+    onnx: bool = typer.Option(False, "--onnx", metavar="", help="RUN is a folder of `vaekit export --format onnx`: "
+                              "served by onnxruntime, without torch."),
 ):
     """A local web app: the latent explorer at / and a JSON API (/info, /encode, /decode, /sample, /reconstruct)."""
     from ..serve.server import serve as run_server
 
     run_server(run, host=host, port=port, token=token, batching=batching, wait_ms=batch_wait,
-               threads=threads)
+               threads=threads, onnx=onnx)
 
 
 @app.command(epilog="Example: vaekit demo --out runs/demo")

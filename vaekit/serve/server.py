@@ -35,26 +35,42 @@ def torch_app(run_dir, token: Optional[str] = None, batching: bool = True, wait_
     return make_app(backend, token=token, batching=batching, wait_ms=wait_ms, points=points)
 
 
-def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None,
-          batching: bool = True, wait_ms: float = 0.0, threads: int = 1) -> None:
-    """Serve until Ctrl-C; another host than the loopback must be asked for, and is warned about.
-    ``threads``: torch's compute threads for a forward pass (one leaves a core to the event loop; more
-    than one thread spin at every barrier when the cores are busy: a one-code decode took 20 ms, not 0.1)."""
+def onnx_app(folder, token: Optional[str] = None, batching: bool = True, wait_ms: float = 0.0,
+             threads: Optional[int] = None):
+    """The app serving the ONNX files of ``vaekit export --format onnx`` in ``folder``, without torch."""
     require_extra()
-    import torch
+    from .app import make_app
+    from .onnx_serving import OnnxServing
+
+    return make_app(OnnxServing(folder, threads=threads), token=token, batching=batching, wait_ms=wait_ms)
+
+
+def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None,
+          batching: bool = True, wait_ms: float = 0.0, threads: int = 1, onnx: bool = False) -> None:
+    """Serve until Ctrl-C; another host than the loopback must be asked for, and is warned about.
+    ``threads``: compute threads for a forward pass (one leaves a core to the event loop; more than one
+    thread spin at every barrier when the cores are busy: a one-code decode took 20 ms, not 0.1).
+    ``onnx``: ``run_dir`` is a folder of ``vaekit export --format onnx``, served by onnxruntime."""
+    require_extra()
     import uvicorn
 
     if threads < 1:
         raise VaekitError(f"--threads must be at least 1, got {threads}")
-    torch.set_num_threads(threads)
+    if not onnx:
+        import torch
+
+        torch.set_num_threads(threads)
     if not 0 <= wait_ms <= 100:
         raise VaekitError(f"--batch-wait must lie in 0..100 ms, got {wait_ms}")
     if not 0 <= port < 65536:
         raise VaekitError(f"--port must lie in 0..65535, got {port}")
     if token is not None and len(token) < 8:
         raise VaekitError("--token must have at least 8 characters")
-    app = torch_app(run_dir, token=token, batching=batching, wait_ms=wait_ms,
-                    note=lambda line: print(line, file=sys.stderr))
+    if onnx:
+        app = onnx_app(run_dir, token=token, batching=batching, wait_ms=wait_ms, threads=threads)
+    else:
+        app = torch_app(run_dir, token=token, batching=batching, wait_ms=wait_ms,
+                        note=lambda line: print(line, file=sys.stderr))
     warning = exposure_warning(host, token)
     if warning:
         print(warning, file=sys.stderr)
