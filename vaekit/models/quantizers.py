@@ -179,9 +179,11 @@ class LearnedCodebook(Codebook):
 
 class FiniteScalar(nn.Module):
     """Finite scalar quantization (Mentzer, Minnen, Agustsson & Tschannen 2023, sec. 3): channel i is bounded
-    to L_i values by f(z) = tanh(z + s) (L - 1)(1 - eps) / 2 - o (o = 1/2 for even L, s = atanh(o / half)),
-    rounded with a straight-through gradient, and divided by floor(L / 2); the implicit codebook is the
-    grid of prod(L_i) points, its index the mixed-radix number of the channel levels. No codebook loss."""
+    to L_i values by f(z) = tanh(z + s) half - o, half = (L - 1)(1 + eps) / 2, o = 1/2 for even L, else 0,
+    s = atanh(o / half) so that f(0) = 0 (the paper's appendix A.1 writes 1 - eps, for which atanh(o / half)
+    has no value at L = 2; 1 + eps keeps the rounded range at L values all the same), rounded with a
+    straight-through gradient, and divided by floor(L / 2); the implicit codebook is the grid of prod(L_i)
+    points, its index the mixed-radix number of the channel levels. No codebook loss."""
 
     stages = 1
 
@@ -190,7 +192,7 @@ class FiniteScalar(nn.Module):
         self.levels = [int(v) for v in levels]
         self.dim, self.codes = len(self.levels), math.prod(self.levels)
         L = torch.tensor(self.levels, dtype=torch.float64)
-        half = (L - 1) * (1 - eps) / 2
+        half = (L - 1) * (1 + eps) / 2
         offset = torch.where(L % 2 == 0, 0.5, 0.0)
         basis = torch.cumprod(torch.tensor([1] + self.levels[:-1]), 0)
         # constants, not state: rebuilt from the levels, so not saved
