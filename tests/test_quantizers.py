@@ -115,6 +115,21 @@ def test_learned_codebook_loss_moves_codes_and_commitment_moves_the_encoder():
     assert torch.equal(torch.autograd.grad(q.z, ze, upstream)[0], upstream)
 
 
+def test_vq_objective_is_reconstruction_plus_codebook_plus_beta_commitment():
+    from vaekit.app.options import apply_options, base_config
+    from vaekit.models import build_model
+    from vaekit.train import build_objective
+
+    cfg = apply_options(base_config(), {"model": "vqgan", "hidden": [16], "latent_dim": 2},
+                        sets=["model.structure.args.codes=8", "model.structure.args.code_dim=2"])
+    cfg.model.data_shape, cfg.model.num_classes = list(DIGITS.info.shape), DIGITS.info.num_classes
+    torch.manual_seed(0)
+    out = build_objective(cfg)(build_model(cfg.model, name="vqgan"), DIGITS.train.x[:16])
+    t = {k: v.detach() for k, v in out.terms.items()}
+    assert float(t["codebook"]) > 0 and float(t["commitment"]) == pytest.approx(float(t["codebook"]))
+    assert float(out.losses["main"].detach()) == pytest.approx(float(t["recon"] + t["codebook"] + 0.25 * t["commitment"]))
+
+
 def test_unused_codes_restart_at_batch_vectors_after_n_steps():
     torch.manual_seed(0)
     book = LearnedCodebook(codes=4, dim=2, restart_after=2)
