@@ -16,11 +16,13 @@ from .quantized import QuantizedModel, VQObjective  # noqa: F401  (VQObjective: 
 from .quantizers import EMACodebook  # noqa: F401  (its historical home)
 
 
-def check_codebook(name: str, codes, code_dim, decay=0.5, restart_after=0) -> None:
-    """A one-line VaekitError for a codebook's sizes out of range."""
-    if codes < 2 or code_dim < 1 or not 0 < decay < 1 or restart_after < 0:
-        raise VaekitError(f"{name} needs codes >= 2, code_dim >= 1, 0 < decay < 1 and restart_after >= 0; got "
-                          f"codes={codes}, code_dim={code_dim}, decay={decay}, restart_after={restart_after}")
+def check_codebook(name: str, codes, code_dim, decay=None, restart_after=0) -> None:
+    """A one-line VaekitError for a codebook's sizes out of range (``decay``: an EMA codebook's)."""
+    bad_decay = decay is not None and not 0 < decay < 1
+    if codes < 2 or code_dim < 1 or bad_decay or restart_after < 0:
+        ema = (", 0 < decay < 1", f", decay={decay}") if decay is not None else ("", "")
+        raise VaekitError(f"{name} needs codes >= 2, code_dim >= 1{ema[0]} and restart_after >= 0; got codes={codes}, "
+                          f"code_dim={code_dim}{ema[1]}, restart_after={restart_after}")
 
 
 @MODELS.register("vqvae")
