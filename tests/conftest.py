@@ -111,6 +111,9 @@ SPEED = {
     "vamp": ["model.prior.args.components=50"],
     "factorvae": ["model.structure.args.disc_layers=2", "model.structure.args.disc_hidden=64"],
     "vqvae": ["model.structure.args.codes=32", "model.structure.args.code_dim=8"],
+    "vqgan": ["model.structure.args.codes=32", "model.structure.args.code_dim=8"],
+    "fsq": ["model.structure.args.levels=[4,3,3,3]"],
+    "rvq": ["model.structure.args.codes=16", "model.structure.args.code_dim=8", "model.structure.args.stages=2"],
     "vae-gan": ["model.structure.args.disc_widths=[8,16]"],
 }
 

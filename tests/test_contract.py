@@ -50,6 +50,8 @@ from conftest import LATENT_DIM, NETWORK_SMALL, SPEED, run_cli, variant_options
 # -- knobs: the only per-part knowledge in this file; a new part needs none of it ------------
 # (the small sizes, LATENT_DIM, NETWORK_SMALL and SPEED, live in conftest.py: zoo_run uses them too)
 RESNET = "resnet"  # the network every variant is also tried on: a "resnet:VARIANT" row each
+MAP = "resnet-map"  # the resnet's latent map (--latent-channels): a "resnet-map:VARIANT" row for the quantizers
+MAP_VARIANTS = ("vqvae", "vqgan", "fsq", "rvq")  # (the Gaussian vae's latent map: tests/test_spatial_latents.py)
 DEFAULT_VARIANT = "vae"
 BATCH = 32
 # where each kind of part sits in a config (the registry name at PATH, its args beside it)
@@ -77,7 +79,7 @@ class Row:
 
 
 ROWS = [Row("variant", n) for n in VARIANTS.names()] + [Row(RESNET, n) for n in VARIANTS.names()] + [
-    Row(kind, n) for kind, registry in REGISTRIES.items() for n in registry.names()]
+    Row(MAP, n) for n in MAP_VARIANTS] + [Row(kind, n) for kind, registry in REGISTRIES.items() for n in registry.names()]
 ROW_IDS = [r.id for r in ROWS]
 
 
@@ -163,6 +165,11 @@ def setup_for(row: Row, digits) -> Setup:
             assert len(str(error).strip().splitlines()) == 1, f"{row.id}: {error}"
             pytest.skip(f"{row.name} cannot use the {RESNET} network: {error}")
         setup = Setup(row, cfg, x, y, f"variant {row.name} on the {RESNET} network")
+    elif row.kind == MAP:
+        cfg = small_config(row.name, swap=(PART_PATHS["network"], RESNET), info=info)
+        cfg = apply_options(cfg, {"latent_channels": LATENT_DIM})
+        cfg.model.structure.args.pop("code_dim", None)  # on a map the codes have the map's channels
+        setup = Setup(row, cfg, x, y, f"variant {row.name} on the {RESNET} network's latent map")
     else:
         path = PART_PATHS[row.kind]
         user = variant_using(row.kind, row.name)
@@ -336,7 +343,7 @@ def test_misspelt_args_are_refused(setup):
     For a zoo variant every part of its config is tried: a structure that does not use a part
     (its own priors, say) must refuse a config that sets one, not train silently without it.
     """
-    kinds = [setup.row.kind] if setup.row.kind not in ("variant", RESNET) else list(PART_PATHS)
+    kinds = [setup.row.kind] if setup.row.kind not in ("variant", RESNET, MAP) else list(PART_PATHS)
     accepted = []
     for kind in kinds:
         path = PART_PATHS[kind].rsplit(".", 1)[0] + ".args.not_an_option"

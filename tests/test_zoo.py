@@ -20,7 +20,7 @@ PARTS = {("model", "structure"): MODELS, ("model", "posterior"): POSTERIORS, ("m
 
 
 def test_the_zoo_table_is_the_registry_and_needs_no_torch():
-    assert len(ZOO) == 38 and sorted(v.name for v in ZOO) == VARIANTS.names()
+    assert len(ZOO) == 41 and sorted(v.name for v in ZOO) == VARIANTS.names()
     code = "import sys, vaekit.zoo; assert 'torch' not in sys.modules, 'vaekit.zoo imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
 

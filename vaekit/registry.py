@@ -160,7 +160,8 @@ class VariantRegistry(Registry):
 
 # each registry's homes and built-in names (tests/test_startup.py checks that they agree)
 MODELS = Registry("model structure", ["vaekit.models"],  # how the parts are wired: vae, ladder, vqvae, ...
-                  ["aae", "ae", "factorvae", "hvae", "jointvae", "ladder", "piwae", "vae", "vaegan", "vqvae"])
+                  ["aae", "ae", "factorvae", "fsq", "hvae", "jointvae", "ladder", "piwae", "rvq", "vae", "vaegan",
+                   "vqgan", "vqvae"])
 NETWORKS = Registry("network", ["vaekit.nn"], ["conv", "mlp", "resnet"])  # name -> (Encoder class, Decoder class)
 DISCRIMINATORS = Registry("discriminator", ["vaekit.nn"], ["patchgan"])  # image discriminators: model.discriminator
 POSTERIORS = Registry("posterior", ["vaekit.distributions"],
@@ -173,8 +174,8 @@ OBJECTIVES = Registry("objective", ["vaekit.objectives", "vaekit.models"],  # a 
                       ["aae", "ae", "beta-tc", "capacity", "ciwae", "dip-vae", "elbo", "factor", "iwae",
                        "joint-capacity", "miwae", "mmd", "msssim", "piwae", "rae", "swae", "vaegan", "vq"])
 OPTIMIZERS = Registry("optimizer", ["vaekit.train.optimizers"], ["adam", "adamw", "rmsprop", "sgd"])
-METRICS = Registry("metric", ["vaekit.evaluate"], ["au", "disentanglement", "elbo", "fd", "fid", "knn", "latent",
-                                                   "nll", "probe", "recon", "silhouette"])
+METRICS = Registry("metric", ["vaekit.evaluate"], ["au", "codebook", "disentanglement", "elbo", "fd", "fid", "knn",
+                                                   "latent", "nll", "probe", "recon", "silhouette"])
 PLOTS = Registry("plot", ["vaekit.plots"],
                  ["curves", "interpolation", "latent", "manifold", "reconstructions", "samples", "traversal"])
 SAMPLERS = Registry("sampler", ["vaekit.samplers"],  # densities fitted to the codes after training: gmm, maf, ...

@@ -157,6 +157,17 @@ ZOO: Tuple[Variant, ...] = (
             "is fitted to the training data for sampling.",
             "van den Oord, Vinyals & Kavukcuoglu 2017, Neural Discrete Representation Learning",
             model={"structure": part("vqvae")}, train={"objective": part("vq")}),
+    variant("vqgan", "VQGAN's quantized autoencoder: a codebook learned by gradient (codebook loss plus commitment "
+            "0.25, straight-through), meant for the ResNet's latent map (--recipe vqgan).",
+            "Esser, Rombach & Ommer 2021, Taming Transformers for High-Resolution Image Synthesis",
+            model={"structure": part("vqgan")}, train={"objective": part("vq")}),
+    variant("fsq", "Finite scalar quantization: each latent channel bounded and rounded to a few levels (8,5,5,5: "
+            "an implicit codebook of 1000 codes), straight-through, no codebook loss.",
+            "Mentzer, Minnen, Agustsson & Tschannen 2023, Finite Scalar Quantization: VQ-VAE Made Simple",
+            model={"structure": part("fsq")}, train={"objective": part("vq", commitment=0.0)}),
+    variant("rvq", "Residual vector quantization: N stages of EMA codebooks, each quantizing what the stages "
+            "before left.", "Zeghidour, Luebs, Omran, Skoglund & Tagliasacchi 2021, SoundStream: An End-to-End "
+            "Neural Audio Codec", model={"structure": part("rvq")}, train={"objective": part("vq")}),
     variant("factorvae", "FactorVAE: penalises the total correlation of q(z), estimated by a discriminator "
             "with its own optimizer.", "Kim & Mnih 2018, Disentangling by Factorising",
             model={"structure": part("factorvae"), "latent_dim": 10},

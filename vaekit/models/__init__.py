@@ -4,7 +4,7 @@ from ..contract.bounds import elbo_terms, importance_weight_parts, log_importanc
 from .build import build_model
 from ..contract.output import Capabilities, Latent, ModelOutput
 from .vae import VAE
-from . import factorvae, ladder, vqvae  # noqa: F401,E402  (register the structures)
+from . import factorvae, fsq, ladder, rvq, vqgan, vqvae  # noqa: F401,E402  (register the structures)
 from . import rae  # noqa: F401,E402  (registers the ae structure, the ae and rae objectives)
 from . import aae, vaegan  # noqa: F401,E402  (adversarial structures: aae, vae-gan)
 from . import jointvae  # noqa: F401,E402  (registers the jointvae structure, joint-capacity objective)
