@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -241,15 +241,19 @@ def _saved_step(run: Path) -> int:
     return int(rundir.load_state(path)["step"]) if path.exists() else 0
 
 
-def run_all(names: list, folder: Path, kills: int, epochs: int, seed: int = 0, plots: bool = True):
-    """Every variant side by side (one thread each, driving its processes): (results, errors)."""
+def run_all(names: list, folder: Path, kills: Union[int, Dict[str, int]], epochs: int, seed: int = 0,
+            plots: bool = True):
+    """Every variant side by side (one thread each, driving its processes): (results, errors).
+    ``kills``: per variant, or one number for all."""
     folder.mkdir(parents=True, exist_ok=True)
     results, errors = {}, {}
+    count = kills if isinstance(kills, dict) else dict.fromkeys(names, kills)
 
     def work(name):
-        try:  # the variants start at different kill moments, so even two kills each cover them all
-            results[name] = run_variant(name, folder, kills, epochs, seed, offset=names.index(name) * kills,
-                                        plots=plots)
+        # the variants start at different kill moments, so even two kills each cover them all
+        offset = sum(count[n] for n in names[:names.index(name)])
+        try:
+            results[name] = run_variant(name, folder, count[name], epochs, seed, offset=offset, plots=plots)
         except Exception as e:  # reported with the others' results
             errors[name] = f"{type(e).__name__}: {e}"
 
