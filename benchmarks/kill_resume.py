@@ -51,7 +51,7 @@ VARIANTS = {
                        "--set", "model.structure.args.code_dim=8"],
     "resnet-stream": ["--data", IMAGES, "--network", "resnet", "--widths", "4,8", "--blocks", "1", "--norm-groups", "2",
                       "--dense", "16", "--latent-dim", "4", "--image-size", "16", "--channels", "3", "--stream",
-                      "--workers", "2", "--augment", "flip,crop", "--ema", "0.9", "--batch-size", "16"],
+                      "--workers", "2", "--augment", "flip,crop", "--ema", "0.9", "--batch-size", "8"],
 }
 MODES = ("time", "step", "write", "validate", "plot")
 
