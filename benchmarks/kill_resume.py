@@ -1,15 +1,16 @@
 """Kill training with SIGKILL at random moments, resume, repeat; the finished run must equal an
 uninterrupted one bit for bit.
 
-For each variant (a VAE; FactorVAE, with two optimizers; VQ-VAE, with EMA codebook buffers) it
-trains a reference run, then the same run again while killing it ``--kills`` times:
+For each variant (a VAE; FactorVAE, with two optimizers; VQ-VAE, with EMA codebook buffers; a tiny
+ResNet on a folder of 16 px images streamed by worker processes, augmented with flips and crops and
+averaging its weights with --ema) it trains a reference run, then the same run again while killing it ``--kills`` times:
   - at a random time (in start-up, or within a few steps of a random step of the run's life), or
   - at a crash point (vaekit/faults.py): after the N-th optimizer step, mid-write (the temp file
     written, not yet renamed), during validation, or before a plot.
 After every kill the run directory must load (config, state.pt, weights), and the same command
 with ``--resume`` continues it (a run killed before its first checkpoint starts over). At the end
-the weights, best weights, training state and metric rows must equal the reference's, and no temp
-file may be left.
+the weights (averaged and raw), best weights, training state and metric rows must equal the
+reference's, and no temp file may be left.
 
     python benchmarks/kill_resume.py                      # long form: 20 kills per variant
     python benchmarks/kill_resume.py --kills 2 --epochs 2 --no-plots --variants factorvae,vqvae
@@ -30,21 +31,27 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional, Union
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
 import vaekit
 from vaekit import rundir
 
-SMALL = ["--data", "digits", "--network", "mlp", "--hidden", "32", "--batch-size", "128", "--seed", "1",
-         "--checkpoint-every", "4"]
+SMALL = ["--batch-size", "128", "--seed", "1", "--checkpoint-every", "4"]
+DIGITS = ["--data", "digits", "--network", "mlp", "--hidden", "32"]
+IMAGES = "images-16px"  # a folder of small images of mixed sizes, written beside the runs (image_folder)
 VARIANTS = {
-    "vae": [],
-    "factorvae": ["--model", "factorvae", "--set", "model.structure.args.disc_hidden=64",
-                  "--set", "model.structure.args.disc_layers=2"],
-    "vqvae": ["--model", "vqvae", "--set", "model.structure.args.codes=32", "--set", "model.structure.args.code_dim=8"],
+    "vae": DIGITS,
+    "factorvae": DIGITS + ["--model", "factorvae", "--set", "model.structure.args.disc_hidden=64",
+                           "--set", "model.structure.args.disc_layers=2"],
+    "vqvae": DIGITS + ["--model", "vqvae", "--set", "model.structure.args.codes=32",
+                       "--set", "model.structure.args.code_dim=8"],
+    "resnet-stream": ["--data", IMAGES, "--network", "resnet", "--widths", "4,8", "--blocks", "1", "--norm-groups", "2",
+                      "--dense", "16", "--latent-dim", "4", "--image-size", "16", "--channels", "3", "--stream",
+                      "--workers", "2", "--augment", "flip,crop", "--ema", "0.9", "--batch-size", "8"],
 }
 MODES = ("time", "step", "write", "validate", "plot")
 
@@ -105,13 +112,18 @@ def metric_rows(run: Path) -> list:
 def differences(run: Path, reference: Path) -> list:
     """What differs between two finished runs (empty: the same bits)."""
     found = []
-    for name in (rundir.WEIGHTS, rundir.BEST):
+    for name in (rundir.WEIGHTS, rundir.BEST, rundir.RAW):
+        if not (reference / name).exists() and not (run / name).exists():  # raw.safetensors: with --ema only
+            continue
+        if not (run / name).exists():
+            found.append(name)
+            continue
         a, b = load_file(str(run / name)), load_file(str(reference / name))
         if a.keys() != b.keys() or any(not torch.equal(a[k], b[k]) for k in a):
             found.append(name)
     sa, sb = (torch.load(r / rundir.STATE, weights_only=True) for r in (run, reference))
-    for key in ("model", "optimizers"):
-        if not _same(sa[key], sb[key]):
+    for key in ("model", "optimizers", "ema"):
+        if not _same(sa.get(key), sb.get(key)):
             found.append(f"state.pt {key}")
     if not torch.equal(sa["torch_rng"], sb["torch_rng"]):
         found.append("state.pt torch_rng")
@@ -160,9 +172,33 @@ def crash_point(mode: str, position: int, now: int, steps_per_epoch: int, every:
     return f"plot:{rng.randint(1, plots)}"
 
 
+def image_folder(folder: Path, n: int = 96, seed: int = 0) -> Path:
+    """``n`` random RGB images of 16 to 23 px a side, PNG and JPEG (the same files for every seed)."""
+    from PIL import Image  # vaekit reads image folders with Pillow, a core dependency
+
+    g = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        h, w = (int(v) for v in g.integers(16, 24, 2))
+        image = Image.fromarray(g.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        image.save(folder / f"{i:03d}.{'jpg' if i % 2 else 'png'}")
+    return folder
+
+
+def variant_args(name: str, folder: Path) -> list:
+    """The variant's training options; its image folder is written into ``folder`` first, if it uses one."""
+    args = SMALL + VARIANTS[name]
+    if IMAGES in args:
+        images = folder / IMAGES
+        if not images.is_dir():
+            image_folder(images)
+        args = [str(images) if a == IMAGES else a for a in args]
+    return args
+
+
 def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, offset: int = 0,
                 plots: bool = True) -> dict:
-    args = SMALL + VARIANTS[name] + ["--epochs", str(epochs), "--plots" if plots else "--no-plots"]
+    args = variant_args(name, folder) + ["--epochs", str(epochs), "--plots" if plots else "--no-plots"]
     reference, run = folder / f"{name}-reference", folder / f"{name}-killed"
     start = time.perf_counter()
     launch(vaekit_command(*args, "--out", str(reference)))
@@ -205,15 +241,19 @@ def _saved_step(run: Path) -> int:
     return int(rundir.load_state(path)["step"]) if path.exists() else 0
 
 
-def run_all(names: list, folder: Path, kills: int, epochs: int, seed: int = 0, plots: bool = True):
-    """Every variant side by side (one thread each, driving its processes): (results, errors)."""
+def run_all(names: list, folder: Path, kills: Union[int, Dict[str, int]], epochs: int, seed: int = 0,
+            plots: bool = True):
+    """Every variant side by side (one thread each, driving its processes): (results, errors).
+    ``kills``: per variant, or one number for all."""
     folder.mkdir(parents=True, exist_ok=True)
     results, errors = {}, {}
+    count = kills if isinstance(kills, dict) else dict.fromkeys(names, kills)
 
     def work(name):
-        try:  # the variants start at different kill moments, so even two kills each cover them all
-            results[name] = run_variant(name, folder, kills, epochs, seed, offset=names.index(name) * kills,
-                                        plots=plots)
+        # the variants start at different kill moments, so even two kills each cover them all
+        offset = sum(count[n] for n in names[:names.index(name)])
+        try:
+            results[name] = run_variant(name, folder, count[name], epochs, seed, offset=offset, plots=plots)
         except Exception as e:  # reported with the others' results
             errors[name] = f"{type(e).__name__}: {e}"
 

@@ -65,6 +65,8 @@ class TrainConfig:
     checkpoint_every: Optional[int] = None      # also save state.pt every this many optimizer steps
     nan_retries: int = 3                        # roll back after a non-finite loss at most this often ...
     nan_lr_factor: float = 0.5                  # ... each time multiplying the learning rates by this
+    ema: Optional[float] = None                 # decay of an average of the weights (train/ema.py); None: off
+    ema_discriminator: bool = False             # also average a discriminator group's weights
 
 
 @dataclass

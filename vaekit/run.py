@@ -16,7 +16,6 @@ from torch import nn
 from . import rundir
 from .config import RunConfig
 from .data.types import DataInfo
-from .errors import VaekitError
 from .models import Model
 from .models.load import data_info, load, local_run
 from .samplers import Sampler, build_sampler
@@ -62,10 +61,12 @@ class Run:
         return self.config.train.objective.name
 
     def weights(self, checkpoint: Optional[str] = None) -> Path:
-        """The weights file of ``checkpoint`` (default the handle's own): "last" or "best"."""
+        """The weights file of ``checkpoint`` (default the handle's own): "last", "best" or "raw" (with --ema
+        the weights as trained; without it, the same file as "last")."""
         checkpoint = checkpoint or self.checkpoint
-        if checkpoint not in rundir.CHECKPOINTS:
-            raise VaekitError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+        rundir.require_checkpoint(checkpoint)
+        if checkpoint == "raw":
+            return rundir.checkpoint_file(self.dir, checkpoint)
         return self.dir / rundir.CHECKPOINTS[checkpoint]
 
     def metrics(self, events: bool = False) -> List[dict]:
@@ -101,8 +102,9 @@ class Run:
 def open_run(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[nn.Module] = None,
              decoder: Optional[nn.Module] = None) -> Run:
     """The handle on the run in ``path`` (a folder, or ``"hf://ORG/NAME"`` pushed with ``vaekit push``), with its
-    model loaded from ``checkpoint`` ("last" or "best") onto ``device``; a run trained with your own
-    encoder/decoder needs the same modules again.
+    model loaded from ``checkpoint`` onto ``device``: "last", "best", or "raw" (a run trained with --ema keeps
+    its averaged weights in the first two and the weights as trained in "raw"; without --ema, "raw" is
+    "last"); a run trained with your own encoder/decoder needs the same modules again.
 
     >>> run = vaekit.open_run("runs/digits")  # doctest: +SKIP
     >>> run.config.train.epochs, run.info.shape, run.evaluations, run.samplers  # doctest: +SKIP
@@ -112,6 +114,10 @@ def open_run(path, checkpoint: str = "last", device: str = "cpu", encoder: Optio
     return run
 
 
-def as_run(run) -> Run:
-    """A :class:`Run` from a run directory, or the handle itself (the model loads when first used)."""
-    return run if isinstance(run, Run) else Run(rundir.require_run(run))
+def as_run(run, checkpoint: str = "last") -> Run:
+    """A :class:`Run` from a run directory (its model from ``checkpoint``), or the handle itself (the model
+    loads when first used)."""
+    if isinstance(run, Run):
+        return run
+    rundir.require_checkpoint(checkpoint)
+    return Run(rundir.require_run(run), checkpoint=checkpoint)

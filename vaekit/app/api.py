@@ -103,7 +103,7 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
     if init is not None and init.name == rundir.WEIGHTS and dist.is_writer:
         os.replace(init, run_dir / IMPORTED)  # kept: a fine-tuning killed before its first epoch starts again from it
     if not resume and rundir.is_run(run_dir) and dist.is_writer:
-        for name in (rundir.WEIGHTS, rundir.BEST, rundir.STATE, rundir.METRICS, rundir.TRACKERS):
+        for name in (rundir.WEIGHTS, rundir.BEST, rundir.RAW, rundir.STATE, rundir.METRICS, rundir.TRACKERS):
             (run_dir / name).unlink(missing_ok=True)
     if resume and dist.is_writer:
         rundir.remove_stale_temps(run_dir)  # a crash mid-write leaves its temp file behind

@@ -26,6 +26,8 @@ app = typer.Typer(
          "Example: vaekit train --recipe conv --data fashion-mnist --out runs/conv",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
 )
+CHECKPOINT = typer.Option("last", "--checkpoint", help="last, best or raw: with --ema, the weights as trained "
+                          "rather than their average (the same as last for a run trained without it).")
 out_console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # never wrap paths in messages
 
@@ -201,7 +203,7 @@ def evaluate(
                           "when nll is asked for; K > 0 alone adds nll)."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Other data (default: the run's own)."),
     split: str = typer.Option("test", "--split", help="test, val or train."),
-    checkpoint: str = typer.Option("last", "--checkpoint", help="last or best."),
+    checkpoint: str = CHECKPOINT,
     seed: int = typer.Option(0, "--seed", help="Seed for posterior samples and fitted metrics."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="Inception weights file for fid "
@@ -303,7 +305,7 @@ def compare(
     metrics: str = typer.Option("elbo", "--metrics", "-m", help="Comma-separated metric names, or all."),
     k: int = typer.Option(0, "--k", "--iw-samples", help="Importance samples for nll."),
     split: str = typer.Option("test", "--split", help="test, val or train."),
-    checkpoint: str = typer.Option("last", "--checkpoint", help="last or best."),
+    checkpoint: str = CHECKPOINT,
     seed: int = typer.Option(0, "--seed", help="Seed, the same for every run."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
@@ -335,13 +337,15 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     sampler: str = typer.Option("prior", "--sampler", help="Where z comes from: prior (the model's own), or a "
                                 "sampler fitted with `vaekit fit-sampler` (gmm, maf, two-stage)."),
+    checkpoint: str = CHECKPOINT,
 ):
     """Generate new data: decode draws from the model's prior (or a fitted sampler) into a PNG grid and/or .npy."""
     from .sampling import sample_run
 
     if out and Path(out).suffix.lower() == ".npy" and npy is None:
         out, npy = None, out  # --out samples.npy writes the array
-    _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy, sampler=sampler))
+    _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy, sampler=sampler,
+                      checkpoint=checkpoint))
 
 
 @app.command("fit-sampler", epilog="Example: vaekit fit-sampler runs/rae-digits --sampler gmm --set components=20")
@@ -375,11 +379,12 @@ def reconstruct(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="PNG (default RUN/plots/reconstructions.png)."),
     npy: Optional[str] = typer.Option(None, "--npy", help="Write originals and reconstructions (original units) "
                                       "to .npy files (the originals to <stem>_original.npy)."),
+    checkpoint: str = CHECKPOINT,
 ):
     """Originals above their reconstructions (decoded posterior means)."""
     from .workflows import reconstruct_run
 
-    _wrote(reconstruct_run(run, data, split, n=n, png=out, npy=npy))
+    _wrote(reconstruct_run(run, data, split, n=n, png=out, npy=npy, checkpoint=checkpoint))
 
 
 @app.command(epilog="Example: vaekit encode runs/mlp-digits --data digits --out latents.csv --variance")
@@ -389,11 +394,13 @@ def encode(
     split: str = typer.Option("test", "--split", help="test, val or train."),
     out: str = typer.Option("latents.npy", "--out", "-o", help=".npy or .csv file."),
     variance: bool = typer.Option(False, "--variance", help="Also write posterior variances."),
+    checkpoint: str = CHECKPOINT,
 ):
     """Posterior means (and variances) of a dataset, to .npy or .csv."""
+    from ..run import as_run
     from .workflows import encode_run
 
-    _wrote(encode_run(run, out, data, split, variance=variance))
+    _wrote(encode_run(as_run(run, checkpoint), out, data, split, variance=variance))
 
 
 @app.command(epilog="Example: vaekit plot runs/mlp-digits latent --method tsne")
@@ -409,11 +416,13 @@ def plot(
     label: Optional[int] = typer.Option(None, "--label", help="Class for a conditional VAE's manifold, "
                                          "traversal or interpolation."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Other data (default: the run's own)."),
+    checkpoint: str = CHECKPOINT,
 ):
     """Latent map by class, manifold grid, latent traversals and interpolations, samples, or training curves."""
+    from ..run import as_run
     from .plotting import plot_run
 
-    path = plot_run(run, kind, out=out, method=method, split=split, n=n, label=label, source=data)
+    path = plot_run(as_run(run, checkpoint), kind, out=out, method=method, split=split, n=n, label=label, source=data)
     err_console.print(f"wrote {path}", highlight=False)
 
 

@@ -113,6 +113,11 @@ OPTIONS: List[Option] = [
            "steps (default: at the end of each epoch only)."),
     Option("nan_retries", "train.nan_retries", int, "After a nan or inf loss, go back to the last checkpoint with "
            "the learning rate halved (train.nan_lr_factor), at most this many times; 0 stops at once. Default 3."),
+    Option("ema", "train.ema", float, "Keep an exponential moving average of the weights with this decay (e.g. "
+           "0.999), saved as model.safetensors and used by evaluate, sample and plot (--checkpoint raw: the "
+           "weights as trained)."),
+    Option("ema_discriminator", "train.ema_discriminator", bool, "With --ema, also average a discriminator's "
+           "weights."),
     Option("data", "data.source", str, "Dataset name (digits, mnist, fashion-mnist, shapes[-N]) or path "
            "(.npy/.npz, image folder, .csv). Default: digits."),
     Option("data_dir", "data.data_dir", str, "Where mnist/fashion-mnist IDX files are."),
@@ -271,6 +276,8 @@ def validate(cfg: RunConfig) -> None:
         (isinstance(t.nan_retries, int) and t.nan_retries >= 0, f"--nan-retries must be 0 or more, got {t.nan_retries}"),
         (isinstance(t.nan_lr_factor, (int, float)) and 0 < t.nan_lr_factor < 1,
          f"train.nan_lr_factor must be between 0 and 1, got {t.nan_lr_factor}"),
+        (t.ema is None or isinstance(t.ema, (int, float)) and 0 < t.ema < 1,
+         f"--ema takes a decay between 0 and 1 (e.g. 0.999), got {t.ema}"),
         (isinstance(d.val_fraction, (int, float)) and 0 <= d.val_fraction < 1,
          f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
         (isinstance(m.latent_dim, int) and m.latent_dim >= 1, f"--latent-dim must be at least 1, got {m.latent_dim}"),

@@ -88,11 +88,11 @@ def load_sampler(run, sampler: str = "gmm", model=None) -> Sampler:
 
 
 def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, png: Optional[str] = None,
-               npy: Optional[str] = None, sampler: str = "prior") -> list:
+               npy: Optional[str] = None, sampler: str = "prior", checkpoint: str = "last") -> list:
     """``vaekit sample RUN``: decode n draws of z to a PNG grid and/or .npy (original units).
 
     z comes from the model's prior, or with ``sampler`` from a sampler fitted to the run's codes
-    (``vaekit fit-sampler``); the default files are then named after it.
+    (``vaekit fit-sampler``); the default files are then named after it. ``checkpoint``: last, best or raw.
     """
     from ..plots import save_image_grid
 
@@ -100,7 +100,7 @@ def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, pn
         raise VaekitError(f"--n must be at least 1, got {n}")
     require_suffix(png, ".png", "--out")
     require_suffix(npy, ".npy", "--npy")
-    run = open_run(path)
+    run = open_run(path, checkpoint=checkpoint)
     model, info = run.model, run.info
     if label is not None and not model.num_classes:
         raise VaekitError("--label needs a conditional VAE (train with --model cvae)")

@@ -82,7 +82,7 @@ def encode_run(path, out, source: Optional[str] = None, split: str = "test", var
 
 
 def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: int = 16,
-                    png: Optional[str] = None, npy: Optional[str] = None) -> list:
+                    png: Optional[str] = None, npy: Optional[str] = None, checkpoint: str = "last") -> list:
     """A PNG of originals above reconstructions (images), and/or reconstructions as .npy (original units).
 
     With ``npy`` the reconstructions of the first ``n`` examples go to that file and the
@@ -94,7 +94,7 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
         raise VaekitError(f"--n must be at least 1, got {n}")
     require_suffix(png, ".png", "--out")
     require_suffix(npy, ".npy", "--npy")
-    run = open_run(path)
+    run = open_run(path, checkpoint=checkpoint)
     model, info = run.model, run.info
     data = run_data(run, source, split)
     written = []

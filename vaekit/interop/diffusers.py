@@ -253,7 +253,7 @@ def import_diffusers(folder, out, image_size=None, overwrite: bool = False):
         first = " ".join(str(e).strip().splitlines()[:2])
         raise VaekitError(f"the weights in {Path(folder) / WEIGHTS} do not fit its {CONFIG} ({first})") from None
     rundir.make_dir(out)
-    for name in (rundir.BEST, rundir.STATE, rundir.METRICS, IMPORTED):
+    for name in (rundir.BEST, rundir.RAW, rundir.STATE, rundir.METRICS, IMPORTED):
         (out / name).unlink(missing_ok=True)
     rundir.save_weights(out / rundir.WEIGHTS, model, {"epoch": "0", "imported": "diffusers"})
     rundir.write_config(out, cfg)

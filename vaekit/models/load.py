@@ -38,8 +38,10 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
          decoder: Optional[nn.Module] = None, config: Optional[RunConfig] = None) -> Model:
     """Rebuild a trained model from its run directory alone.
 
-    ``checkpoint``: "last" (model.safetensors, the last completed epoch) or "best"
-    (best.safetensors, the best validation value of the objective's monitored metric). Runs
+    ``checkpoint``: "last" (model.safetensors, the last completed epoch), "best" (best.safetensors, the
+    best validation value of the objective's monitored metric) or "raw". A run trained with ``ema``
+    (``--ema``) saves the average of its weights in the first two, and the weights as trained in
+    raw.safetensors; without it, "raw" is the same as "last". Runs
     trained with a custom encoder/decoder need the same modules passed again. The model
     comes back in eval mode; its run's config and data info are on the handle, ``vaekit.open_run(path)``.
     ``path`` may be ``"hf://ORG/NAME"``: a run pushed to the Hugging Face Hub (``vaekit push``).
@@ -47,13 +49,12 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
     """
     path = local_run(path)
     cfg = config if config is not None else rundir.read_config(path)  # checks that path is a run
-    if checkpoint not in rundir.CHECKPOINTS:
-        raise VaekitError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+    rundir.require_checkpoint(checkpoint)
     if cfg.model.network.name == "custom" and (encoder is None or decoder is None):
         raise VaekitError(f"run {path} was trained with a custom encoder/decoder; "
                           "pass the same modules: vaekit.load(path, encoder=..., decoder=...)")
     model = build_model(cfg.model, encoder=encoder, decoder=decoder, name=cfg.model.variant).to(resolve_device(device))
-    weights = path / rundir.CHECKPOINTS[checkpoint]
+    weights = rundir.checkpoint_file(path, checkpoint) if checkpoint == "raw" else path / rundir.CHECKPOINTS[checkpoint]
     if checkpoint == "best" and not weights.is_file() and (path / rundir.WEIGHTS).is_file():
         raise VaekitError(f"run {path} has no {rundir.BEST}: it has no validation split (--val-fraction 0), "
                           "so there is no best epoch; use checkpoint='last'")

@@ -26,7 +26,8 @@ from ..safe_load import load_weights_only
 
 CONFIG, WEIGHTS, BEST, STATE, METRICS, PLOTS = (
     "config.json", "model.safetensors", "best.safetensors", "state.pt", "metrics.jsonl", "plots")
-CHECKPOINTS = {"last": WEIGHTS, "best": BEST}
+RAW = "raw.safetensors"  # with --ema, the weights as trained (model.safetensors and best hold their average)
+CHECKPOINTS = {"last": WEIGHTS, "best": BEST, "raw": RAW}
 EVALUATION = "evaluation.json"  # what ``vaekit evaluate`` computed, read by ``vaekit compare`` (evaluations.py)
 SAMPLERS = "samplers"           # fitted samplers, NAME.json and NAME.safetensors (samplers.py)
 TRAINING = "training.json"      # present while a process trains the run (training.py)
@@ -65,7 +66,7 @@ def is_stale_temp(path: Path) -> bool:
     """A temp file of :func:`atomic_write` that a crash left behind: ``.config.json.k3j9x_2a.tmp``
     beside a run's own files, ``.latent.png.k3j9x_2a.tmp`` in its plots/."""
     name = Path(path).name
-    files = (CONFIG, WEIGHTS, BEST, STATE, METRICS, EVALUATION, TRAINING, CARD, TRACKERS)
+    files = (CONFIG, WEIGHTS, BEST, RAW, STATE, METRICS, EVALUATION, TRAINING, CARD, TRACKERS)
     own = name.startswith(tuple(f".{f}." for f in files))
     plot = Path(path).parent.name == PLOTS and name.startswith(".") and ".png." in name
     return name.endswith(".tmp") and (own or plot)
@@ -175,11 +176,23 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
                           "the run directory may mix files from different runs") from None
 
 
+def require_checkpoint(checkpoint: str) -> None:
+    """Refuse a checkpoint name other than last, best and raw."""
+    if checkpoint not in CHECKPOINTS:
+        raise VaekitError(f"checkpoint must be 'last' or 'best' (or 'raw': the weights as trained, before "
+                          f"--ema's averaging), got {checkpoint!r}")
+
+
+def checkpoint_file(run, checkpoint: str) -> Path:
+    """The weights file of ``checkpoint``: model.safetensors stands in for a missing best (no validation
+    split) and for a missing raw (a run trained without --ema, whose last weights are the raw ones)."""
+    path = Path(run) / CHECKPOINTS[checkpoint]
+    return path if checkpoint == "last" or path.is_file() else Path(run) / WEIGHTS
+
+
 def weights_fingerprint(run, checkpoint: str = "last") -> str:
     """SHA-256 (first 16 hex digits) of the checkpoint's weights file: which model numbers and samplers are of."""
-    weights = Path(run) / CHECKPOINTS[checkpoint]
-    if checkpoint == "best" and not weights.is_file():
-        weights = Path(run) / WEIGHTS
+    weights = checkpoint_file(run, checkpoint)
     digest = hashlib.sha256()
     with open(weights, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -303,9 +316,7 @@ def is_run(path) -> bool:
 
 def saved_epoch(run, checkpoint: str = "last") -> Optional[int]:
     """The epoch a checkpoint's weights were saved at (their metadata), or None without them."""
-    path = Path(run) / CHECKPOINTS[checkpoint]
-    if checkpoint == "best" and not path.is_file():  # no validation split: the last weights stand in
-        path = Path(run) / WEIGHTS
+    path = checkpoint_file(run, checkpoint)
     if not path.is_file():
         return None
     try:

@@ -1,5 +1,6 @@
-"""What ``state.pt`` holds: the loop position, the weights, every optimizer, the random states of
-every rank and the epoch's running sums, so that the file alone is an exact resume point."""
+"""What ``state.pt`` holds: the loop position, the weights (raw, and their average with --ema), every
+optimizer, the random states of every rank and the epoch's running sums, so that the file alone is an
+exact resume point."""
 from __future__ import annotations
 
 from typing import Dict, Tuple
@@ -8,11 +9,12 @@ import torch
 
 from ..errors import VaekitError
 from .distributed import Dist
+from .ema import WeightAverage
 from .loop_state import EpochSums, LoopState
 
 
 def capture(loop: LoopState, sums: EpochSums, shuffle: torch.Tensor, model: torch.nn.Module,
-            optimizers: Dict[str, torch.optim.Optimizer], dist: Dist) -> dict:
+            optimizers: Dict[str, torch.optim.Optimizer], dist: Dist, average: WeightAverage) -> dict:
     """The state to save. ``shuffle`` is the shuffle generator's state at the start of the epoch in
     progress when taken mid-epoch, so resume draws the same permutation and skips ``loop.batch``
     batches. Under torchrun every rank must call it (it gathers their random states and sums)."""
@@ -21,6 +23,7 @@ def capture(loop: LoopState, sums: EpochSums, shuffle: torch.Tensor, model: torc
         "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
         # the weights (and buffers such as EMA codebooks) again, so state.pt alone is a resume point
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **({"ema": average.state()} if average.on else {}),  # the averaged weights (train/ema.py)
         "torch_rng": torch.get_rng_state(),
         "shuffle_rng": shuffle,
         "rank_rngs": dist.gather_rng(),  # every rank's, under torchrun (None for one process)
@@ -30,10 +33,12 @@ def capture(loop: LoopState, sums: EpochSums, shuffle: torch.Tensor, model: torc
 
 
 def restore(state: dict, model: torch.nn.Module, optimizers: Dict[str, torch.optim.Optimizer],
-            shuffle: torch.Generator, dist: Dist, seed: int, device, where) -> Tuple[LoopState, EpochSums]:
-    """Load ``state`` (read from ``where``) into the model, the optimizers, the random generators and
-    ``shuffle``; returns the loop position and this rank's running sums."""
+            shuffle: torch.Generator, dist: Dist, seed: int, device, where,
+            average: WeightAverage) -> Tuple[LoopState, EpochSums]:
+    """Load ``state`` (read from ``where``) into the model, the optimizers, the weight average, the random
+    generators and ``shuffle``; returns the loop position and this rank's running sums."""
     try:
+        average.restore(state.get("ema"))
         return _restore(state, model, optimizers, shuffle, dist, seed, device)
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise VaekitError(f"training state {where} does not fit this run ({e}); "

@@ -1,6 +1,7 @@
 """The generic training loop: any model, any registered objective, one optimizer per parameter
 group, exact resume; no variant's name. Its position is data (``loop_state``, saved by ``snapshot``);
-early stopping, rollback, the checkpoint cadence and stop requests are collaborators of their own."""
+early stopping, rollback, the checkpoint cadence, stop requests and the weight average (``--ema``) are
+collaborators of their own."""
 from __future__ import annotations
 
 import math
@@ -23,6 +24,7 @@ from .acceleration import FirstStepTimer, check_compile, check_precision, compil
 from .cadence import Cadence
 from .distributed import Dist, zero_losses
 from .early_stopping import EarlyStopping
+from .ema import WeightAverage
 from .loop_state import EpochSums, LoopState
 from .optimizers import make_optimizers, step_all
 from .preflight import check_val_metrics, preflight
@@ -30,7 +32,7 @@ from .progress import EpochProgress, epoch_summary
 from .rollback import Diverged, Rollback, set_learning_rates
 from .schedules import linear_warmup
 from .stop import StopRequests
-from .validation import eval_context, val_metrics, validate
+from .validation import end_of_epoch, eval_context
 from ..track import tracking
 from .writer import RunWriter
 from .watch import NonFiniteWatch, check_row, check_weights, unchecked_distributions
@@ -77,7 +79,7 @@ class Trainer:
                 compiled_networks(self.model, self.tc.compile), self.stops.listening(), self.writer.training():
             train, val = self._setup()
             if not self._start(resume, state):
-                return self.model
+                return self._finished()
             steps = math.ceil(len(train) / self.tc.batch_size)
             self.compile_timer = FirstStepTimer() if self.tc.compile else None  # started here: setup excluded
             while self.loop.epoch < self.tc.epochs:
@@ -91,6 +93,11 @@ class Trainer:
                     break
                 if self.stops.agreed(self.dist):  # a signal during validation or saving: the epoch is saved
                     raise self._interruption()
+        return self._finished()
+
+    def _finished(self):
+        """The trained model, holding the averaged weights with --ema (as model.safetensors does)."""
+        self.average.keep_applied()
         return self.model
 
     def _setup(self):
@@ -105,6 +112,7 @@ class Trainer:
                 self.model(x, y)
         self.dist.broadcast_model(self.model)
         self.optimizers = make_optimizers(self.model.parameter_groups(), self.tc)
+        self.average = WeightAverage(self.model, self.model.parameter_groups(), self.tc.ema, self.tc.ema_discriminator)
         if self.device.type == "cuda":  # same seed, same numbers on a GPU too (at some speed cost)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         return train, val
@@ -137,14 +145,9 @@ class Trainer:
             raise
         self.watch.check(self.dist, self.loop.epoch + 1)
         check_weights(self.model, self.loop.epoch + 1)
-        with evaluating(self.model):
-            self.model.fit_prior(iterate_batches(train, max(self.tc.batch_size, 512)))
-        self.dist.after_step(self.model)  # the fitted prior's buffers, rank 0's everywhere
-        val_terms = validate(self.model, self.objective, val, self.dist) if len(val) else {}
-        if len(val) and self.tc.val_metrics:  # the objective's own terms (model units) win a name clash
-            metrics = self.dist.from_writer(
-                lambda: val_metrics(self.model, val, self.tc.val_metrics, eval_context(self.splits, self.config)))
-            val_terms.update({k: v for k, v in metrics.items() if k not in val_terms})
+        with self.average.applied():  # with --ema the prior is fitted, and validation reads, the averaged weights
+            val_terms = end_of_epoch(self.model, self.objective, train, val, self.dist, self.tc,
+                                     lambda: eval_context(self.splits, self.config))
         row = {"epoch": self.loop.epoch + 1, "step": self.loop.step,
                "kl_weight": linear_warmup(self.loop.step, warmup_steps),
                **{f"train_{k}": v for k, v in train_terms.items()}, **{f"val_{k}": v for k, v in val_terms.items()},
@@ -152,7 +155,7 @@ class Trainer:
         check_row(row)
         self.loop.end_epoch()
         self.sums = EpochSums()
-        self.writer.epoch(row, self.model, self.loop.epoch, improved=self.stopping.observe(self.loop, val_terms))
+        self.writer.epoch(row, self.model, self.loop.epoch, self.stopping.observe(self.loop, val_terms), self.average)
         self._save_state()
         self.progress.log(epoch_summary(row, self.stopping.monitor))
 
@@ -174,6 +177,7 @@ class Trainer:
                     self.sums.add(out.named(), b)
                 self.dist.after_step(self.model)
                 loop.step, loop.batch = loop.step + 1, loop.batch + 1
+                self.average.update(loop.step)
                 faults.point("step")
                 self._after_step(start)
                 if out is not None:
@@ -228,14 +232,13 @@ class Trainer:
     def _state(self) -> dict:
         """Everything --resume needs; mid-epoch, the shuffle generator as the epoch began."""
         shuffle = self.epoch_shuffle if self.loop.batch else self.shuffle_rng.get_state()
-        return snapshot.capture(self.loop, self.sums, shuffle, self.model, self.optimizers, self.dist)
+        return snapshot.capture(self.loop, self.sums, shuffle, self.model, self.optimizers, self.dist, self.average)
 
     def _restore(self, state: Optional[dict]) -> None:
         state = self.writer.read_state() if state is None else state
         self.loop, self.sums = snapshot.restore(state, self.model, self.optimizers, self.shuffle_rng, self.dist,
-                                                self.tc.seed, self.device, where=self.writer.state_path)
+                                                self.tc.seed, self.device, self.writer.state_path, self.average)
         self.writer.trim(self.loop.epoch)
-
 
     def _save_state(self) -> None:
         """state.pt, and the in-memory copy a rollback returns to. Mid-epoch only state.pt is written:

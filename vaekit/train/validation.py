@@ -1,13 +1,26 @@
 """What the trainer measures on the validation split after each epoch."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Callable, Dict
 
 from .. import faults
 from ..data.batching import iterate_batches
 from ..evaluate import EvalContext, compute_metrics
 from ..models.helpers import evaluating
 from .distributed import Dist
+
+
+def end_of_epoch(model, objective, train, val, dist: Dist, tc, context: Callable[[], EvalContext]) -> Dict[str, float]:
+    """After an epoch: the model's prior fitted to the training split, then the validation terms, with
+    the metrics ``tc.val_metrics`` (``context()`` gives theirs) computed by the writing rank."""
+    with evaluating(model):
+        model.fit_prior(iterate_batches(train, max(tc.batch_size, 512)))
+    dist.after_step(model)  # the fitted prior's buffers, rank 0's everywhere
+    val_terms = validate(model, objective, val, dist) if len(val) else {}
+    if len(val) and tc.val_metrics:  # the objective's own terms (model units) win a name clash
+        metrics = dist.from_writer(lambda: val_metrics(model, val, tc.val_metrics, context()))
+        val_terms.update({k: v for k, v in metrics.items() if k not in val_terms})
+    return val_terms
 
 
 def validate(model, objective, data, dist: Dist) -> Dict[str, float]:

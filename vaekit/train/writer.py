@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import rundir
 from .distributed import Dist
+from .ema import WeightAverage
 
 
 class RunWriter:
@@ -28,16 +29,20 @@ class RunWriter:
                 if self.trackers is not None:
                     self.trackers.close()
 
-    def epoch(self, row: dict, model, epoch: int, improved: bool) -> None:
-        """A completed epoch: its metrics row, model.safetensors, and best.safetensors when ``improved``."""
+    def epoch(self, row: dict, model, epoch: int, improved: bool, average: WeightAverage) -> None:
+        """A completed epoch: its metrics row, model.safetensors, and best.safetensors when ``improved``.
+        With --ema (``average.on``) those two hold the averaged weights, and raw.safetensors the raw ones."""
         if self.dist.is_writer:
             rundir.append_metrics(self.run_dir, row)
             meta = {"epoch": str(epoch)}
-            rundir.save_weights(self.run_dir / rundir.WEIGHTS, model, meta)
-            if improved:
-                rundir.save_weights(self.run_dir / rundir.BEST, model, meta)
-            if self.trackers is not None:
-                self.trackers.epoch(row, model, epoch)
+            if average.on:
+                rundir.save_weights(self.run_dir / rundir.RAW, model, meta)
+            with average.applied():
+                rundir.save_weights(self.run_dir / rundir.WEIGHTS, model, meta)
+                if improved:
+                    rundir.save_weights(self.run_dir / rundir.BEST, model, meta)
+                if self.trackers is not None:  # the images the trackers get are of the weights saved
+                    self.trackers.epoch(row, model, epoch)
 
     def state(self, state: dict) -> None:
         if self.dist.is_writer:
