@@ -44,6 +44,12 @@ class LoopState:
                 setattr(loop, f.name, value if f.default is None else type(f.default)(value))
         return loop
 
+    def epoch_row(self, kl_weight: float, train: dict, val: dict, seconds: float) -> dict:
+        """The metrics.jsonl row of the epoch just trained (before :meth:`end_epoch`)."""
+        return {"epoch": self.epoch + 1, "step": self.step, "kl_weight": kl_weight,
+                **{f"train_{k}": v for k, v in train.items()}, **{f"val_{k}": v for k, v in val.items()},
+                "seconds": seconds}
+
     def end_epoch(self) -> None:
         """An epoch is complete: the next starts at its first batch, with its own clock."""
         self.epoch, self.batch, self.seconds = self.epoch + 1, 0, 0.0

@@ -18,6 +18,7 @@ from ..data.types import DataSplits
 from ..device import resolve_device
 from ..errors import VaekitError
 from ..objectives import build_objective
+from ..track import tracking
 from ..models.helpers import evaluating, has_lazy
 from . import snapshot
 from .acceleration import FirstStepTimer, check_compile, check_precision, compiled_networks, network_precision
@@ -33,7 +34,6 @@ from .rollback import Diverged, Rollback, set_learning_rates
 from .schedules import linear_warmup
 from .stop import StopRequests
 from .validation import end_of_epoch, eval_context
-from ..track import tracking
 from .writer import RunWriter
 from .watch import NonFiniteWatch, check_row, check_weights, unchecked_distributions
 
@@ -45,12 +45,11 @@ class Trainer:
                  dist: Optional[Dist] = None):
         self.model, self.splits, self.config, self.tc = model, splits, config, config.train
         self.dist = dist or Dist()  # one process, or this rank of a torchrun run (train/distributed.py)
-        self.run_dir = Path(run_dir)
-        trackers = tracking(config, splits, run_dir, lambda m: self.progress.notice(m))  # --log: None without
-        self.writer = RunWriter(run_dir, self.dist, trackers)
+        self.progress = EpochProgress(progress and self.dist.is_writer, console=self.dist.console())
+        self.run_dir = Path(run_dir)  # the writer also feeds the experiment trackers of --log, if any
+        self.writer = RunWriter(run_dir, self.dist, tracking(config, splits, run_dir, self.progress.notice))
         self.objective = build_objective(config, len(splits.train))
         check_val_metrics(model, splits.val, self.tc.val_metrics, eval_context(self.splits, self.config))
-        self.progress = EpochProgress(progress and self.dist.is_writer, console=self.dist.console())
         self.device = resolve_device(self.tc.device)
         self.precision_note = check_precision(self.tc.precision, self.device)  # a bad name fails before writing
         if self.tc.compile:
@@ -112,7 +111,8 @@ class Trainer:
                 self.model(x, y)
         self.dist.broadcast_model(self.model)
         self.optimizers = make_optimizers(self.model.parameter_groups(), self.tc)
-        self.average = WeightAverage(self.model, self.model.parameter_groups(), self.tc.ema, self.tc.ema_discriminator)
+        self.average = WeightAverage(self.model, self.model.parameter_groups(), self.tc.ema,
+                                     self.tc.ema_discriminator)
         if self.device.type == "cuda":  # same seed, same numbers on a GPU too (at some speed cost)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         return train, val
@@ -148,10 +148,8 @@ class Trainer:
         with self.average.applied():  # with --ema the prior is fitted, and validation reads, the averaged weights
             val_terms = end_of_epoch(self.model, self.objective, train, val, self.dist, self.tc,
                                      lambda: eval_context(self.splits, self.config))
-        row = {"epoch": self.loop.epoch + 1, "step": self.loop.step,
-               "kl_weight": linear_warmup(self.loop.step, warmup_steps),
-               **{f"train_{k}": v for k, v in train_terms.items()}, **{f"val_{k}": v for k, v in val_terms.items()},
-               "seconds": time.perf_counter() - start}
+        row = self.loop.epoch_row(linear_warmup(self.loop.step, warmup_steps), train_terms, val_terms,
+                                  time.perf_counter() - start)
         check_row(row)
         self.loop.end_epoch()
         self.sums = EpochSums()
@@ -223,7 +221,6 @@ class Trainer:
         self._event("interrupted", signal=self.stops.name)
         return self.stops.interruption(self.loop.where(), self.run_dir, self.dist.world)
 
-    # -- checks ----------------------------------------------------------------------------
     def preflight(self) -> None:
         """Model, groups and objective checked together before anything is written (train/preflight.py)."""
         preflight(self.model, self.objective, self.config, self.splits.train)
