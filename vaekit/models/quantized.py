@@ -207,4 +207,4 @@ class VQObjective(Objective):
         if "codebook" in out.extras:
             terms["codebook"] = out.extras["codebook"].mean()
             loss = loss + terms["codebook"]
-        return LossOutput({"main": loss}, terms)
+        return LossOutput({"main": loss}, terms, out)  # out: for an adversarial term (--discriminator)
