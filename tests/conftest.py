@@ -88,9 +88,17 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+# files whose tests start Python processes of their own (seconds each): handed out first under xdist, so
+# that no worker is left with one of them at the end while the other has nothing to do
+STARTS_PROCESSES = ("test_malloc", "test_unreadable", "test_distributed", "test_signals", "test_live_run",
+                    "test_hostile_files", "test_startup", "test_kill", "test_python_floor")
+
+
 def pytest_collection_modifyitems(config, items):
     """Under ``--dist loadgroup`` (``make test``) tests go to the workers one by one, except that the tests
     of a file sharing a module- or class-scoped fixture stay on one worker, so that fixture is built once."""
+    if config.getoption("dist", "no") != "no":
+        items.sort(key=lambda item: item.module.__name__ not in STARTS_PROCESSES)  # stable: otherwise as found
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         defs = info.name2fixturedefs.values() if info else ()
