@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/vaekit demo --out runs/demo
 
+# the suite on TEST_WORKERS processes (pytest-xdist, one torch thread each); `pytest tests/test_x.py` runs serially
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # full recipe runs on Fashion-MNIST (apt-get install dataset-fashion-mnist); about 25 minutes on 2 cores
 bench: $(STAMP)

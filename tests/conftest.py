@@ -1,9 +1,11 @@
 """Shared fixtures: small runs trained once per test session on scikit-learn's digits."""
 import contextlib
 import copy
+import fcntl
 import functools
 import io
 import os
+import shutil
 import sys
 import tempfile
 
@@ -13,6 +15,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # The test models are tiny: one thread is as fast as two, and far faster when other jobs
 # share the cores (a busy 2-core machine ran the suite 3-4x slower with two threads).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: pytest-xdist workers, one per core: one thread each
+    os.environ["OMP_NUM_THREADS"] = "1"    # before torch starts its pool (torch.set_num_threads in its hook below)
 # Metrics cache what they fit (fd's feature network) under the user cache: never the user's own in tests.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vaekit-test-cache-")
 
@@ -77,24 +81,65 @@ def small_model(variant="vae", **options):
     return small_parts(variant, **options)[1]
 
 
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+# files whose tests start Python processes of their own (seconds each): handed out first under xdist, so
+# that no worker is left with one of them at the end while the other has nothing to do
+STARTS_PROCESSES = ("test_malloc", "test_unreadable", "test_distributed", "test_signals", "test_live_run",
+                    "test_hostile_files", "test_startup", "test_kill", "test_python_floor")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup`` (``make test``) tests go to the workers one by one, except that the tests
+    of a file sharing a module- or class-scoped fixture stay on one worker, so that fixture is built once."""
+    if config.getoption("dist", "no") != "no":
+        items.sort(key=lambda item: item.module.__name__ not in STARTS_PROCESSES)  # stable: otherwise as found
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info else ()
+        if any(d[-1].scope in ("module", "class") for d in defs if d) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def trained_once(tmp_path_factory, key: str, args: list) -> "os.PathLike":
+    """A run ``vaekit train ARGS --out DIR`` trained once per test session, even under pytest-xdist, and this
+    process's own copy of it (tests may write into it: evaluations, plots). Under xdist the workers share a
+    folder: the first to ask trains the run under a file lock, the other waits for it and copies it."""
+    workers = tmp_path_factory.getbasetemp()
+    shared = (workers.parent if os.environ.get("PYTEST_XDIST_WORKER") else workers) / "trained-once"
+    shared.mkdir(exist_ok=True)
+    template, done = shared / key, shared / f"{key}.done"
+    with open(shared / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(template, ignore_errors=True)
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                code, _, _ = run_cli(["train", *args, "--no-plots", "--no-progress", "--out", template])
+            assert code == 0, err.getvalue()
+            done.touch()
+    out = tmp_path_factory.mktemp("runs") / key
+    shutil.copytree(template, out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def mlp_run(tmp_path_factory):
     """A 2-epoch MLP VAE on digits, trained through the CLI."""
-    out = tmp_path_factory.mktemp("runs") / "mlp"
-    code, _, _ = run_cli(["train", "--recipe", "mlp", "--data", "digits", "--epochs", "2", "--hidden", "64",
-                          "--out", out, "--no-progress", "--no-plots"])
-    assert code == 0
-    return out
+    return trained_once(tmp_path_factory, "mlp", ["--recipe", "mlp", "--data", "digits", "--epochs", "2",
+                                                  "--hidden", "64"])
 
 
 @pytest.fixture(scope="session")
 def cvae_run(tmp_path_factory):
     """A 1-epoch conditional conv VAE on digits with 3 latent dimensions."""
-    out = tmp_path_factory.mktemp("runs") / "cvae"
-    code, _, _ = run_cli(["train", "--recipe", "cvae", "--data", "digits", "--epochs", "1", "--widths", "8,16",
-                          "--latent-dim", "3", "--out", out, "--no-progress", "--no-plots"])
-    assert code == 0
-    return out
+    return trained_once(tmp_path_factory, "cvae", ["--recipe", "cvae", "--data", "digits", "--epochs", "1",
+                                                   "--widths", "8,16", "--latent-dim", "3"])
 
 
 # -- zoo variants made small: test_contract.py's end-to-end rows and the per-variant files ------------
@@ -139,20 +184,15 @@ def cli_flags(options: dict) -> list:
 @pytest.fixture(scope="session")
 def zoo_run(tmp_path_factory):
     """``zoo_run(NAME)``: zoo variant NAME trained for 1 epoch on digits through the CLI, small
-    (:func:`variant_options`, :data:`SPEED`, batch 256), once per session. Tests read it, never change it."""
+    (:func:`variant_options`, :data:`SPEED`, batch 256), once per session (:func:`trained_once`)."""
     runs = {}
 
     def run(name: str):
         if name not in runs:
-            out = tmp_path_factory.mktemp("zoo") / name
             sets = [a for s in SPEED.get(name, []) for a in ("--set", s)]
-            err = io.StringIO()
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                code, _, _ = run_cli(["train", "--data", "digits", "--model", name, "--epochs", "1", "--batch-size",
-                                      "256", *cli_flags(variant_options(name)), *sets, "--no-plots", "--no-progress",
-                                      "--out", out])
-            assert code == 0, err.getvalue()
-            runs[name] = out
+            runs[name] = trained_once(tmp_path_factory, f"zoo-{name}", [
+                "--data", "digits", "--model", name, "--epochs", "1", "--batch-size", "256",
+                *cli_flags(variant_options(name)), *sets])
         return runs[name]
 
     return run

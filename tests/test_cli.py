@@ -220,6 +220,27 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("args,needle", [
+    (["train", "--bogus"], "error: no such option: --bogus"),
+    (["export"], "error: missing argument 'run'"),
+    (["train", "--epochs", "x"], "error: invalid value for '--epochs'"),
+    (["bogus"], "error: no such command 'bogus'"),
+])
+def test_usage_errors_begin_like_vaekit_errors(args, needle, capsys):
+    """click's own usage errors say `error:` as vaekit's do (click prints `Error:`), then the usage line; exit 2."""
+    code, out, err = run_cli(args, capsys)
+    first, usage = err.strip().splitlines()
+    assert code == 2 and out == "" and first.startswith(needle) and "Error" not in err
+    assert usage.startswith(f"usage: vaekit {args[0] if args[0] != 'bogus' else ''}".rstrip()) and "--help" in usage
+
+
+def test_help_and_bare_vaekit_still_print_help(capsys):
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0 and "--epochs" in out
+    code, _, err = run_cli([], capsys)  # no_args_is_help: click's help text on stderr, exit 2 as before
+    assert code == 2 and "Commands:" in err and "error" not in err
+
+
+@pytest.mark.parametrize("args,needle", [
     (["sample", "{run}", "--out", "s.jpg"], "--out s.jpg must end in .png"),
     (["sample", "{run}", "--npy", "s.txt"], "--npy s.txt must end in .npy"),
     (["plot", "{run}", "curves", "--out", "c.pdf"], "must end in .png"),

@@ -529,10 +529,33 @@ def demo(
                       f"plots in {out / 'plots'}", highlight=False)
 
 
+def _usage_error(e: typer.TyperException) -> None:
+    """Say click's usage errors (an unknown option, a missing argument, a bad value) the way vaekit says its
+    own: ``error: ...`` first, then the usage line; exit 2. click itself would print ``Error: ...``."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # bare `vaekit` or a bare group: click's help text, as before
+        e.show()
+        sys.exit(e.exit_code)
+    message = e.format_message()
+    if message[:1].isupper() and message[1:2].islower():  # "No such option" -> "no such option", not "JSON"
+        message = message[0].lower() + message[1:]
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        usage = ctx.get_usage().removeprefix("Usage: ")
+        err_console.print(escape(f"usage: {usage} (see: {ctx.command_path} --help)"), highlight=False)
+    sys.exit(e.exit_code)
+
+
 def main() -> None:
     keep_freed_memory()  # every command: training and evaluation reuse their freed activations
     try:
-        app()
+        # standalone_mode=False: click raises its usage errors to us instead of printing "Error: ..." itself
+        code = app(standalone_mode=False, prog_name="vaekit")
+    except typer.Abort:  # click's Ctrl-D at a prompt
+        err_console.print("[bold yellow]stopped:[/] aborted", highlight=False)
+        sys.exit(1)
+    except typer.TyperException as e:  # click's ClickException: usage errors and bad parameter values
+        _usage_error(e)
     except VaekitError as e:
         from ..train.distributed import process_label, writer_process  # under torchrun, which process says it
 
@@ -541,6 +564,7 @@ def main() -> None:
         label = "[bold yellow]stopped" if isinstance(e, Interrupted) else "[bold red]error"
         err_console.print(f"{label}{process_label()}:[/] {escape(str(e))}", highlight=False)  # a [word] is text
         sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)  # typer.Exit's code, or 0 when a command returns
 
 
 if __name__ == "__main__":
