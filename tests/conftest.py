@@ -91,7 +91,8 @@ def pytest_configure(config):
 # files whose tests start Python processes of their own (seconds each): handed out first under xdist, so
 # that no worker is left with one of them at the end while the other has nothing to do
 STARTS_PROCESSES = ("test_malloc", "test_unreadable", "test_distributed", "test_signals", "test_live_run",
-                    "test_hostile_files", "test_startup", "test_kill", "test_python_floor")
+                    "test_hostile_files", "test_startup", "test_kill", "test_python_floor", "test_serve",
+                    "test_serve_browser", "test_export", "test_track")
 
 
 def pytest_collection_modifyitems(config, items):
