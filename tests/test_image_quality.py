@@ -11,7 +11,7 @@ from vaekit.app.evaluations import finite_or_null, metric_options
 from vaekit.data.types import TensorData
 from vaekit.errors import VaekitError
 from vaekit.evaluate import EvalContext, compute_metrics
-from vaekit.evaluate.image_quality import psnr
+from vaekit.evaluate.recon import psnr_db as psnr
 from vaekit.evaluate.inception import FIDInceptionV3
 from vaekit.nn.lpips_weights import random_backbone, shipped_lin
 from vaekit.registry import METRICS

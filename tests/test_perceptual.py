@@ -8,6 +8,7 @@ from safetensors import safe_open
 import vaekit
 from vaekit import rundir
 from vaekit.app.api import train_run
+from vaekit.app.evaluations import evaluate_run
 from vaekit.errors import VaekitError
 from vaekit.nn.lpips_weights import random_backbone, shipped_lin
 from vaekit.objectives import ELBO, Perceptual, build_objective
@@ -92,6 +93,8 @@ def test_a_run_trains_with_it_keeps_lpips_out_of_its_files_and_resumes_exactly(b
             assert not any(k.startswith(("features.", "lin.")) or ".features." in k for k in f.keys())
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    got = evaluate_run(tmp_path / "a", metrics=["lpips"], split="val")   # the run's own LPIPS files
+    assert got["lpips"] > 0 and got["lpips_net"] == "vgg (vgg-random.pth, lin of the lpips package)"
 
 
 def test_a_run_without_the_backbone_is_refused_before_anything_is_written(tmp_path):

@@ -109,7 +109,8 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     model, source_name = run.model, source or run.config.data.source
     data, splits = run_splits(run, source, split)
     ctx = EvalContext(train=splits.train, source=source_name, info=splits.info, seed=seed,
-                      reference=lambda: reference_split(run, source), objective=run.objective)
+                      reference=lambda: reference_split(run, source), objective=run.objective,
+                      lpips=vars(run.config.lpips))
     done, not_applicable, why_not = [], [], {}
 
     def skip(name: str, reason: str) -> None:

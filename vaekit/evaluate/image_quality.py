@@ -22,13 +22,7 @@ from .base import EvalContext, Metric
 from .fidelity import InceptionFID, pick
 from .frechet import frechet_distance_of
 from .inception import load_inception
-
-
-def psnr(x: torch.Tensor, x_hat: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio of each image (B,), in dB, float64: 10 log10(L^2 / MSE), L the data range
-    (Gonzalez & Woods, "Digital Image Processing", the PSNR of a reconstruction); +inf where x_hat == x."""
-    mse = (x_hat.double() - x.double()).pow(2).flatten(1).mean(1)
-    return 10.0 * torch.log10(data_range ** 2 / mse)      # mse 0 -> +inf
+from .recon import psnr_db
 
 
 def reconstructions(model, data: TensorData, batch_size: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
@@ -67,7 +61,8 @@ class ImageQuality(Metric):
 
 @METRICS.register("psnr")
 class PSNR(ImageQuality):
-    """Mean over images of :func:`psnr` (data range 1); infinite when some image is reconstructed exactly."""
+    """Mean over images of :func:`~vaekit.evaluate.recon.psnr_db` (data range 1); infinite when some image is
+    reconstructed exactly (``recon``'s psnr stops at 100 dB)."""
 
     title = "psnr (peak signal-to-noise ratio of reconstructions)"
     meanings = {"psnr": "peak signal-to-noise ratio of the decoded posterior mean, dB, mean over images, data "
@@ -75,7 +70,7 @@ class PSNR(ImageQuality):
     paper = "Gonzalez & Woods, Digital Image Processing (PSNR)"
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, float]:
-        return {"psnr": mean_over_images(model, data, self.batch_size, psnr)}
+        return {"psnr": mean_over_images(model, data, self.batch_size, psnr_db)}
 
 
 @METRICS.register("ssim")
@@ -104,7 +99,8 @@ class SSIM(ImageQuality):
 class LPIPSMetric(ImageQuality):
     """Mean LPIPS (Zhang et al. 2018, :mod:`vaekit.nn.lpips`) between images and their reconstructions.
     ``backbone``: torchvision's VGG16 (or AlexNet) weights file; ``lin``: the lpips package's lin weights
-    (default: the installed package's); ``net``: vgg or alex."""
+    (default: the installed package's); ``net``: vgg or alex. Each defaults to the run's own (``--set
+    lpips.backbone=PATH`` of a ``--perceptual`` run)."""
 
     title = "lpips (perceptual distance of reconstructions)"
     meanings = {"lpips": "LPIPS v0.1 distance of the decoded posterior mean to the image, mean over images "
@@ -112,22 +108,30 @@ class LPIPSMetric(ImageQuality):
                 "lpips_net": "the LPIPS backbone and its weights files"}
     paper = "Zhang, Isola, Efros, Shechtman & Wang 2018 (LPIPS)"
 
-    def __init__(self, net: str = "vgg", backbone: Optional[str] = None, lin: Optional[str] = None,
+    def __init__(self, net: Optional[str] = None, backbone: Optional[str] = None, lin: Optional[str] = None,
                  batch_size: int = 64):
         super().__init__(batch_size)
-        if net not in NETS:
+        if net is not None and net not in NETS:
             raise VaekitError(f"option net of lpips must be one of {', '.join(NETS)}, got {net!r}")
-        self.net, self.backbone, self.lin = net, backbone or None, lin or None
+        self.given = {"net": net, "backbone": backbone or None, "lin": lin or None}
+
+    def files(self, ctx: Optional[EvalContext]) -> Dict[str, Optional[str]]:
+        """net, backbone and lin: the options given, else the run's own (``--perceptual`` runs name them)."""
+        run = (ctx.lpips if ctx is not None else None) or {}
+        files = {k: v if v is not None else run.get(k) for k, v in self.given.items()}
+        if self.given["net"] is not None and self.given["net"] != run.get("net", "vgg") and not self.given["backbone"]:
+            files["backbone"] = files["lin"] = None  # the run's files are of the other network
+        return {**files, "net": files["net"] or "vgg"}
 
     def unavailable(self, model, data: TensorData, ctx: EvalContext) -> Optional[str]:
-        why = lpips_unavailable(self.net, self.backbone, self.lin)
-        return why or super().unavailable(model, data, ctx)
+        return lpips_unavailable(**self.files(ctx)) or super().unavailable(model, data, ctx)
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, object]:
-        net = load_lpips(self.net, self.backbone, self.lin).to(model.device)
+        f = self.files(ctx)
+        net = load_lpips(f["net"], f["backbone"], f["lin"]).to(model.device)
         value = mean_over_images(model, data, self.batch_size, net)
-        files = f"{Path(self.backbone).name}, lin {Path(self.lin).name if self.lin else 'of the lpips package'}"
-        return {"lpips": value, "lpips_net": f"{self.net} ({files})"}
+        files = f"{Path(f['backbone']).name}, lin {Path(f['lin']).name if f['lin'] else 'of the lpips package'}"
+        return {"lpips": value, "lpips_net": f"{f['net']} ({files})"}
 
 
 @METRICS.register("rfid")
