@@ -103,3 +103,24 @@ def test_a_run_without_the_backbone_is_refused_before_anything_is_written(tmp_pa
     assert not (tmp_path / "run").exists()
     with pytest.raises(VaekitError, match="--perceptual must be 0 or more"):
         vaekit.train(DATA, epochs=1, perceptual=-1.0, out=tmp_path / "run", **SMALL)
+
+
+def test_an_objective_without_a_forward_pass_gets_the_decoded_posterior_mean(backbone):
+    """IWAE decodes its k samples itself; the term then compares the decoded posterior mean."""
+    from vaekit.models import build_model
+
+    cfg = config(backbone, weight=0.5, objective="iwae")
+    cfg.train.objective.args["k"] = 2
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    x = torch.rand(2, 3, 16, 16)
+    objective = build_objective(cfg)
+    torch.manual_seed(1)
+    got = objective(model, x)
+    torch.manual_seed(1)
+    inner = objective.inner(model, x)
+    with torch.no_grad():
+        expected = objective.term.net(x, model.reconstruct(x))
+    assert float(got.terms["lpips"]) == pytest.approx(float(expected.mean()), rel=1e-6)
+    (got.loss - inner.loss).backward()                       # the term's own gradient reaches the encoder
+    assert sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None) > 0

@@ -36,10 +36,10 @@ class PerceptualTerm:
         return self.net(x.float(), x_hat.float())
 
 
-def reconstruction(out) -> torch.Tensor:
-    """The decoder's mean of a model's output: what the perceptual term compares with the data."""
+def reconstruction(px) -> torch.Tensor:
+    """The mean of p(x|z): what the perceptual term compares with the data."""
     try:
-        return out.px.mean
+        return px.mean
     except NotImplementedError:
         raise VaekitError("--perceptual needs a likelihood with a mean (bernoulli, gaussian, laplace); "
                           "use --likelihood gaussian") from None
@@ -50,7 +50,9 @@ class Perceptual(Objective):
 
     x_hat is the mean of p(x|z) of the inner objective's first forward pass of the model on x (seen
     through a forward hook for the duration of the call), so the term costs one LPIPS pass and no extra
-    forward of the model. Other losses and the monitored term are the inner objective's.
+    forward of the model; an objective that never runs the forward pass (the importance-weighted ones
+    decode their k samples themselves) gets the decoded posterior mean, with gradients (one more decode).
+    Other losses and the monitored term are the inner objective's.
     """
 
     def __init__(self, inner: Objective, term: PerceptualTerm):
@@ -66,10 +68,12 @@ class Perceptual(Objective):
         finally:
             handle.remove()
         seen = [o for o in outputs if hasattr(o, "px")]
-        if not seen:
-            raise VaekitError(f"the {type(self.inner).__name__} objective does not run the model's forward pass, so "
-                              "--perceptual has no reconstruction to compare; drop --perceptual")
-        distance = self.term(x, reconstruction(seen[0]))                      # (B,)
+        if seen:
+            x_hat = reconstruction(seen[0].px)
+        else:  # iwae, miwae, ...: no forward pass; the decoded posterior mean
+            c = c if model.num_classes else None
+            x_hat = reconstruction(model.decode(model.embed(x, c), c))
+        distance = self.term(x, x_hat)                                        # (B,)
         losses = dict(result.losses)
         losses["main"] = losses["main"] + self.term.weight * distance.mean()
         return LossOutput(losses, {**result.terms, "lpips": distance.mean()})
