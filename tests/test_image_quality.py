@@ -65,7 +65,7 @@ def test_psnr_ssim_and_lpips_of_a_models_reconstructions(image_model, tmp_path):
         assert got["lpips"] > 0 and got["lpips_net"].startswith("vgg (vgg.pth")
 
 
-def test_lpips_and_rfid_say_why_they_cannot_run_without_weights(image_model):
+def test_lpips_and_rfid_say_why_they_cannot_run_without_weights(image_model, tmp_path):
     model, data = image_model
     with pytest.raises(VaekitError, match=r"LPIPS needs the vgg backbone weights.*vgg16-397923af.pth.*lpips.backbone"):
         compute_metrics(model, data, ["lpips"])
@@ -74,6 +74,10 @@ def test_lpips_and_rfid_say_why_they_cannot_run_without_weights(image_model):
     assert METRICS.build("lpips", {"backbone": "/nowhere/vgg16.pth"}).unavailable(model, data, EvalContext()) == \
         "LPIPS: the backbone weights file /nowhere/vgg16.pth does not exist (expected torchvision's " \
         "vgg16-397923af.pth (https://download.pytorch.org/models/vgg16-397923af.pth))"
+    torch.save({}, tmp_path / "empty.pth")
+    small = METRICS.build("lpips", {"backbone": str(tmp_path / "empty.pth")})
+    assert small.unavailable(model, TensorData(torch.rand(2, 3, 8, 8)), EvalContext()).endswith(
+        "needs images of at least 16 x 16 pixels; these are 8 x 8") or shipped_lin("vgg") is None
     table = TensorData(torch.rand(12, 5))
     with pytest.raises(VaekitError, match="psnr .*needs images"):
         compute_metrics(model, table, ["psnr"])

@@ -14,7 +14,7 @@ from ..data.batching import iterate_batches
 from ..data.types import TensorData
 from ..errors import VaekitError
 from ..models.helpers import evaluating
-from ..nn.lpips import NETS
+from ..nn.lpips import MIN_SIDE, NETS
 from ..nn.lpips_weights import load_lpips, unavailable as lpips_unavailable
 from ..objectives.msssim import plan, ssim
 from ..registry import METRICS
@@ -124,7 +124,13 @@ class LPIPSMetric(ImageQuality):
         return {**files, "net": files["net"] or "vgg"}
 
     def unavailable(self, model, data: TensorData, ctx: EvalContext) -> Optional[str]:
-        return lpips_unavailable(**self.files(ctx)) or super().unavailable(model, data, ctx)
+        files = self.files(ctx)
+        why = lpips_unavailable(**files) or super().unavailable(model, data, ctx)
+        side = MIN_SIDE[files["net"]]
+        if why is None and min(data.x.shape[2:]) < side:
+            why = (f"{self.title} with the {files['net']} network needs images of at least {side} x {side} pixels; "
+                   f"these are {data.x.shape[2]} x {data.x.shape[3]}")
+        return why
 
     def __call__(self, model, data: TensorData, ctx=None) -> Dict[str, object]:
         f = self.files(ctx)

@@ -63,9 +63,12 @@ def stack(items, pool: int) -> List[nn.Module]:
 TORCHVISION = "https://download.pytorch.org/models/"
 SOURCES = {"vgg": f"torchvision's vgg16-397923af.pth ({TORCHVISION}vgg16-397923af.pth)",
            "alex": f"torchvision's alexnet-owt-7be5be79.pth ({TORCHVISION}alexnet-owt-7be5be79.pth)"}
+MIN_SIDE = {"vgg": 16, "alex": 31}  # the smallest image side whose last tapped layer is still 1 x 1 or more
 SPECS = {
-    "vgg": lambda: Spec("vgg", stack(VGG16, 2), (4, 9, 16, 23, 30), (64, 128, 256, 512, 512), 16, SOURCES["vgg"]),
-    "alex": lambda: Spec("alex", stack(ALEXNET, 3), (2, 5, 8, 10, 12), (64, 192, 384, 256, 256), 31, SOURCES["alex"]),
+    "vgg": lambda: Spec("vgg", stack(VGG16, 2), (4, 9, 16, 23, 30), (64, 128, 256, 512, 512), MIN_SIDE["vgg"],
+                        SOURCES["vgg"]),
+    "alex": lambda: Spec("alex", stack(ALEXNET, 3), (2, 5, 8, 10, 12), (64, 192, 384, 256, 256), MIN_SIDE["alex"],
+                         SOURCES["alex"]),
 }
 NETS = tuple(SPECS)
 
