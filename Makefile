@@ -12,6 +12,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	# the lpips package only for its shipped LPIPS lin weights: --no-deps, its torchvision cannot sit beside torch
+	$(BIN)/pip install --quiet --no-deps -c constraints.txt lpips
 	touch $(STAMP)
 
 demo: $(STAMP)

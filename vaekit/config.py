@@ -67,6 +67,7 @@ class TrainConfig:
     nan_lr_factor: float = 0.5                  # ... each time multiplying the learning rates by this
     ema: Optional[float] = None                 # decay of an average of the weights (train/ema.py); None: off
     ema_discriminator: bool = False             # also average a discriminator group's weights
+    perceptual: float = 0.0                     # weight of an LPIPS term added to the main loss (images)
 
 
 @dataclass
@@ -96,11 +97,22 @@ class LogConfig:
 
 
 @dataclass
+class LPIPSConfig:
+    """The LPIPS network's files (nn/lpips_weights.py): torchvision's backbone, the lpips package's lin weights
+    (default: the installed package's), for --perceptual and the lpips metric."""
+
+    net: str = "vgg"                  # vgg or alex
+    backbone: Optional[str] = None    # torchvision's vgg16-397923af.pth or alexnet-owt-7be5be79.pth
+    lin: Optional[str] = None         # weights/v0.1/{net}.pth of the lpips package
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    lpips: LPIPSConfig = field(default_factory=LPIPSConfig)
     recipe: Optional[str] = None
     data_info: Optional[Dict[str, Any]] = None  # DataInfo.to_dict() of the training data
     format_version: int = FORMAT_VERSION
@@ -123,6 +135,7 @@ class RunConfig:
                    train=_build(TrainConfig, d.get("train", {}), f"{where}: train"),
                    data=_build(DataConfig, d.get("data", {}), f"{where}: data"),
                    log=_build(LogConfig, d.get("log", {}), f"{where}: log"),
+                   lpips=_build(LPIPSConfig, d.get("lpips", {}), f"{where}: lpips"),
                    recipe=d.get("recipe"), data_info=d.get("data_info"), format_version=FORMAT_VERSION)
 
 

@@ -175,7 +175,8 @@ OBJECTIVES = Registry("objective", ["vaekit.objectives", "vaekit.models"],  # a 
                        "joint-capacity", "miwae", "mmd", "msssim", "piwae", "rae", "swae", "vaegan", "vq"])
 OPTIMIZERS = Registry("optimizer", ["vaekit.train.optimizers"], ["adam", "adamw", "rmsprop", "sgd"])
 METRICS = Registry("metric", ["vaekit.evaluate"], ["au", "codebook", "disentanglement", "elbo", "fd", "fid", "knn",
-                                                   "latent", "nll", "probe", "recon", "silhouette"])
+                                                   "latent", "lpips", "nll", "probe", "psnr", "recon", "rfid",
+                                                   "silhouette", "ssim"])
 PLOTS = Registry("plot", ["vaekit.plots"],
                  ["curves", "interpolation", "latent", "manifold", "reconstructions", "samples", "traversal"])
 SAMPLERS = Registry("sampler", ["vaekit.samplers"],  # densities fitted to the codes after training: gmm, maf, ...

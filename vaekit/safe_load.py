@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import Dict, Union
 
 import torch
+
+from .errors import VaekitError
 
 
 def load_weights_only(path: Union[str, Path]):
@@ -19,3 +21,20 @@ def load_weights_only(path: Union[str, Path]):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def load_state(path: Path, what: str, expected: str) -> Dict[str, torch.Tensor]:
+    """A flat state dict of tensors from a .pth (weights only) or .safetensors file, else a VaekitError naming
+    ``what`` (``"Inception weights"``), the file and the ``expected`` one."""
+    try:
+        if Path(path).suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = load_weights_only(path)
+    except Exception as e:  # torch and safetensors raise many types for a file that is not theirs
+        raise VaekitError(f"{what} file {path} could not be read as a state dict of tensors "
+                          f"({type(e).__name__}; nothing in it was run); pass {expected}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise VaekitError(f"{what} file {path} is not a plain state dict of tensors; pass {expected}")
+    return state

@@ -181,6 +181,10 @@ def _absolute_paths(cfg: RunConfig) -> None:
         cfg.data.source = str(Path(source).expanduser().resolve())
     if cfg.data.data_dir and Path(cfg.data.data_dir).expanduser().exists():
         cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
+    for key in ("backbone", "lin"):  # the LPIPS weights files
+        value = getattr(cfg.lpips, key)
+        if value and Path(value).expanduser().exists():
+            setattr(cfg.lpips, key, str(Path(value).expanduser().resolve()))
 
 
 def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:

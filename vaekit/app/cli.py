@@ -206,7 +206,7 @@ def evaluate(
     checkpoint: str = CHECKPOINT,
     seed: int = typer.Option(0, "--seed", help="Seed for posterior samples and fitted metrics."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
-    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="Inception weights file for fid "
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="Inception weights file for fid and rfid "
                                               "(pytorch-fid's pt_inception-2015-12-05-6726825d.pth)."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help="A metric's option, METRIC.ARG=VALUE, e.g. "
                                              "knn.k=10; repeatable."),
@@ -225,7 +225,7 @@ def evaluate(
     if run is None:
         raise VaekitError("vaekit evaluate needs a run directory: vaekit evaluate RUN [--metrics ...]")
     names = parse_metrics(metrics)
-    options = metric_options(sets or [], fid_weights)
+    options = metric_options(sets or [], fid_weights, names)
     save = out or str(run / rundir.EVALUATION)
     require_suffix(save, ".json", "--out")
     rundir.read_evaluations(save)  # a file that is not an evaluation is refused before any work

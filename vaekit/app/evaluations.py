@@ -55,8 +55,10 @@ def shortcut_options(given: Dict[str, object]) -> Tuple[Dict[str, dict], List[st
     return options, added
 
 
-def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Dict[str, dict]:
-    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights`` (its shortcut)."""
+def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None,
+                   names: Optional[Sequence[str]] = None) -> Dict[str, dict]:
+    """``["knn.k=10"]`` -> {"knn": {"k": 10}}; ``--fid-weights`` is fid's ``weights`` (its shortcut), and
+    rfid's: of the metrics ``names`` computes, where it computes one of them."""
     options: Dict[str, dict] = {}
     for item in sets:
         if "=" not in str(item):
@@ -67,8 +69,11 @@ def metric_options(sets: Sequence[str], fid_weights: Optional[str] = None) -> Di
             raise VaekitError(f"--set takes METRIC.ARG=VALUE for evaluate, like knn.k=10; got {item!r}")
         METRICS.get(metric)
         options.setdefault(metric, {})[arg] = value
-    for metric, args in shortcut_options({"--fid-weights": fid_weights})[0].items():
-        options.setdefault(metric, {}).update(args)
+    shortcuts = shortcut_options({"--fid-weights": fid_weights})[0]
+    computed = {n for n, _ in expand(names or [])} & set(shortcuts)
+    for metric, args in shortcuts.items():
+        if not computed or metric in computed:
+            options.setdefault(metric, {}).update(args)
     return options
 
 
@@ -106,7 +111,8 @@ def evaluate_run(path, source: Optional[str] = None, split: str = "test", seed: 
     model, source_name = run.model, source or run.config.data.source
     data, splits = run_splits(run, source, split)
     ctx = EvalContext(train=splits.train, source=source_name, info=splits.info, seed=seed,
-                      reference=lambda: reference_split(run, source), objective=run.objective)
+                      reference=lambda: reference_split(run, source), objective=run.objective,
+                      lpips=vars(run.config.lpips))
     done, not_applicable, why_not = [], [], {}
 
     def skip(name: str, reason: str) -> None:
@@ -149,11 +155,12 @@ def record_evaluation(run: Run, saved, result: dict) -> None:
 
 
 def finite_or_null(result: dict) -> dict:
-    """NaN or infinite numbers become null (valid JSON), listed under ``nonfinite``."""
+    """NaN numbers become null (valid JSON), infinite ones the strings "inf" and "-inf" (a PSNR of exact
+    reconstructions; ``float()`` reads them back); both are listed under ``nonfinite``."""
     bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
     if not bad:
         return result
-    out = {k: (None if k in bad else v) for k, v in result.items()}
+    out = {k: (None if math.isnan(v) else str(v)) if k in bad else v for k, v in result.items()}
     out["nonfinite"] = bad
     return out
 

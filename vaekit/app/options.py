@@ -96,6 +96,9 @@ OPTIONS: List[Option] = [
     Option("objective", "train.objective.name", str, "What is minimised.", choices=OBJECTIVES),
     Option("beta", "train.objective.args.beta", float, "KL weight of the elbo objective (beta-VAE when > 1)."),
     Option("free_bits", "train.objective.args.free_bits", float, "Minimum KL per latent dim, nats."),
+    Option("perceptual", "train.perceptual", float, "Images: add W x LPIPS(x, reconstruction) to the loss (Zhang et "
+           "al. 2018); needs torchvision's VGG16 weights file, --set lpips.backbone=PATH, and the lpips package's lin "
+           "weights (installed, or --set lpips.lin=PATH)."),
     Option("warmup", "train.warmup_epochs", int, "KL warm-up: linear over this many epochs."),
     Option("optimizer", "train.optimizer.name", str, "Optimizer of every parameter group.", choices=OPTIMIZERS),
     Option("lr", "train.lr", float, "Learning rate."),
@@ -283,6 +286,7 @@ def validate(cfg: RunConfig) -> None:
         (isinstance(m.latent_dim, int) and m.latent_dim >= 1, f"--latent-dim must be at least 1, got {m.latent_dim}"),
         (_number(t.objective.args.get("beta", 1.0)) >= 0, "--beta must be 0 or more"),
         (_number(t.objective.args.get("free_bits", 0.0)) >= 0, "--free-bits must be 0 or more"),
+        (_number(t.perceptual) >= 0, f"--perceptual must be 0 or more, got {t.perceptual}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -26,7 +26,8 @@ class EvalContext:
     sampler); ``reference`` gives what a yardstick shared across runs is fitted on;
     ``source`` names the dataset (a cache key); ``seed`` seeds any randomness a metric draws;
     ``info`` describes the scored data, normalized as the model's training data was (its levels, a
-    table's statistics); ``objective`` names the objective the model was trained with.
+    table's statistics); ``objective`` names the objective the model was trained with; ``lpips`` holds
+    the run's LPIPS files (``config.lpips``: net, backbone, lin), the lpips metric's defaults.
     """
 
     train: Optional[TensorData] = None
@@ -35,6 +36,7 @@ class EvalContext:
     seed: int = 0
     reference: Optional[Callable[[], TensorData]] = None  # every non-test example, in the dataset's order
     objective: str = "elbo"
+    lpips: Optional[Dict[str, Optional[str]]] = None
 
     def reference_data(self) -> Optional[TensorData]:
         """The data a shared yardstick (``fd``'s feature network) is fitted on: every non-test example,

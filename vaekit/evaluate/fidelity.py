@@ -154,8 +154,8 @@ class InceptionFID(SampleQuality):
             return f"{self.title} needs grey or RGB images; for other data use fd"
         if self.weights is None:
             return (f"{self.title} needs the Inception weights file: download {PYTORCH_FID_URL} "
-                    "and pass it with `vaekit evaluate RUN --metrics fid --fid-weights PATH` "
-                    "(Python: options={'fid': {'weights': PATH}})")
+                    f"and pass it with `vaekit evaluate RUN --metrics {self.name} --fid-weights PATH` "
+                    f"(Python: options={{'{self.name}': {{'weights': PATH}}}})")
         if not self.weights.is_file():
             return f"{self.title}: the Inception weights file {self.weights} does not exist"
         return super().unavailable(model, data, ctx)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import VaekitError
-from ..safe_load import load_weights_only
+from ..safe_load import load_state
 
 
 class BasicConv2d(nn.Module):
@@ -202,14 +202,8 @@ def resize_like_tf1(x: torch.Tensor, size: int) -> torch.Tensor:
 def load_inception(path, preprocess: str = "pytorch-fid") -> FIDInceptionV3:
     """The FID network with the weights of ``path``, in eval mode; a clear VaekitError when the
     file is not a state dict of this network. Nothing is unpickled (``weights_only=True``)."""
-    try:
-        state = load_weights_only(path)
-    except Exception as e:  # torch raises many types for a file that is not a weights file
-        raise VaekitError(f"Inception weights file {path} could not be read as a PyTorch state dict "
-                          f"({type(e).__name__}); pass pytorch-fid's pt_inception-2015-12-05-6726825d.pth") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise VaekitError(f"{path} is not a plain state dict of tensors; pass pytorch-fid's "
-                          "pt_inception-2015-12-05-6726825d.pth or torch-fidelity's weights-inception-2015-12-05-6726825d.pth")
+    state = load_state(path, "Inception weights", "pytorch-fid's pt_inception-2015-12-05-6726825d.pth or "
+                       "torch-fidelity's weights-inception-2015-12-05-6726825d.pth")
     net = FIDInceptionV3(preprocess)
     expected = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}  # optional in the files
     given = {k for k in state if not k.endswith("num_batches_tracked")}

@@ -16,11 +16,16 @@ from .base import Metric
 MAX_PSNR = 100.0  # dB: an exact reconstruction (squared error 0) counts as this
 
 
-def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio of each image (B,), in dB, for values in [0, 1] (peak 1):
-    10 log10(1 / mean squared error), at most :data:`MAX_PSNR`."""
+def psnr_db(x: torch.Tensor, x_hat: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio of each image (B,), in dB, float64: 10 log10(L^2 / MSE), L the data range
+    (Gonzalez & Woods, "Digital Image Processing", the PSNR of a reconstruction); +inf where x_hat == x."""
     mse = (x_hat.double() - x.double()).pow(2).flatten(1).mean(1)
-    return (-10.0 * torch.log10(mse.clamp(min=10 ** (-MAX_PSNR / 10)))).float()
+    return 10.0 * torch.log10(data_range ** 2 / mse)      # mse 0 -> +inf
+
+
+def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """:func:`psnr_db` of images in [0, 1] (peak 1), at most :data:`MAX_PSNR`, float32."""
+    return psnr_db(x, x_hat).clamp(max=MAX_PSNR).float()
 
 
 def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=None) -> Dict[str, float]:

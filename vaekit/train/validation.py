@@ -46,4 +46,4 @@ def val_metrics(model, data, parts, context: EvalContext) -> Dict[str, float]:
 def eval_context(splits, config) -> EvalContext:
     """Metrics that fit something during validation fit it on the training split."""
     return EvalContext(train=splits.train, source=config.data.source, info=splits.info, seed=config.train.seed,
-                       objective=config.train.objective.name)
+                       objective=config.train.objective.name, lpips=vars(config.lpips))
