@@ -16,7 +16,7 @@ from vaekit.data.types import TensorData
 from vaekit.errors import VaekitError
 from vaekit.models.build import build_model
 from vaekit.objectives import ELBO
-from vaekit.plots.grid import grid_gap
+from vaekit.plots.grid import display_pixels, grid_gap
 from vaekit.plots import (active_dimensions, image_grid, latent_activity, latent_embedding, manifold_grid,
                           plot_curves, plot_latent, plot_manifold, plot_reconstructions, plot_samples,
                           read_metrics, save_image_grid)
@@ -96,6 +96,18 @@ def test_image_grid_separates_cells_by_a_tenth_of_a_cell():
     assert image_grid(torch.zeros(2, 1, 4, 4), nrow=2, gap=0).shape == (4, 8)
     with pytest.raises(VaekitError, match="gap at least 0"):
         image_grid(torch.zeros(2, 1, 4, 4), gap=-1)
+
+
+def test_display_pixels_are_the_pngs_8_bit_values_in_rgb():
+    """The figure plots hand imshow 8-bit RGB: grey copied to three channels, rounded and clipped as
+    write_png writes a grid."""
+    grey = np.array([[0.0, 0.5, 1.0], [-0.2, 0.2, 1.7]], dtype=np.float32)
+    px = display_pixels(grey)
+    assert px.dtype == np.uint8 and px.shape == (2, 3, 3)
+    assert np.array_equal(px[..., 0], [[0, 128, 255], [0, 51, 255]])
+    assert np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 0], px[..., 2])
+    rgb = np.random.default_rng(0).random((4, 5, 3)).astype(np.float32)
+    assert np.array_equal(display_pixels(rgb), np.round(rgb * 255).astype(np.uint8))
 
 
 def test_image_grid_rejects_bad_shapes():

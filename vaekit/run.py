@@ -33,6 +33,7 @@ class Run:
         self.checkpoint = checkpoint
         self._model, self._info, self._device, self._networks = model, info, device, (encoder, decoder)
         self.warnings: List[str] = []  # what training found worth saying (a collapsed latent), for the CLI
+        self.test_data = None  # the test split when training has it loaded: the end-of-training plots reuse it
 
     @property
     def info(self) -> DataInfo:

@@ -114,6 +114,7 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
     dist.close()
     model.eval()
     run = Run(run_dir, cfg, model, info=splits.info)
+    run.test_data = splits.test
     if dist.is_writer:  # what `vaekit evaluate` would warn of, said at once
         run.warnings = [w for w in [collapse_warning(model, splits.val, cfg.train.objective.name,
                                                      eval_context(splits, cfg))] if w]

@@ -44,7 +44,9 @@ def write_all_plots(run: Run, skipped: Optional[Callable[[str], None]] = None) -
             applicable.append(name)
         elif skipped:
             skipped(f"no {name} plot: it does not apply to the {run.model.name} model: {reason}")
-    data = run_data(run, None, "test") if any(PLOTS.get(k).uses_data for k in applicable) else None
+    data = None
+    if any(PLOTS.get(k).uses_data for k in applicable):  # the split training loaded, else read again
+        data = run.test_data if run.test_data is not None else run_data(run, None, "test")
     written = []
     for kind in applicable:
         faults.point("plot")  # the SIGKILL test's "killed while plotting" (vaekit/faults.py)

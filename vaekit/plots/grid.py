@@ -67,10 +67,21 @@ def upscale_factor(height: int, width: int, min_cell: int = 64) -> int:
     return max(1, math.ceil(min_cell / max(height, width)))
 
 
+def eight_bit(grid: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (clipped) as uint8 0..255, rounded."""
+    return np.round(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def display_pixels(grid: np.ndarray) -> np.ndarray:
+    """A (H, W) grey or (H, W, 3) RGB grid in [0, 1] as (H, W, 3) uint8 for ``imshow``: matplotlib resamples
+    8-bit RGB without a colour map, faster than float values through one, and the PNG holds 8 bits anyway."""
+    pixels = eight_bit(grid)
+    return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
+
+
 def write_png(grid: np.ndarray, path: PathLike) -> Path:
     """Write a (H, W) grey or (H, W, 3) RGB array in [0, 1] as an 8-bit PNG, atomically."""
-    pixels = np.round(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8)
-    image = Image.fromarray(pixels)
+    image = Image.fromarray(eight_bit(grid))
     return atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
 
 

@@ -92,7 +92,7 @@ def _scatter(fig, ax, points: np.ndarray, labels: Optional[np.ndarray], names: O
         fig.colorbar(sc, ax=ax, label="label")
         return
     cmap = colormaps["tab10" if k <= 10 else "tab20"]
-    ax.scatter(points[:, 0], points[:, 1], c=[cmap(int(c)) for c in labels], s=size, alpha=0.7, linewidths=0)
+    ax.scatter(points[:, 0], points[:, 1], c=cmap(labels), s=size, alpha=0.7, linewidths=0)  # one lookup for all
     handles = [Line2D([], [], marker="o", linestyle="", color=cmap(c),
                       label=str(names[c]) if names and c < len(names) else str(c))
                for c in sorted(set(int(c) for c in labels))]

@@ -16,7 +16,7 @@ from ..data.types import DataInfo
 from ..errors import VaekitError
 from .common import (DPI, PathLike, check_label, class_names, evaluating, new_figure, posterior_means,
                      require_image_model, save_figure)
-from .grid import grid_gap, image_grid, upscale_factor
+from .grid import display_pixels, grid_gap, image_grid, upscale_factor
 
 Span = Union[None, float, Tuple[float, float]]
 # why the grid does not apply to a latent map (C, h, w), said in one line
@@ -101,7 +101,7 @@ def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional
     else:
         dims = [0, 1]
     images = manifold_grid(model, n, span, dims, label)
-    c, h, w = images.shape[1:]
+    h, w = images.shape[2:]
     scale = upscale_factor(h, w)  # small images enlarged by an integer factor
     grid = image_grid(images, nrow=n, pad_value=1.0, scale=scale)
     h, w = h * scale, w * scale
@@ -109,7 +109,7 @@ def plot_manifold(model, path: PathLike, data=None, n: int = 15, label: Optional
     v = grid_values(n, span).tolist()
 
     fig, ax = new_figure(grid.shape[1] / DPI + 1.0, grid.shape[0] / DPI + 0.9)  # about 1 image px per screen px
-    ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.imshow(display_pixels(grid), interpolation="nearest")
     ticks = sorted(set(np.linspace(0, n - 1, min(n, 5)).round().astype(int).tolist()))
     ax.set_xticks([t * (w + g) + (w - 1) / 2 for t in ticks], [f"{v[t]:.2g}" for t in ticks])
     ax.set_xlabel(f"z[{dims[0]}]")

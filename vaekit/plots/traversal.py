@@ -18,7 +18,7 @@ from ..data.types import DataInfo
 from ..errors import VaekitError
 from .common import (DPI, PathLike, as_data, class_names, evaluating, new_figure, posterior_means,
                      require_image_model, save_figure)
-from .grid import grid_gap, image_grid, upscale_factor
+from .grid import display_pixels, grid_gap, image_grid, upscale_factor
 from .manifold import latent_activity
 
 MAX_DIMS = 16      # traversal rows: the most active dimensions
@@ -268,10 +268,10 @@ def _draw_rows(blocks: List[np.ndarray], shape, path: PathLike, title: str, xtic
     parts = [p for block in blocks for p in (block, band)][:-1]
     grid = np.concatenate(parts, axis=1)
     scale = upscale_factor(*shape[1:])
-    c, h, w = shape[0], shape[1] * scale, shape[2] * scale
+    h, w = shape[1] * scale, shape[2] * scale
     gap = grid_gap(h, w)
     fig, ax = new_figure((grid.shape[1] + MARGIN[0]) / DPI, (grid.shape[0] + MARGIN[1]) / DPI)
-    ax.imshow(grid, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.imshow(display_pixels(grid), interpolation="nearest")
     ax.set_xticks([x * (w + gap) + (w - 1) / 2 for x, _ in xticks], [text for _, text in xticks])
     ax.set_xlabel(xlabel)
     ax.set_yticks([r * (h + gap) + (h - 1) / 2 for r in range(len(rows))], rows)
