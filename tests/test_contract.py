@@ -443,7 +443,7 @@ STR_SAMPLES = {"sigma": "0.5", "activation": "tanh", "device": "cpu", "data": "f
                "label_column": "label"}
 
 
-PARSED_SAMPLES = {"image_size": "16x8", "channels": 3, "augment": "flip,crop"}  # the rest take sizes, like 16,8
+PARSED_SAMPLES = {"image_size": "16x8", "channels": 3, "augment": "flip,crop", "log": "tensorboard,mlflow"}  # else sizes: 16,8
 
 
 def sample_value(option, default):
