@@ -81,6 +81,16 @@ def _where(e: dict) -> str:
             + (f", {e['n']} examples" if e.get("n") else ""))
 
 
+def _lists(evaluation: dict) -> List[Tuple[str, list]]:
+    """The per-dimension numbers of an evaluation (kl_per_dim...)."""
+    return [(k, v) for k, v in evaluation.items() if isinstance(v, list) and v and k not in ("metrics",)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)]
+
+
+def _show(value) -> str:
+    return " ".join(f"{x:.4g}" for x in value) if isinstance(value, list) else f"{value:.6g}"
+
+
 def metrics_html(evaluations: dict, units: str) -> str:
     """Every saved evaluation of one run: metric, value, meaning; and why the others were not computed."""
     if not evaluations:
@@ -90,8 +100,8 @@ def metrics_html(evaluations: dict, units: str) -> str:
     out = []
     for e in (e for e in evaluations.values() if isinstance(e, dict)):
         means = meanings(e.get("metrics", []))
-        rows = "".join(f"<tr><th>{escape(k)}</th><td class=num>{v:.6g}</td><td>{escape(means.get(k, ''))}</td></tr>"
-                       for k, v in _numbers(e))
+        rows = "".join(f"<tr><th>{escape(k)}</th><td class=num>{_show(v)}</td><td>{escape(means.get(k, ''))}</td></tr>"
+                       for k, v in _numbers(e) + _lists(e))
         rows += "".join(f"<tr><th>{escape(k)}</th><td>n/a</td><td>{escape(w)}</td></tr>"
                         for k, w in e.get("why_not", {}).items())
         out.append(f"<h3>{escape(_where(e))}</h3><table><tr><th>metric</th><th>value</th><th>meaning</th></tr>"
