@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -24,18 +25,20 @@ def screenshot(page: Path, png: Path) -> None:
 
     from selenium import webdriver
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1100,760", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options)
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
     try:
         driver.get(page.resolve().as_uri())
         svg = driver.find_element(By.CSS_SELECTOR, "svg.map")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -60);", svg)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -110);", svg)
         dots = driver.find_elements(By.CSS_SELECTOR, "svg.map circle[data-t]")
         ActionChains(driver).move_to_element(dots[len(dots) // 3]).perform()
         time.sleep(0.3)

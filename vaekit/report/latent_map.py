@@ -101,7 +101,9 @@ def latent_map_html(model, data, info, map_id: str, max_points: int = MAX_POINTS
     if len(shown) < len(data):
         notes.append(f"{len(shown):,} of the {len(data):,} examples, a seeded sample, are drawn.")
 
-    order = np.random.default_rng(SEED).permutation(len(shown))  # no class drawn on top of all the others
+    order = np.random.default_rng(SEED).permutation(len(shown))  # no class drawn on top of all the others ...
+    order = np.concatenate([order[[int(i) not in cell for i in order]], order[[int(i) in cell for i in order]]])
+    # ... and the dots with a thumbnail last, on top, so that the pointer finds them
     dots = []
     for i in order:
         k = 0 if labels is None else int(labels[i])
@@ -118,9 +120,9 @@ def latent_map_html(model, data, info, map_id: str, max_points: int = MAX_POINTS
            "pca": "the first two principal axes of the posterior means"}[description["method"]]
     caption = (f"Posterior means of {len(shown):,} test examples, in {how} ({escape(xlabel)} across, "
                f"{escape(ylabel)} up), coloured by class. Hover a dot: the example and its reconstruction.")
-    return (f'<div class="latent" id="{map_id}"><svg class="map" width="{SIZE}" height="{SIZE}" '
+    return (f'<div class="latent" id="{map_id}"><p>{legend}</p><svg class="map" width="{SIZE}" height="{SIZE}" '
             f'viewBox="0 0 {SIZE} {SIZE}" data-sprite="{map_id}-sprite">{"".join(dots)}</svg>{sprite_html}'
-            f'<p class="note">{caption}</p><p>{legend}</p>'
+            f'<p class="note">{caption}</p>'
             + "".join(f'<p class="why">{escape(n)}</p>' for n in notes) + "</div>")
 
 
