@@ -55,6 +55,22 @@ def test_latent_map_has_every_test_point_and_a_thumbnail_each(one_report):
                      r'src="data:image/png;base64,', one_report)
 
 
+def test_latent_map_places_each_example_at_its_posterior_mean(one_report, evaluated):
+    """The mlp recipe's latent is 2-D: the dots are the posterior means, z[0] across and z[1] up."""
+    import numpy as np
+
+    import vaekit
+    from vaekit.app.workflows import run_data
+    from vaekit.plots.common import posterior_means
+
+    run = vaekit.open_run(evaluated)
+    z = posterior_means(run.model, run_data(run)).numpy()
+    dots = re.findall(r'<circle cx="([-\d.]+)" cy="([-\d.]+)"[^>]*data-i="(\d+)"', one_report)
+    i = np.array([int(d[2]) for d in dots])
+    xy = np.array([[float(d[0]), float(d[1])] for d in dots])
+    assert np.corrcoef(xy[:, 0], z[i, 0])[0, 1] > 0.999 and np.corrcoef(xy[:, 1], z[i, 1])[0, 1] < -0.999
+
+
 def test_thumbnails_are_sampled_to_the_budget():
     from vaekit.report.latent_map import thumbnails
 
