@@ -37,15 +37,17 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def reconstructions(model, data, batch_size: int = 512) -> torch.Tensor:
-    """The decoder mean at the posterior mean of every example of ``data`` (a CVAE is given its label)."""
-    out = []
+def reconstructions(model, data, batch_size: int = 512) -> tuple:
+    """(the examples, the decoder mean at the posterior mean of each), read batch by batch (streamed data too);
+    a CVAE is given the labels."""
+    originals, recons = [], []
     with evaluating(model):
         for i in range(0, len(data), batch_size):
             x = data.x[i:i + batch_size].to(model.device)
             y = data.y[i:i + batch_size].to(model.device) if model.num_classes else None
-            out.append(model.reconstruct(x, y).cpu())
-    return torch.cat(out)
+            originals.append(x.cpu())
+            recons.append(model.reconstruct(x, y).cpu())
+    return torch.cat(originals), torch.cat(recons)
 
 
 def sprite(originals: torch.Tensor, recons: torch.Tensor, cols: int = 50) -> np.ndarray:
@@ -88,7 +90,7 @@ def latent_map_html(model, data, info, map_id: str, max_points: int = MAX_POINTS
 
     notes, sprite_html, cell = [], "", {}
     if data_kind(model, info) == "image":
-        png, keep = thumbnails(shown.x.cpu(), reconstructions(model, shown), thumb_bytes)
+        png, keep = thumbnails(*reconstructions(model, shown), thumb_bytes)
         cell = {int(i): k for k, i in enumerate(keep)}
         c, h, w = shown.x.shape[1:]
         sprite_html = (f'<img class="sprite" id="{map_id}-sprite" hidden alt="" data-w="{w}" data-h="{h}" '
