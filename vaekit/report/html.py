@@ -48,7 +48,8 @@ document.addEventListener('mouseover',function(e){
     var src=thumb(t),s=t.ownerSVGElement,sp=document.getElementById(s.getAttribute('data-sprite'));
     text.textContent='example '+t.getAttribute('data-i')+' \\u00b7 class '+t.getAttribute('data-c')+
       (src?' \\u00b7 left: the example, right: its reconstruction':(sp?' \\u00b7 no thumbnail (not in the sample)':''));
-    if(src){img.src=src;img.style.display='block';img.style.width=2*sp.dataset.w*Math.max(1,Math.round(96/sp.dataset.h))+'px';}
+    if(src){img.src=src;img.style.display='block';
+      img.style.width=2*sp.dataset.w*Math.max(1,Math.round(96/sp.dataset.h))+'px';}
     else{img.removeAttribute('src');img.style.display='none';}}
   else return;
   tip.style.display='block';place(e);

@@ -65,7 +65,7 @@ def configs_html(names: Sequence[str], cfgs: Sequence) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
     body = "".join(f'<tr{" class=differs" if len({t.get(k) for t in tables}) > 1 else ""}><th>{escape(k)}</th>'
                    + "".join(f"<td>{escape(t.get(k, '-'))}</td>" for t in tables) + "</tr>" for k in keys)
-    return f'<table class="config"><tr><th></th>{head}</tr>{body}</table><p class="note">Bold rows differ.</p>'
+    return f'<table class="config"><tr><th></th>{head}</tr>{body}</table><p class="note">The rows in red differ.</p>'
 
 
 def chosen_evaluation(evaluations: dict) -> Optional[dict]:
@@ -125,7 +125,8 @@ def compare_metrics_html(names: Sequence[str], evaluations: Sequence[dict], unit
     body = "".join(f"<tr><th>{escape(k)}</th>" + "".join(
         f"<td class=num>{v[k]:.6g}</td>" if k in v else "<td>-</td>" for v in values)
         + f"<td>{escape(means.get(k, ''))}</td></tr>" for k in keys)
-    where = "".join(f"<li>{escape(n)}: {escape(_where(e)) if e else 'not evaluated'}</li>" for n, e in zip(names, chosen))
+    where = "".join(f"<li>{escape(n)}: {escape(_where(e)) if e else 'not evaluated'}</li>"
+                    for n, e in zip(names, chosen))
     return (f"<table><tr><th>metric</th>{head}<th>meaning</th></tr>{body}</table><ul class=note>{where}</ul>"
             f'<p class="note">Units: {escape(units)}. "-": not computed for that run.</p>')
 
@@ -163,8 +164,9 @@ def same_examples_html(names: Sequence[str], models: Sequence, datas: Sequence) 
     rows, labels, notes = [image_grid(subset.x, count, scale=scale)], ["originals"], []
     for name, model, data in zip(names, models, datas):
         if data is None or tuple(model.data_shape) != tuple(subset.x.shape[1:]):
-            notes.append(f"{name}: not shown: it has no weights yet or was not trained on images of shape "
-                         f"{tuple(subset.x.shape[1:])}.")
+            shape = tuple(subset.x.shape[1:])
+            notes.append(f"{name}: not shown: " + ("it has no weights yet." if model is None else
+                                                   f"it was not trained on images of shape {shape}."))
             continue
         rows.append(image_grid(reconstruction_pairs(model, subset, count)[1], count, scale=scale))
         labels.append(name)
