@@ -114,5 +114,7 @@ def test_bad_out_and_missing_run(evaluated, tmp_path, capsys):
 
     with pytest.raises(VaekitError, match="--out r.pdf must end in .html"):
         write_report([evaluated], "r.pdf")
+    with pytest.raises(VaekitError, match="a run is given twice"):
+        write_report([evaluated, evaluated], str(tmp_path / "twice.html"))
     code, _, err = run_cli(["report", tmp_path / "nothing"], capsys)
     assert code != 0 and "error" in err and "Traceback" not in err

@@ -52,6 +52,15 @@ def test_latent_map_shows_a_thumbnail_on_hover(mlp_run, tmp_path, browser):
     WebDriverWait(browser, 5).until(lambda d: tip.is_displayed())
     assert tip.get_attribute("src").startswith("data:image/png;base64,")
     assert "class" in browser.find_element(By.ID, "tip-text").text
+    hover = "arguments[0].scrollIntoView({block: 'center'});"
+    point = browser.find_element(By.CSS_SELECTOR, "svg.curve circle.pt")  # a curve's point shows its value
+    browser.execute_script(hover, point)
+    ActionChains(browser).move_to_element(point).perform()
+    WebDriverWait(browser, 5).until(lambda d: "epoch" in d.find_element(By.ID, "tip-text").text)
+    assert not tip.is_displayed()
+    browser.execute_script(hover, dot)
+    ActionChains(browser).move_to_element(dot).perform()
+    WebDriverWait(browser, 5).until(lambda d: tip.is_displayed())
     shot = np.asarray(Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("L"), dtype=float)
     assert shot.std() > 10 and len(np.unique(shot)) > 20, "the screenshot is blank"
     thumb = browser.execute_script(  # the thumbnail itself drew pixels: not one flat colour

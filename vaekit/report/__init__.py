@@ -83,6 +83,9 @@ def report_html(paths: Sequence, thumb_bytes: int = THUMB_BYTES) -> str:
 
     if not paths:
         raise VaekitError("give at least one run directory to report on")
+    resolved = [Path(p).resolve() for p in paths]
+    if len(set(resolved)) < len(resolved):
+        raise VaekitError("a run is given twice; give each run directory once")
     names = run_names([str(p) for p in paths]) if len(paths) > 1 else [Path(paths[0]).resolve().name]
     runs = [_Report(p, n) for p, n in zip(paths, names)]
     banner = " ".join(r.banner() for r in runs if r.banner())
