@@ -46,13 +46,13 @@ def test_latent_map_shows_a_thumbnail_on_hover(mlp_run, tmp_path, browser):
     browser.get(page.resolve().as_uri())
     tip = browser.find_element(By.ID, "tip-img")
     assert not tip.is_displayed()
+    hover = "arguments[0].scrollIntoView({block: 'center'});"
     dot = browser.find_element(By.CSS_SELECTOR, "svg.map circle[data-t]")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", dot)
+    browser.execute_script(hover, dot)
     ActionChains(browser).move_to_element(dot).perform()
     WebDriverWait(browser, 5).until(lambda d: tip.is_displayed())
     assert tip.get_attribute("src").startswith("data:image/png;base64,")
     assert "class" in browser.find_element(By.ID, "tip-text").text
-    hover = "arguments[0].scrollIntoView({block: 'center'});"
     point = browser.find_element(By.CSS_SELECTOR, "svg.curve circle.pt")  # a curve's point shows its value
     browser.execute_script(hover, point)
     ActionChains(browser).move_to_element(point).perform()
