@@ -426,6 +426,18 @@ def plot(
     err_console.print(f"wrote {path}", highlight=False)
 
 
+@app.command(epilog="Example: vaekit report runs/mlp runs/iwae --out report.html")
+def report(
+    runs: List[Path] = typer.Argument(..., help="Run directories (several: compared side by side)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="HTML file (default report.html)."),
+):
+    """One self-contained HTML report that opens offline: config, numbers, curves, pictures and the latent map."""
+    from ..report import write_report
+
+    path = write_report(runs, out)
+    err_console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", highlight=False)
+
+
 @app.command(epilog="Example: vaekit export runs/mlp-digits --format onnx --out mlp-onnx")
 def export(
     run: Path = typer.Argument(..., help="Run directory."),
