@@ -92,7 +92,7 @@ def pytest_configure(config):
 # that no worker is left with one of them at the end while the other has nothing to do
 STARTS_PROCESSES = ("test_malloc", "test_unreadable", "test_distributed", "test_signals", "test_live_run",
                     "test_hostile_files", "test_startup", "test_kill", "test_python_floor", "test_serve",
-                    "test_serve_browser", "test_export", "test_track")
+                    "test_serve_browser", "test_export", "test_track", "test_report_browser")
 
 
 def pytest_collection_modifyitems(config, items):
