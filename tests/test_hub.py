@@ -81,7 +81,8 @@ def test_the_cards_command_builds_the_same_config(recipe, options, sets):
 def test_push_sends_what_a_user_needs(run, capsys):
     from vaekit.hub import push_files, push_operations
 
-    (run / "plots").mkdir(exist_ok=True)
+    shutil.rmtree(run / "plots", ignore_errors=True)  # this test's own pictures only
+    (run / "plots").mkdir()
     (run / "plots" / "samples.png").write_bytes(b"\x89PNG")
     (run / "plots" / ".samples.png.x1.tmp").write_bytes(b"")   # a temp file a crash left behind
     (run / "notes.txt").write_text("mine")                      # the user's own file: not theirs to publish
