@@ -89,7 +89,8 @@ def train_run(data=None, *, recipe: Optional[str] = None, out=None, resume: bool
         if encoder is not None or decoder is not None:
             cfg.model.network = Part("custom")
         run_dir, state = _check_out(out, cfg, overwrite), None
-    splits = load_data(dataset if dataset is not None else cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
+    splits = load_data(dataset if dataset is not None else cfg.data.source, data_dir=cfg.data.data_dir,
+                       label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
                        info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg))
     if not resume:

@@ -57,7 +57,8 @@ class H5ad:
         if isinstance(node, self._h5py.Dataset):
             require(node.ndim == 2, f"{self.what} {self.where} has shape {node.shape}; it must be a 2-D matrix "
                                     "(cells x genes)")
-            self.format, self.n_obs, self.n_vars, self.dtype = "dense", int(node.shape[0]), int(node.shape[1]), node.dtype
+            self.format, self.dtype = "dense", node.dtype
+            self.n_obs, self.n_vars = int(node.shape[0]), int(node.shape[1])
             self.matrix = node
         else:
             encoding = _text(node.attrs.get("encoding-type", node.attrs.get("h5sparse_format", "")))

@@ -88,8 +88,8 @@ def _pick(features: dict, wanted: Optional[str], kind, what: str, source: str) -
                                     f"columns are: {', '.join(features)}")
         return wanted
     found = [c for c, f in features.items() if isinstance(f, kind)]
-    require(len(found) <= 1, f"Hugging Face dataset {source!r} has several {kind.__name__} columns ({', '.join(found)});"
-                             f" name the one to use with --{what.replace('_', '-')}")
+    require(len(found) <= 1, f"Hugging Face dataset {source!r} has several {kind.__name__} columns "
+                             f"({', '.join(found)}); name the one to use with --{what.replace('_', '-')}")
     return found[0] if found else None
 
 
