@@ -17,6 +17,7 @@ from ..errors import VaekitError, require
 from .arrays import RawData, encode_labels, to_table
 from .extras import need
 
+BATCH_VALUES = 4 << 20  # values per record batch read from a Parquet file (32 MB as float64)
 SUFFIXES = {".parquet": "Parquet", ".pq": "Parquet", ".feather": "Feather", ".arrow": "Feather"}
 
 
@@ -50,10 +51,11 @@ class ArrowFile:
             raise read_error(what, e) from None
 
     def batches(self, columns: list) -> Iterator:
-        """The record batches of ``columns``, in file order."""
+        """The record batches of ``columns``, in file order (Parquet: of at most ~4 M values each)."""
         try:
             if hasattr(self._file, "iter_batches"):
-                yield from self._file.iter_batches(columns=columns, batch_size=65536)
+                rows = max(1, BATCH_VALUES // max(1, len(columns)))
+                yield from self._file.iter_batches(columns=columns, batch_size=rows, use_threads=False)
             else:
                 for i in range(self._file.num_record_batches):
                     yield self._file.get_batch(i).select(columns)
@@ -122,13 +124,18 @@ def read_arrow_table(path: Path, source: str, label_column: Optional[str] = None
     f = ArrowFile(path, what)
     features = plan_columns(f.schema, what, label_column)
     wanted = features + ([label_column] if label_column is not None else [])
-    parts, labels = [], []
+    require(f.rows > 0, f"{what} has no rows; it needs at least one example")
+    x, labels, start = np.empty((f.rows, len(features)), dtype=np.float64), [], 0
     for batch in f.batches(wanted):
-        parts.append(batch_values(batch, features, what))
+        require(start + batch.num_rows <= f.rows, f"{what} holds more rows than its metadata says ({f.rows}); "
+                                                  "check that the file is complete")
+        x[start:start + batch.num_rows] = batch_values(batch, features, what)
+        start += batch.num_rows
         if label_column is not None:
             labels.extend(batch.column(label_column).to_pylist())
-    require(parts and sum(len(p) for p in parts), f"{what} has no rows; it needs at least one example")
-    x = to_table(np.concatenate(parts), what, columns=features)
+    require(start == f.rows, f"{what} has {start} readable rows but its metadata says {f.rows}; check that the "
+                             "file is complete")
+    x = to_table(x, what, columns=features)
     y = num_classes = class_names = None
     if label_column is not None:
         y, num_classes, class_names = label_codes(labels, what, label_column)

@@ -99,7 +99,7 @@ def _spill(f: ArrowFile, features: list, label_column: Optional[str], name: str)
             written = 0
             for batch in f.batches(wanted):
                 with np.errstate(over="ignore"):  # beyond float32: Inf, refused by the table scan
-                    out.write(batch_values(batch, features, f.what).astype("<f4").tobytes())
+                    out.write(memoryview(batch_values(batch, features, f.what).astype("<f4")))
                 written += batch.num_rows
                 if label_column is not None:
                     labels.extend(batch.column(label_column).to_pylist())
@@ -109,4 +109,5 @@ def _spill(f: ArrowFile, features: list, label_column: Optional[str], name: str)
         npy.fd  # opened now, so the path can go
     finally:
         os.unlink(spill)
+        f.pa.default_memory_pool().release_unused()  # the record batches' buffers, back to the system
     return npy, labels
