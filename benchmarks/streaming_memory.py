@@ -216,76 +216,69 @@ def main() -> None:
         formats_benchmark(args, base)
     if not sizes and not in_memory:
         return
-    runs = []
     with tempfile.TemporaryDirectory(dir=args.tmp, prefix="vaekit-streaming-") as tmp:
-        for size in sorted(set(sizes) | set(in_memory)):
-            data = Path(tmp) / f"fmnist-{size}x.npy"
-            nbytes = write_synthetic(data, base, size)
-            for stream in (True, False):
-                if size not in (sizes if stream else in_memory):
-                    continue
-                r = train_child(data, Path(tmp) / f"run-{size}-{stream}", stream, args.train_args.split())
-                r.update(size=size, examples=BASE * size, file_mb=round(nbytes / 2**20, 1))
-                if stream:
-                    r.update(evaluate_child(Path(tmp) / f"run-{size}-{stream}"))
-                    r.update(read_epoch(data))
-                print(json.dumps(r), flush=True)
-                runs.append(r)
-            data.unlink()
+        runs = train_sizes(Path(tmp), "fmnist", ".npy", write_synthetic, base, sizes, in_memory, args, evaluate=True)
+    save("streaming-memory", "streaming_memory", args, runs,
+         "One epoch of the default MLP VAE (options: " + args.train_args + ") in a child process; peak "
+         "RSS is the child's VmHWM at exit. Streamed data is read with pread per batch (vaekit/data/npy_reader.py); "
+         "in memory, the uint8 file becomes a float32 tensor (4x its size) plus splits. 'Data path "
+         "alone' is load_data(stream=True) (header, min/max scan, splits) and one shuffled epoch of "
+         "batches of 512 read and converted with no model, in the benchmark's own process. Timings "
+         "come from a shared 2-core machine: compare them within a row, not across runs.")
+
+
+def train_sizes(tmp: Path, stem: str, suffix: str, write, base: np.ndarray, sizes: list, in_memory: list, args,
+                evaluate: bool, **fields) -> list:
+    """Write the data at each size, train on it streamed (``sizes``) and in memory (``in_memory``): the rows."""
+    runs = []
+    for size in sorted(set(sizes) | set(in_memory)):
+        data = tmp / f"{stem}-{size}x{suffix}"
+        nbytes = write(data, base, size)
+        for stream in (True, False):
+            if size not in (sizes if stream else in_memory):
+                continue
+            run = tmp / f"run-{stem}-{size}-{stream}"
+            r = train_child(data, run, stream, args.train_args.split())
+            r.update(**fields, size=size, examples=BASE * size, file_mb=round(nbytes / 2**20, 1))
+            if stream:
+                r.update(evaluate_child(run) if evaluate else {})
+                r.update(read_epoch(data))
+            print(json.dumps(r), flush=True)
+            runs.append(r)
+        data.unlink()
+    return runs
+
+
+def save(stem: str, benchmark: str, args, runs: list, note: str) -> None:
     result = {
-        "benchmark": "streaming_memory", "command": "python " + " ".join(sys.argv),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads default",
-        "runs": runs,
-        "note": ("One epoch of the default MLP VAE (options: " + args.train_args + ") in a child process; peak "
-                 "RSS is the child's VmHWM at exit. Streamed data is read with pread per batch (vaekit/data/npy_reader.py); "
-                 "in memory, the uint8 file becomes a float32 tensor (4x its size) plus splits. 'Data path "
-                 "alone' is load_data(stream=True) (header, min/max scan, splits) and one shuffled epoch of "
-                 "batches of 512 read and converted with no model, in the benchmark's own process. Timings "
-                 "come from a shared 2-core machine: compare them within a row, not across runs."),
+        "benchmark": benchmark, "command": "python " + " ".join(sys.argv),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads default", "runs": runs, "note": note,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "streaming-memory.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "streaming-memory.md").write_text(markdown(result))
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
 
 
 def formats_benchmark(args, base: np.ndarray) -> None:
     """Parquet and .h5ad rows: the same training runs on the images written in those formats."""
-    runs = []
     sizes = [int(s) for s in args.format_sizes.split(",") if s]
     in_memory = [int(s) for s in args.format_in_memory.split(",") if s]
+    runs = []
     with tempfile.TemporaryDirectory(dir=args.tmp, prefix="vaekit-streaming-") as tmp:
         for fmt in args.formats.split(","):
             suffix, write = WRITERS[fmt]
-            for size in sorted(set(sizes) | set(in_memory)):
-                data = Path(tmp) / f"fmnist-{size}x{suffix}"
-                nbytes = write(data, base, size)
-                for stream in (True, False):
-                    if size not in (sizes if stream else in_memory):
-                        continue
-                    r = train_child(data, Path(tmp) / f"run-{fmt}-{size}-{stream}", stream, args.train_args.split())
-                    r.update(format=fmt, size=size, examples=BASE * size, file_mb=round(nbytes / 2**20, 1))
-                    if stream:
-                        r.update(read_epoch(data))
-                    print(json.dumps(r), flush=True)
-                    runs.append(r)
-                data.unlink()
-    result = {
-        "benchmark": "streaming_memory --formats", "command": "python " + " ".join(sys.argv),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads default", "runs": runs,
-        "note": ("One epoch of the default MLP VAE (options: " + args.train_args + ") on the images as a table "
-                 "(784 columns, standardized), in a child process; peak RSS is the child's VmHWM at exit. A "
-                 "streamed .h5ad reads CSR rows per batch with h5py (vaekit/data/h5ad.py); a streamed Parquet file is "
-                 "first converted row group by row group to a float32 .npy spill file in $TMPDIR (unlinked at once), "
-                 "then read with pread per batch (vaekit/data/format_stream.py). In memory, the table becomes a "
-                 "float32 tensor plus splits. 'Data path alone' is load_data(stream=True) and one shuffled epoch of "
-                 "batches of 512, no model. Timings come from a shared 2-core machine (other jobs running): compare "
-                 "them within a row, not across runs."),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "streaming-formats.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "streaming-formats.md").write_text(markdown(result))
-    print(markdown(result))
+            runs += train_sizes(Path(tmp), fmt, suffix, write, base, sizes, in_memory, args, evaluate=False,
+                                format=fmt)
+    save("streaming-formats", "streaming_memory --formats", args, runs,
+         "One epoch of the default MLP VAE (options: " + args.train_args + ") on the images as a table "
+         "(784 columns, standardized), in a child process; peak RSS is the child's VmHWM at exit. A "
+         "streamed .h5ad reads CSR rows per batch with h5py (vaekit/data/h5ad.py); a streamed Parquet file is "
+         "first converted record batch by record batch to a float32 .npy spill file in $TMPDIR (unlinked at once), "
+         "then read with pread per batch (vaekit/data/format_stream.py). In memory, the table becomes a "
+         "float32 tensor plus splits. 'Data path alone' is load_data(stream=True) and one shuffled epoch of "
+         "batches of 512, no model. Timings come from a shared 2-core machine (other jobs running): compare "
+         "them within a row, not across runs.")
 
 
 if __name__ == "__main__":

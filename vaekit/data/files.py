@@ -42,7 +42,7 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None,
     suffix = path.suffix.lower()
     is_csv = path.is_file() and suffix in (".csv", ".tsv")
     require(label_column is None or is_csv or is_arrow_file(path) or is_h5ad(path),
-            f"--label-column {label_column} only applies to tables (CSV/TSV, Parquet, Feather, .h5ad), but {name} "
+            f"--label-column {label_column} only applies to CSV/TSV, Parquet, Feather and .h5ad tables, but {name} "
             "is not one; "
             "arrays give labels as 'y' in an .npz, image folders as class sub-folders")
     if is_shard_folder(path):
