@@ -55,7 +55,9 @@ class ArrowFile:
         try:
             if hasattr(self._file, "iter_batches"):
                 rows = max(1, BATCH_VALUES // max(1, len(columns)))
-                yield from self._file.iter_batches(columns=columns, batch_size=rows, use_threads=False)
+                every = list(columns) == list(self.schema.names)  # naming 784 columns costs seconds
+                yield from self._file.iter_batches(columns=None if every else columns, batch_size=rows,
+                                                   use_threads=False)
             else:
                 for i in range(self._file.num_record_batches):
                     yield self._file.get_batch(i).select(columns)
@@ -92,17 +94,22 @@ def plan_columns(schema, what: str, label_column: Optional[str]) -> list:
 
 
 def batch_values(batch, features: list, what: str) -> np.ndarray:
-    """A record batch's feature columns as float64 (rows, D); nulls become NaN (refused by the table checks)."""
+    """A record batch's feature columns as float64 (rows, D), a transposed view of a column-major array (filled
+    column by column); nulls become NaN (refused by the table checks)."""
     pa = need("pyarrow", what)
-    out = np.empty((batch.num_rows, len(features)), dtype=np.float64)
+    out = np.empty((len(features), batch.num_rows), dtype=np.float64)
     for j, c in enumerate(features):
         column = batch.column(c)
+        t = column.type
+        if column.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+            out[j] = column.to_numpy(zero_copy_only=False)  # numpy casts while it copies: no arrow cast
+            continue
         try:
             column = column.cast(pa.float64())
         except pa.ArrowException as e:
             raise VaekitError(f"{what} column '{c}' cannot be read as numbers ({e}); convert it first") from None
-        out[:, j] = column.to_numpy(zero_copy_only=False)
-    return out
+        out[j] = column.to_numpy(zero_copy_only=False)
+    return out.T
 
 
 def label_codes(values: list, what: str, label_column: str) -> tuple:

@@ -99,7 +99,7 @@ def _spill(f: ArrowFile, features: list, label_column: Optional[str], name: str)
             written = 0
             for batch in f.batches(wanted):
                 with np.errstate(over="ignore"):  # beyond float32: Inf, refused by the table scan
-                    out.write(memoryview(batch_values(batch, features, f.what).astype("<f4")))
+                    out.write(memoryview(np.ascontiguousarray(batch_values(batch, features, f.what), "<f4")))
                 written += batch.num_rows
                 if label_column is not None:
                     labels.extend(batch.column(label_column).to_pylist())
