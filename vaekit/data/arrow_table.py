@@ -39,7 +39,7 @@ class ArrowFile:
         try:
             if SUFFIXES[path.suffix.lower()] == "Parquet":
                 pq = need("pyarrow.parquet", what)
-                self._file = pq.ParquetFile(path)
+                self._file = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps the whole file
                 self.schema, self.rows = self._file.schema_arrow, int(self._file.metadata.num_rows)
             else:
                 self._file = self.pa.ipc.open_file(self.pa.memory_map(str(path)))
