@@ -126,6 +126,7 @@ def test_h5ad_layers_labels_and_counts_in_memory_and_streamed(h5ad):
     same_splits(ref, streamed)
     assert streamed.info.extra["counts"] is True and streamed.info.columns == ref.info.columns
     assert load_data(str(path)).info.extra["counts"] is False  # X holds log1p(counts)
+    assert load_data(str(path), stream=True).info.extra["counts"] is False
     h = open_h5ad(path, "x.h5ad", layer="counts")  # the interface the count likelihoods read
     np.testing.assert_array_equal(h.rows(np.array([5, 0, 6])), counts[[5, 0, 6]])
     codes, names = h.obs_codes("batch")
