@@ -3,6 +3,7 @@ torch_dataset.py): Parquet/Feather tables, AnnData .h5ad, Hugging Face datasets 
 the Python API; the same numbers as CSV/.npy, streamed or not, and one-line errors naming the file."""
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -184,6 +185,14 @@ def test_hub_dataset_offline_and_not_cached_is_one_clear_error(monkeypatch, tmp_
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path, raising=False)
     with pytest.raises(VaekitError, match=r"could not load Hugging Face dataset 'hf://datasets/nobody/none'.*offline"):
         load_data("hf://datasets/nobody/none")
+
+
+def test_a_missing_extra_names_it(monkeypatch, tables, h5ad):
+    for module in ("pyarrow", "h5py", "datasets"):
+        monkeypatch.setitem(sys.modules, module, None)
+    for source in (tables / "t.parquet", h5ad["csr"][0], "hf-disk:x"):
+        with pytest.raises(VaekitError, match=r"needs the \w+ package: pip install 'vaekit\[formats\]'"):
+            load_data(str(source))
 
 
 class Pairs(torch.utils.data.Dataset):

@@ -141,8 +141,14 @@ def _read_split(ds, image: Optional[str], label: Optional[str], what: str) -> tu
 
         return to_table(batch_values(table, features, what), what, columns=features), labels
     arrays, shapes = [], set()
+    try:
+        with _quiet():
+            images = ds[image]  # decoded by datasets (PIL)
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for a broken or foreign image
+        raise VaekitError(f"{what} has an image in column '{image}' that cannot be decoded ({e}); fix or drop "
+                          "that row") from None
     with _quiet():
-        for i, img in enumerate(ds[image]):
+        for i, img in enumerate(images):
             require(img is not None, f"{what} row {i} has no image in column '{image}'; drop it")
             a = np.asarray(img)
             shapes.add(a.shape)
