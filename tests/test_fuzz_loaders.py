@@ -246,6 +246,92 @@ def test_csv_tables(data):
     loads_or_names(lambda: load_data(str(path), val_fraction=0.2, label_column=label), path)
 
 
+# -- Parquet / Feather / .h5ad (the formats extra) ----------------------------------------------
+@functools.cache
+def arrow_bytes(kind: str) -> bytes:
+    """A small valid Parquet or Feather table (a float, an int, a bool, a string label)."""
+    pa, pq, feather = (pytest.importorskip(m) for m in ("pyarrow", "pyarrow.parquet", "pyarrow.feather"))
+    table = pa.table({"a": np.linspace(0, 1, 20), "n": pa.array(range(20)),
+                      "flag": [i % 2 == 0 for i in range(20)], "label": ["cat", "dog"] * 10})
+    buf = io.BytesIO()
+    (pq.write_table if kind == ".parquet" else feather.write_feather)(table, buf)
+    return buf.getvalue()
+
+
+@settings(FUZZ, max_examples=80)
+@given(st.data())
+def test_arrow_tables(data):
+    suffix = data.draw(st.sampled_from([".parquet", ".feather"]), "suffix")
+    content = data.draw(st.one_of(st.just(arrow_bytes(suffix)), mutated(arrow_bytes(suffix)), st.binary(max_size=64),
+                                  st.sampled_from([b"PAR1", b"PAR1" + bytes(32) + b"PAR1", b"ARROW1\x00\x00"])),
+                        "file")
+    path = fresh_dir() / ("t" + suffix)
+    path.write_bytes(content)
+    label = data.draw(st.sampled_from([None, "label", "label", "a", "nope"]), "label column")
+    stream = data.draw(st.sampled_from([None, True]), "stream")
+    loads_or_names(lambda: load(path, label_column=label, stream=stream), path)
+
+
+@functools.cache
+def h5ad_bytes(fmt: str) -> bytes:
+    """A small valid .h5ad file: counts in X (CSR or dense) and a layer, a categorical obs column."""
+    anndata, sparse = pytest.importorskip("anndata"), pytest.importorskip("scipy.sparse")
+    import pandas as pd
+
+    x = np.random.default_rng(0).poisson(1, (20, 5)).astype(np.float32)
+    path = fresh_dir() / "a.h5ad"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adata = anndata.AnnData(sparse.csr_matrix(x) if fmt == "csr" else x,
+                                obs=pd.DataFrame({"cell": pd.Categorical(["a", "b"] * 10)},
+                                                 index=[str(i) for i in range(20)]))
+        adata.layers["counts"] = x
+        adata.write_h5ad(path)
+    return path.read_bytes()
+
+
+def h5ad_wrong_schema(kind: str) -> bytes:
+    """HDF5 files that are not AnnData as vaekit reads it: no X, X 3-D or of strings, a broken CSR."""
+    h5py = pytest.importorskip("h5py")
+    path = fresh_dir() / "w.h5ad"
+    with h5py.File(path, "w") as f:
+        if kind == "no X":
+            f["other"] = np.zeros(3)
+        elif kind == "3-D":
+            f["X"] = np.zeros((4, 2, 2))
+        elif kind == "strings":
+            f["X"] = np.array([[b"a", b"b"]] * 4)
+        elif kind == "csr":
+            g = f.create_group("X")
+            g.attrs["encoding-type"], g.attrs["shape"] = "csr_matrix", (4, 3)
+            g["data"], g["indices"], g["indptr"] = np.ones(4), np.array([0, 9, 1, 2]), np.array([0, 1, 2, 3, 4])
+        elif kind == "indptr":
+            g = f.create_group("X")
+            g.attrs["encoding-type"], g.attrs["shape"] = "csr_matrix", (4, 3)
+            g["data"], g["indices"], g["indptr"] = np.ones(4), np.zeros(4, int), np.array([0, 3, 1, 2, 4])
+    return path.read_bytes()
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.data())
+def test_h5ad_files(data):
+    """Truncated files, random bytes and wrong schemas (bit flips inside HDF5 metadata are left to HDF5's
+    own fuzzing: the C library is not hardened against them)."""
+    fmt = data.draw(st.sampled_from(["csr", "dense"]), "format")
+    valid = h5ad_bytes(fmt)
+    content = data.draw(st.one_of(
+        st.integers(0, len(valid)).map(lambda cut: valid[:cut]),
+        st.binary(max_size=256),
+        st.just(valid),
+        st.sampled_from(["no X", "3-D", "strings", "csr", "indptr"]).map(h5ad_wrong_schema)), "file")
+    path = fresh_dir() / "cells.h5ad"
+    path.write_bytes(content)
+    layer = data.draw(st.sampled_from([None, "counts", "nope"]), "layer")
+    label = data.draw(st.sampled_from([None, "cell", "nope"]), "label column")
+    stream = data.draw(st.sampled_from([None, True]), "stream")
+    loads_or_names(lambda: load(path, layer=layer, label_column=label, stream=stream), path)
+
+
 # -- image folders ------------------------------------------------------------------------------
 def png_bytes(mode="L", size=(4, 4)) -> bytes:
     buf = io.BytesIO()

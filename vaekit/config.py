@@ -82,6 +82,8 @@ class DataConfig:
     augment: Optional[Any] = None     # ["flip", "crop"]: augmentation of the training split's batches
     skip_bad_images: bool = False     # leave out unreadable image files (listed) instead of refusing
     workers: Optional[int] = None     # processes decoding a streamed image folder; None: up to 4
+    layer: Optional[str] = None       # .h5ad: the layer read instead of X
+    image_column: Optional[str] = None  # Hugging Face datasets: the image column (None: the one Image column)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from torch import nn
 from .. import malloc, rundir
 from ..config import Part, RunConfig
 from ..data import load_data
+from ..data.torch_dataset import is_torch_dataset, source_label
 from ..data.types import DataInfo
 from ..distributions import default_likelihood
 from ..errors import VaekitError
@@ -33,7 +34,7 @@ from .sampling import fit_sampler, load_sampler  # samplers fitted after trainin
 __all__ = ["train", "train_run", "load", "open_run", "fit_sampler", "load_sampler"]
 
 
-def train(data: Optional[str] = None, **kwargs) -> Model:
+def train(data=None, **kwargs) -> Model:
     """Train a VAE and return it (the model); everything is saved in the run directory ``out``.
 
     The arguments are those of :func:`train_run`, which returns the run's handle instead
@@ -44,14 +45,16 @@ def train(data: Optional[str] = None, **kwargs) -> Model:
     return train_run(data, **kwargs).model
 
 
-def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=None, resume: bool = False,
+def train_run(data=None, *, recipe: Optional[str] = None, out=None, resume: bool = False,
               overwrite: bool = False, encoder: Optional[nn.Module] = None, decoder: Optional[nn.Module] = None,
               progress: bool = False, sets: Iterable[str] = (), keep_freed_memory: Optional[bool] = None,
               **options) -> Run:
     """Train a VAE and return the handle on its run (:class:`vaekit.run.Run`); everything is saved in
     the run directory ``out``.
 
-    ``data``: a dataset name or path (default ``"digits"``). ``options`` are the CLI's
+    ``data``: a dataset name or path (default ``"digits"``), or a ``torch.utils.data.Dataset`` whose
+    items are ``x`` or ``(x, y)`` (read into memory; the config names it ``python:CLASS`` and cannot reload it,
+    so pass it again to resume, and pass data to evaluate or plot the run). ``options`` are the CLI's
     option names in snake case (``latent_dim=8``, ``beta=4``, ``epochs=10``,
     ``likelihood="gaussian"``, ``warmup=5``...). With ``resume=True`` the run in ``out``
     continues where it stopped (its saved config is used; ``epochs``, ``patience`` and
@@ -67,6 +70,8 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
     setting that cannot be undone. None (the default) leaves malloc alone unless the environment
     variable ``VAEKIT_KEEP_FREED_MEMORY=1`` asks for it.
     """
+    dataset = data if is_torch_dataset(data) else None  # in memory: the config names it python:CLASS
+    data = source_label(dataset) if dataset is not None else data
     if keep_freed_memory if keep_freed_memory is not None else malloc.requested(default=False):
         malloc.keep_freed_memory(True)
     init = imported_weights(out) if resume and out is not None and rundir.is_run(out) else None
@@ -75,7 +80,8 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
         resume = False
         _absolute_paths(cfg)
     elif resume:
-        cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder, dict(options, data=data), sets)
+        cfg, run_dir, state = _resume_config(out, recipe, overwrite, encoder,
+                                             dict(options, data=None if dataset is not None else data), sets)
         resume = state is not None  # killed before its first checkpoint: the run starts over from its config
     else:
         cfg = apply_options(base_config(recipe), dict(options, data=data or "digits"), sets)
@@ -83,7 +89,8 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
         if encoder is not None or decoder is not None:
             cfg.model.network = Part("custom")
         run_dir, state = _check_out(out, cfg, overwrite), None
-    splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
+    splits = load_data(dataset if dataset is not None else cfg.data.source, data_dir=cfg.data.data_dir,
+                       label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
                        info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg))
     if not resume:
@@ -176,10 +183,13 @@ def _resume_config(out, recipe, overwrite, encoder, options, sets):
 def _absolute_paths(cfg: RunConfig) -> None:
     """Save file sources as absolute paths, so the run works from any working directory."""
     from ..data.builtin import canonical_name
+    from ..data.hf_datasets import DISK
 
     source = cfg.data.source
     if canonical_name(source) is None and Path(source).expanduser().exists():
         cfg.data.source = str(Path(source).expanduser().resolve())
+    elif source.startswith(DISK) and Path(source[len(DISK):]).expanduser().exists():
+        cfg.data.source = DISK + str(Path(source[len(DISK):]).expanduser().resolve())
     if cfg.data.data_dir and Path(cfg.data.data_dir).expanduser().exists():
         cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
     for key in ("backbone", "lin"):  # the LPIPS weights files

@@ -124,7 +124,11 @@ OPTIONS: List[Option] = [
     Option("data", "data.source", str, "Dataset name (digits, mnist, fashion-mnist, shapes[-N]) or path "
            "(.npy/.npz, image folder, .csv). Default: digits."),
     Option("data_dir", "data.data_dir", str, "Where mnist/fashion-mnist IDX files are."),
-    Option("label_column", "data.label_column", str, "CSV column holding class labels."),
+    Option("label_column", "data.label_column", str, "Table column (CSV, Parquet, Feather, Hugging Face dataset) "
+           "or .h5ad obs column holding class labels."),
+    Option("layer", "data.layer", str, "AnnData .h5ad: the layer to read instead of X, e.g. counts."),
+    Option("image_column", "data.image_column", str, "Hugging Face datasets: the image column (default: the one "
+           "Image column)."),
     Option("val_fraction", "data.val_fraction", float, "Share of training data for validation (default 0.1)."),
     Option("stream", "data.stream", bool, "Read a .npy file or folder of .npy shards batch by batch from disk, in "
            "bounded memory (default: when its float32 copy would exceed a quarter of RAM or 2 GiB); a folder of "
@@ -308,7 +312,7 @@ def image_options(cfg: RunConfig) -> Dict[str, Any]:
     """``load_data``'s keywords for image folders and augmentation, from ``cfg.data``."""
     d = cfg.data
     return dict(image_size=d.image_size, channels=d.channels, augment=d.augment, skip_bad_images=d.skip_bad_images,
-                workers=d.workers)
+                workers=d.workers, layer=d.layer, image_column=d.image_column)
 
 
 def _number(value) -> float:

@@ -14,6 +14,7 @@ from ..models.helpers import posterior_moments
 from ..run import Run, as_run, open_run
 
 SPLITS = ("test", "val", "train")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".feather", ".arrow", ".h5ad")  # a new one gets the run's columns
 
 
 def run_data(run: Run, source: Optional[str] = None, split: str = "test") -> TensorData:
@@ -44,11 +45,13 @@ def load_run_data(run: Run, source: Optional[str], val_fraction: float, seed: in
     cfg = run.config
     if not (source or cfg.data.source):
         raise VaekitError(f"run {run.dir} was imported and has no data of its own; pass --data")
-    labelled = source is None or source == cfg.data.source or str(source).lower().endswith(".csv")
+    labelled = source is None or source == cfg.data.source or str(source).lower().endswith(TABLE_SUFFIXES)
     return load_data(source or cfg.data.source, data_dir=cfg.data.data_dir,
                      label_column=cfg.data.label_column if labelled else None, val_fraction=val_fraction,
                      seed=seed, info=run.info, stream=cfg.data.stream if source in (None, cfg.data.source) else None,
-                     skip_bad_images=cfg.data.skip_bad_images, workers=cfg.data.workers)
+                     skip_bad_images=cfg.data.skip_bad_images, workers=cfg.data.workers,
+                     layer=cfg.data.layer if labelled and str(source or cfg.data.source).endswith(".h5ad") else None,
+                     image_column=cfg.data.image_column if labelled else None)
 
 
 def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:

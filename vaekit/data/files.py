@@ -13,13 +13,16 @@ import numpy as np
 from ..errors import VaekitError, require
 from .arrays import RawData, encode_labels, to_examples
 from .builtin import find_idx_files, read_idx_files
+from .arrow_table import is_arrow_file, read_arrow_table
 from .csv_table import read_csv
+from .h5ad import is_h5ad, read_h5ad
 from .idx import MAX_INFLATION, read_idx
 from .image_decode import ImageTransform
 from .image_folder import read_image_folder
 from .npy_reader import NPY_FIX, is_shard_folder, read_array, shard_files
 
-SUPPORTED = (".npy (array), a folder of .npy shards (x-0.npy, x-1.npy, ..., optional y-0.npy, ...), .npz (arrays x/y, optional x_test/y_test), .csv/.tsv (table), "
+SUPPORTED = (".npy (array), a folder of .npy shards (x-0.npy, x-1.npy, ..., optional y-0.npy, ...), .npz (arrays x/y, optional x_test/y_test), .csv/.tsv, .parquet or .feather (table), "
+             ".h5ad (AnnData), hf-disk:FOLDER (Hugging Face datasets), "
              "IDX files (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG/WebP images "
              "(class sub-folders become labels) or of IDX files")
 DATA_KEYS = ("x", "X", "data")
@@ -29,14 +32,18 @@ TEST_LABEL_KEYS = ("y_test", "Y_test", "labels_test", "targets_test")
 
 
 def read_path(path: Path, source: str, label_column: Optional[str] = None,
-              transform: ImageTransform = ImageTransform(), skip_bad: bool = False) -> RawData:
+              transform: ImageTransform = ImageTransform(), skip_bad: bool = False,
+              layer: Optional[str] = None) -> RawData:
     """Read the data at ``path`` (which exists); ``source`` is how the user named it. ``transform``
-    and ``skip_bad`` apply to a folder of images (:mod:`vaekit.data.image_folder`)."""
+    and ``skip_bad`` apply to a folder of images (:mod:`vaekit.data.image_folder`), ``layer`` to .h5ad."""
+    require(layer is None or is_h5ad(path), f"--layer {layer} applies to AnnData .h5ad files, but '{source}' is "
+                                            "not one; drop --layer")
     name = f"'{source}'"
     suffix = path.suffix.lower()
     is_csv = path.is_file() and suffix in (".csv", ".tsv")
-    require(label_column is None or is_csv,
-            f"--label-column {label_column} only applies to CSV/TSV tables, but {name} is not one; "
+    require(label_column is None or is_csv or is_arrow_file(path) or is_h5ad(path),
+            f"--label-column {label_column} only applies to CSV/TSV, Parquet, Feather and .h5ad tables, but {name} "
+            "is not one; "
             "arrays give labels as 'y' in an .npz, image folders as class sub-folders")
     if is_shard_folder(path):
         return _with_path(_read_shards(path, name), path)
@@ -52,6 +59,10 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None,
         return read_image_folder(path, name, transform, skip_bad)
     if is_csv:
         return read_csv(path, name, label_column)
+    if is_arrow_file(path):
+        return read_arrow_table(path, source, label_column)
+    if is_h5ad(path):
+        return read_h5ad(path, source, label_column, layer)
     if suffix == ".npy":
         return _with_path(_from_arrays(_load_npy(path, name), None, None, None, name), path)
     if suffix == ".npz":

@@ -18,6 +18,9 @@ from .augment import with_augment
 from .image_decode import ImageTransform
 from .image_folder import image_extra, is_image_folder, list_images, scan_headers
 from .image_stream import ImageRows
+from .hf_datasets import is_hf_source, read_hf
+from .format_stream import open_format
+from .torch_dataset import PREFIX as PYTHON, is_torch_dataset, read_torch_dataset, refuse_reload, source_label
 from .streaming import (column_stats, levels_sample, open_source, scan_images, scan_table, should_stream,
                         streamed_splits, train_stats)
 from .types import DataInfo, DataSplits, TensorData
@@ -42,6 +45,8 @@ def load_data(
     augment=None,
     skip_bad_images: bool = False,
     workers: Optional[int] = None,
+    layer: Optional[str] = None,
+    image_column: Optional[str] = None,
 ) -> DataSplits:
     """Load a named dataset or a data path and split it into train / validation / test.
 
@@ -67,6 +72,8 @@ def load_data(
     skip_bad_images: leave out image files that cannot be read (listed in ``info.extra``) instead of
         refusing the folder.
     workers: processes decoding a streamed image folder (default: up to 4, one per CPU).
+    layer: the layer of an AnnData .h5ad file to read instead of X (e.g. "counts").
+    image_column: the image column of a Hugging Face dataset (default: its one image column).
 
     Images come out float32 (N, C, H, W) in [0, 1]; tables float32 (N, D) standardized with
     the training split's per-column mean and std; labels int64 (N,).
@@ -74,8 +81,13 @@ def load_data(
     require(isinstance(val_fraction, (int, float)) and 0 <= val_fraction < 1,
             f"val_fraction must be at least 0 and below 1, got {val_fraction!r}; "
             "use e.g. 0.1, or 0 for no validation split")
-    transform = _transform(str(source), image_size, channels, info)
     augment = parse_augment(augment)
+    if is_torch_dataset(source):
+        raw = read_torch_dataset(source)
+        return _split_raw(raw, source_label(source), info, val_fraction, seed, augment)
+    if str(source).startswith(PYTHON):
+        raise refuse_reload(str(source))
+    transform = _transform(str(source), image_size, channels, info)
     with readable(str(source)):
         path = _stream_path(str(source), stream, transform)
         if path is not None and is_image_folder(path):
@@ -84,8 +96,15 @@ def load_data(
             splits.train = with_augment(splits.train, augment, "image", f"'{source}'")
             return splits
         if path is not None:
-            return _load_streamed(path, str(source), val_fraction, seed, info)
-        raw = _read_source(str(source), data_dir, label_column, download, mirrors, transform, skip_bad_images)
+            return _load_streamed(path, str(source), val_fraction, seed, info, label_column, layer)
+        raw = _read_source(str(source), data_dir, label_column, download, mirrors, transform, skip_bad_images,
+                           layer, image_column)
+    return _split_raw(raw, canonical_name(str(source)) or str(source), info, val_fraction, seed, augment)
+
+
+def _split_raw(raw: RawData, source: str, info: Optional[DataInfo], val_fraction: float, seed: int,
+               augment) -> DataSplits:
+    """Data read into memory, checked against ``info``, split and normalized."""
     if info is not None:
         _check_matches(_named(raw.name), tuple(raw.x.shape[1:]), raw.columns, info)
     n_official = None if raw.x_test is None else len(raw.x_test)
@@ -109,7 +128,7 @@ def load_data(
     elif raw.kind == "table":
         mean, std = column_stats([train.x])
     out_info = DataInfo(
-        name=canonical_name(str(source)) or str(source),
+        name=source,
         kind=raw.kind,
         shape=tuple(int(s) for s in raw.x.shape[1:]),
         num_classes=raw.num_classes,
@@ -138,7 +157,11 @@ def _transform(source: str, image_size, channels, info: Optional[DataInfo]) -> I
 
 
 def _read_source(source: str, data_dir, label_column, download: bool, mirrors,
-                 transform: ImageTransform, skip_bad: bool) -> RawData:
+                 transform: ImageTransform, skip_bad: bool, layer=None, image_column=None) -> RawData:
+    if is_hf_source(source):
+        return read_hf(source, label_column, image_column)
+    require(image_column is None, f"--image-column applies to Hugging Face datasets (hf-disk:PATH, "
+                                  f"hf://datasets/NAME), not {source!r}; drop it")
     name = canonical_name(source)
     if name is not None:
         require(label_column is None,
@@ -146,7 +169,7 @@ def _read_source(source: str, data_dir, label_column, download: bool, mirrors,
         return load_named(name, data_dir=data_dir, download=download, mirrors=mirrors)
     path = Path(source).expanduser()
     if path.exists():
-        return read_path(path, source, label_column, transform, skip_bad)
+        return read_path(path, source, label_column, transform, skip_bad, layer)
     looks_like_path = os.sep in source or "/" in source or bool(Path(source).suffix)
     if looks_like_path:
         raise VaekitError(f"data path '{source}' does not exist (working directory: {os.getcwd()}); "
@@ -160,23 +183,31 @@ def _stream_path(source: str, stream: Optional[bool], transform: ImageTransform)
     path = Path(source).expanduser()
     if canonical_name(source) is not None or not path.exists():
         require(not stream, f"{source!r} cannot be streamed: streaming reads a .npy file, a folder of .npy "
-                            "shards (x-0.npy, x-1.npy, ...) or a folder of images; load it without --stream")
+                            "shards (x-0.npy, x-1.npy, ...), a Parquet/Feather table, an .h5ad file or a folder of "
+                            "images; load it without --stream")
         return None
     return path if should_stream(path, f"'{source}'", stream, transform) else None
 
 
-def _load_streamed(path: Path, source: str, val_fraction: float, seed: int,
-                   info: Optional[DataInfo]) -> DataSplits:
+def _load_streamed(path: Path, source: str, val_fraction: float, seed: int, info: Optional[DataInfo],
+                   label_column: Optional[str] = None, layer: Optional[str] = None) -> DataSplits:
     """:func:`load_data` for data read batch by batch: the same checks, splits and statistics."""
     name = f"'{source}'"
-    rows, y, num_classes, class_names, kind, shape = open_source(path, name)
+    opened = open_format(path, source, label_column, layer)  # Parquet, Feather, .h5ad
+    if opened is not None:
+        rows, y, num_classes, class_names, columns, extra = opened
+        kind, shape = "table", (len(columns),)
+    else:
+        require(label_column is None and layer is None, f"--label-column and --layer do not apply to {name}")
+        (rows, y, num_classes, class_names, kind, shape), columns, extra = open_source(path, name), None, {}
     n = int(rows.starts[-1])
     if kind == "image":
         rows.scale = scan_images(rows, n, (n, *shape), name)
     else:
-        scan_table(rows, n, name)
+        counts = scan_table(rows, n, name, counts="layer" in extra)  # .h5ad: whether they are counts
+        extra.update({"counts": counts} if "layer" in extra else {})
     if info is not None:
-        _check_matches(_named(name), shape, None, info)
+        _check_matches(_named(name), shape, columns, info)
     _check_sizes(n, name, None, val_fraction)
     train, val, test, test_split = streamed_splits(rows, y, val_fraction, seed)
     mean = std = None
@@ -186,8 +217,8 @@ def _load_streamed(path: Path, source: str, val_fraction: float, seed: int,
         mean, std = train_stats(train)
     levels = _levels(kind, None, lambda: levels_sample(rows, n))
     rows.info = DataInfo(name=source, kind=kind, shape=tuple(int(s) for s in shape), num_classes=num_classes,
-                         class_names=class_names, mean=mean, std=std,
-                         extra={"path": str(path), "test_split": test_split, **levels})
+                         class_names=class_names, columns=columns, mean=mean, std=std,
+                         extra={"path": str(path), **extra, "test_split": test_split, **levels})
     return DataSplits(train, val, test, rows.info)
 
 

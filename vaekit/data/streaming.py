@@ -21,6 +21,9 @@ import torch
 from ..errors import VaekitError, require
 from .arrays import encode_labels, example_layout, finite_float32, image_scale, require_examples
 from .image_decode import ImageTransform, header_shape
+from .arrow_table import is_arrow_file
+from .format_stream import format_values
+from .h5ad import is_h5ad
 from .image_folder import is_image_folder, list_images
 from .mapped import MappedData, RowSource
 from .npy_reader import NpyFile, is_shard_folder, row_starts, shard_files
@@ -39,7 +42,8 @@ def stream_threshold() -> int:
 
 
 def streamable(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() == ".npy" or is_shard_folder(path)
+    return path.is_file() and path.suffix.lower() == ".npy" or is_shard_folder(path) or is_arrow_file(path) \
+        or is_h5ad(path)
 
 
 def open_arrays(path: Path, name: str) -> tuple:
@@ -56,17 +60,20 @@ def should_stream(path: Path, name: str, stream: Optional[bool],
     if stream is not None:
         require(not stream or streamable(path) or images,
                 f"{name} cannot be streamed: streaming reads a .npy file, a folder of .npy shards "
-                "(x-0.npy, x-1.npy, ...) or a folder of images; convert the data to .npy, or load it without --stream")
+                "(x-0.npy, x-1.npy, ...), a Parquet/Feather table, an .h5ad file or a folder of images; convert the "
+                "data to .npy, or load it without --stream")
         return bool(stream)
     if images:
         return image_folder_bytes(path, name, transform) > stream_threshold()
     if not streamable(path):
         return False
     try:
-        files, _ = open_arrays(path, name)
+        values = format_values(path, name[1:-1])
+        if values is None:
+            files, _ = open_arrays(path, name)
+            values = sum(f.shape[0] for f in files) * int(np.prod(files[0].shape[1:]))
     except VaekitError:  # a broken file: the in-memory reader says what is wrong, as it always has
         return False
-    values = sum(f.shape[0] for f in files) * int(np.prod(files[0].shape[1:]))
     return values * 4 > stream_threshold()
 
 
@@ -171,11 +178,14 @@ def levels_sample(source: RowSource, n: int, values: int = 1_000_000) -> np.ndar
     return source.examples(rows, normalize=False).numpy().reshape(-1)[:values]
 
 
-def scan_table(source: RowSource, n: int, name: str) -> None:
-    """A table's NaN/Inf (and float32 range) check, chunk by chunk."""
+def scan_table(source: RowSource, n: int, name: str, counts: bool = False) -> bool:
+    """A table's NaN/Inf (and float32 range) check, chunk by chunk; with ``counts``, whether all values are
+    counts (whole and >= 0)."""
     step = source.chunk_rows()
     for start in range(0, n, step):
-        finite_float32(source.raw(np.arange(start, min(n, start + step))), f"{name} (examples {start} on)")
+        x = finite_float32(source.raw(np.arange(start, min(n, start + step))), f"{name} (examples {start} on)")
+        counts = counts and bool((x >= 0).all() and (x == np.round(x)).all())
+    return counts
 
 
 def train_stats(train: MappedData) -> tuple:
