@@ -22,7 +22,7 @@ demo: $(STAMP)
 # the suite on TEST_WORKERS processes (pytest-xdist, one torch thread each); `pytest tests/test_x.py` runs serially
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # full recipe runs on Fashion-MNIST (apt-get install dataset-fashion-mnist); about 25 minutes on 2 cores
 bench: $(STAMP)

@@ -96,15 +96,12 @@ STARTS_PROCESSES = ("test_malloc", "test_unreadable", "test_distributed", "test_
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup`` (``make test``) tests go to the workers one by one, except that the tests
-    of a file sharing a module- or class-scoped fixture stay on one worker, so that fixture is built once."""
+    """Under xdist (``make test``: ``--dist loadfile``, a file's tests on one worker, so its module fixtures are
+    built once) the files that start processes of their own go first, so no worker ends with one alone.
+    (``--dist loadgroup`` did not keep marked tests together here: with pytest 9.2 and xdist 3.8 they ran on
+    both workers.)"""
     if config.getoption("dist", "no") != "no":
         items.sort(key=lambda item: item.module.__name__ not in STARTS_PROCESSES)  # stable: otherwise as found
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info else ()
-        if any(d[-1].scope in ("module", "class") for d in defs if d) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def trained_once(tmp_path_factory, key: str, args: list) -> "os.PathLike":
