@@ -42,6 +42,7 @@ class ModelConfig:
     latent_dim: int = 16                        # the `mlp` recipe keeps the classic 2-D latent
     conditional: bool = False                   # CVAE: feed the one-hot label to encoder and decoder
     num_classes: Optional[int] = None           # filled in from the data
+    covariates: Optional[Dict[str, int]] = None  # {name: categories} fed one-hot beside the label; from the data
     data_shape: Optional[list] = None           # filled in from the data, e.g. [1, 28, 28]
 
 
@@ -78,6 +79,8 @@ class DataConfig:
     augment: Optional[Any] = None     # ["flip", "crop"]: augmentation of the training split's batches
     skip_bad_images: bool = False     # leave out unreadable image files (listed) instead of refusing
     workers: Optional[int] = None     # processes decoding a streamed image folder; None: up to 4
+    covariates: List[str] = field(default_factory=list)  # categorical covariates (batch, donor): columns/arrays
+    counts: Optional[bool] = None     # count data, kept raw; None: when the likelihood is a count likelihood
 
 
 @dataclass

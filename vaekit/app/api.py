@@ -15,6 +15,7 @@ from ..config import Part, RunConfig
 from ..data import load_data
 from ..data.types import DataInfo
 from ..distributions import default_likelihood
+from ..distributions.counts import require_count_likelihood, wants_counts
 from ..errors import VaekitError
 from ..interop.diffusers import IMPORTED, fine_tune_config, imported_weights
 from ..models import Model, build_model
@@ -85,7 +86,8 @@ def train_run(data: Optional[str] = None, *, recipe: Optional[str] = None, out=N
         run_dir, state = _check_out(out, cfg, overwrite), None
     splits = load_data(cfg.data.source, data_dir=cfg.data.data_dir, label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
-                       info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg))
+                       info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg),
+                       covariates=cfg.data.covariates, counts=wants_counts(cfg))
     if not resume:
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
@@ -187,7 +189,8 @@ def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
     """What the model learns from the data: its shape, classes, and the default likelihood."""
     lik = cfg.model.likelihood
     if lik.name == "auto":
-        lik.name = default_likelihood(info.kind, lik.args)
+        lik.name = "nb" if info.counts else default_likelihood(info.kind, lik.args)
+    require_count_likelihood(info, lik.name, cfg.data.source)
     if info.kind == "table" and lik.name == "bernoulli":
         raise VaekitError(f"{cfg.data.source!r} is a table, and tables are standardized (mean 0, std 1 per "
                           "column), which a bernoulli likelihood cannot model; use --likelihood gaussian")
@@ -196,6 +199,7 @@ def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
         lik.args["levels"] = int(levels)   # a pmf over the data's own quantization (categorical256, dlogistic)
     cfg.model.data_shape = list(info.shape)
     cfg.model.num_classes = info.num_classes
+    cfg.model.covariates = {c["name"]: len(c["categories"]) for c in info.covariates} or None
     cfg.data_info = info.to_dict()
 
 

@@ -389,11 +389,13 @@ def encode(
     split: str = typer.Option("test", "--split", help="test, val or train."),
     out: str = typer.Option("latents.npy", "--out", "-o", help=".npy or .csv file."),
     variance: bool = typer.Option(False, "--variance", help="Also write posterior variances."),
+    covariate_value: Optional[List[str]] = typer.Option(None, "--covariate-value", help="Encode every example "
+                                                        "as of this category, e.g. batch=0: batch-corrected codes."),
 ):
     """Posterior means (and variances) of a dataset, to .npy or .csv."""
     from .workflows import encode_run
 
-    _wrote(encode_run(run, out, data, split, variance=variance))
+    _wrote(encode_run(run, out, data, split, variance=variance, covariate_values=covariate_value))
 
 
 @app.command(epilog="Example: vaekit plot runs/mlp-digits latent --method tsne")

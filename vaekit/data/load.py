@@ -15,6 +15,7 @@ from .files import SUPPORTED, read_path, readable
 from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices, split_sizes
 from ..image_options import parse_augment
 from .augment import with_augment
+from .covariates import COVARIATES_KEY, encode, require_counts
 from .image_decode import ImageTransform
 from .image_folder import image_extra, is_image_folder, list_images, scan_headers
 from .image_stream import ImageRows
@@ -42,6 +43,8 @@ def load_data(
     augment=None,
     skip_bad_images: bool = False,
     workers: Optional[int] = None,
+    covariates: Sequence[str] = (),
+    counts: bool = False,
 ) -> DataSplits:
     """Load a named dataset or a data path and split it into train / validation / test.
 
@@ -67,6 +70,10 @@ def load_data(
     skip_bad_images: leave out image files that cannot be read (listed in ``info.extra``) instead of
         refusing the folder.
     workers: processes decoding a streamed image folder (default: up to 4, one per CPU).
+    covariates: names of categorical covariates (a CSV column, an .npz array, or a side file
+        ``x.<name>.npy``), coded as int64 ``covariates`` (N, m) of each split (:mod:`vaekit.data.covariates`).
+    counts: the table is count data: checked to be whole numbers of 0 or more and kept raw, not
+        standardized (``info.counts``). A run's ``info`` brings its own covariates and counts.
 
     Images come out float32 (N, C, H, W) in [0, 1]; tables float32 (N, D) standardized with
     the training split's per-column mean and std; labels int64 (N,).
@@ -76,6 +83,12 @@ def load_data(
             "use e.g. 0.1, or 0 for no validation split")
     transform = _transform(str(source), image_size, channels, info)
     augment = parse_augment(augment)
+    if info is not None:
+        covariates, counts = [c["name"] for c in info.covariates], info.counts
+    covariates = list(covariates or ())
+    require(not (stream and (covariates or counts)), f"data '{source}' is count data or has covariates, which load "
+                                                     "in memory; drop --stream")
+    stream = False if covariates or counts else stream
     with readable(str(source)):
         path = _stream_path(str(source), stream, transform)
         if path is not None and is_image_folder(path):
@@ -85,13 +98,19 @@ def load_data(
             return splits
         if path is not None:
             return _load_streamed(path, str(source), val_fraction, seed, info)
-        raw = _read_source(str(source), data_dir, label_column, download, mirrors, transform, skip_bad_images)
+        raw = _read_source(str(source), data_dir, label_column, download, mirrors, transform, skip_bad_images,
+                           covariates)
+    if counts:
+        require(raw.kind == "table", f"{_named(raw.name)} holds images, but count data is a table (N, features); "
+                                     "drop --counts and use an image likelihood")
+        require_counts(raw.x, _named(raw.name))
     if info is not None:
         _check_matches(_named(raw.name), tuple(raw.x.shape[1:]), raw.columns, info)
     n_official = None if raw.x_test is None else len(raw.x_test)
     _check_sizes(len(raw.x), raw.name, n_official, val_fraction)
 
-    data = TensorData(torch.from_numpy(raw.x), _labels(raw.y), _factors(raw.factors))
+    codes, known = _covariates(raw, covariates, info)
+    data = TensorData(torch.from_numpy(raw.x), _labels(raw.y), _factors(raw.factors), covariates=codes)
     if raw.x_test is not None:
         trainval, test = data, TensorData(torch.from_numpy(raw.x_test), _labels(raw.y_test),
                                           _factors(raw.factors_test))
@@ -106,7 +125,7 @@ def load_data(
     mean = std = None
     if info is not None:
         mean, std = info.mean, info.std
-    elif raw.kind == "table":
+    elif raw.kind == "table" and not counts:
         mean, std = column_stats([train.x])
     out_info = DataInfo(
         name=canonical_name(str(source)) or str(source),
@@ -117,10 +136,12 @@ def load_data(
         columns=raw.columns,
         mean=mean,
         std=std,
-        extra={**raw.extra, "test_split": test_split,
+        extra={**raw.extra, "test_split": test_split, **({"counts": True} if counts else {}),
+               **({COVARIATES_KEY: known} if known else {}),
                **_levels(raw.kind, raw.extra.get("levels"), lambda: raw.x.reshape(-1)[:1_000_000])},
     )
-    train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors) for d in (train, val, test))
+    train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors, covariates=d.covariates)
+                        for d in (train, val, test))
     return DataSplits(with_augment(train, augment, raw.kind, raw.name), val, test, out_info)
 
 
@@ -138,15 +159,16 @@ def _transform(source: str, image_size, channels, info: Optional[DataInfo]) -> I
 
 
 def _read_source(source: str, data_dir, label_column, download: bool, mirrors,
-                 transform: ImageTransform, skip_bad: bool) -> RawData:
+                 transform: ImageTransform, skip_bad: bool, covariates: Sequence[str] = ()) -> RawData:
     name = canonical_name(source)
     if name is not None:
         require(label_column is None,
                 f"label_column only applies to CSV tables; dataset '{name}' already has its labels")
+        require(not covariates, f"--covariate applies to a .csv, .npz or .npy file; dataset '{name}' has none")
         return load_named(name, data_dir=data_dir, download=download, mirrors=mirrors)
     path = Path(source).expanduser()
     if path.exists():
-        return read_path(path, source, label_column, transform, skip_bad)
+        return read_path(path, source, label_column, transform, skip_bad, covariates)
     looks_like_path = os.sep in source or "/" in source or bool(Path(source).suffix)
     if looks_like_path:
         raise VaekitError(f"data path '{source}' does not exist (working directory: {os.getcwd()}); "
@@ -242,6 +264,22 @@ def _check_sizes(n: int, name: str, n_official: Optional[int], val_fraction: flo
         f"(that would leave train={train}, val={val}, test={test}); use at least {needed} examples"
         + (", or val_fraction=0 to skip validation" if val_fraction else "")
     )
+
+
+def _covariates(raw: RawData, names: Sequence[str], info: Optional[DataInfo]) -> tuple:
+    """``(codes (N, m) int64 or None, [{"name", "categories"}, ...])``, coded by the run's categories if any."""
+    if not names:
+        return None, []
+    runs = {c["name"]: c["categories"] for c in info.covariates} if info is not None else {}
+    codes, known = [], []
+    for c in names:
+        values = raw.covariates[c]
+        require(len(values) == len(raw.x), f"covariate '{c}' of {_named(raw.name)} has {len(values)} values for "
+                                           f"{len(raw.x)} examples; give one value per example")
+        code, categories = encode(values, c, _named(raw.name), runs.get(c))
+        codes.append(code)
+        known.append({"name": c, "categories": categories})
+    return torch.from_numpy(np.stack(codes, 1)), known
 
 
 def _labels(y) -> Optional[torch.Tensor]:

@@ -167,3 +167,23 @@ class ZINBLikelihood(NBLikelihood):
         counts = super().draw(mu, extra, sample_shape)
         keep = torch.bernoulli(torch.sigmoid(-extra).expand_as(counts))
         return counts * keep
+
+
+def is_count_likelihood(name: str) -> bool:
+    """True for a registered likelihood of count data (poisson, nb, zinb)."""
+    return name in LIKELIHOODS.names() and issubclass(LIKELIHOODS.get(name), CountLikelihood)
+
+
+def wants_counts(cfg) -> bool:
+    """Whether a run's data is loaded as counts: ``data.counts`` when given, else when the likelihood
+    is a count likelihood."""
+    return bool(cfg.data.counts) if cfg.data.counts is not None else is_count_likelihood(cfg.model.likelihood.name)
+
+
+def require_count_likelihood(info, likelihood: str, source: str) -> None:
+    """Count data (kept raw) only goes to a count likelihood: the others (gaussian, laplace, ...) model
+    standardized tables."""
+    if info.counts and not is_count_likelihood(likelihood):
+        raise VaekitError(f"{source!r} is loaded as count data (raw whole numbers, not standardized), which the "
+                          f"{likelihood} likelihood does not model; use --likelihood nb, zinb or poisson, or "
+                          "--no-counts to standardize the table")

@@ -167,7 +167,7 @@ class VQVAE(Model):
         (so an unseen code keeps a small probability)."""
         counts = torch.ones_like(self.prior_logits)
         for x, y in batches:
-            index, _ = self.quantize(self.encode_vectors(x, y if self.num_classes else None))
+            index, _ = self.quantize(self.encode_vectors(x, y if self.conditioned else None))
             counts += F.one_hot(index, self.codes).sum(0).to(counts.dtype)
         self.prior_logits.copy_(torch.log(counts / counts.sum(1, keepdim=True)))
 
