@@ -260,7 +260,8 @@ def expected_config(spec: dict) -> dict:
 # (the resnet recipes are also large: 48 colour images, not 1797 digits, keep them to seconds)
 RECIPE_DATA = {"celeba64": ("tiny-rgb-64", "its 5 resnet widths halve the image 4 times, too often for 8x8"),
                "resnet": ("tiny-rgb-16", "it halves the image 3 times (f = 8), for colour images of 32 px and up"),
-               "autoencoder-kl": ("tiny-rgb-16", "f = 8 and widths up to 512")}
+               "autoencoder-kl": ("tiny-rgb-16", "f = 8 and widths up to 512"),
+               "scvi": ("tiny-counts", "its zinb likelihood models counts, whole numbers")}
 
 
 # the largest recipes (80M and 20M parameters): writing and reading their weights and state is most of a
@@ -291,10 +292,15 @@ def one_step(recipe: str, data: str):
 
 
 def recipe_data(name: str, folder):
-    """A named dataset, or ``tiny-rgb-S``: 48 random SxS colour images written to ``folder``."""
+    """A named dataset, ``tiny-rgb-S``: 48 random SxS colour images, or ``tiny-counts``: 64 x 12 Poisson counts,
+    written to ``folder``."""
+    import numpy as np
+    if name == "tiny-counts":
+        path = folder / "counts.npy"
+        np.save(path, np.random.default_rng(0).poisson(3.0, (64, 12)).astype(np.float32))
+        return str(path)
     if not name.startswith("tiny-rgb-"):
         return name
-    import numpy as np
     size = int(name.rsplit("-", 1)[1])
     path = folder / "tiny.npz"
     np.savez(path, x=np.random.default_rng(0).random((48, 3, size, size), dtype=np.float32))
