@@ -97,3 +97,12 @@ def test_a_csv_covariate_column_and_non_counts(tmp_path):
     with pytest.raises(VaekitError, match=r"needs the file .*t\.batch\.npy"):
         np.save(tmp_path / "t.npy", np.ones((5, 2), np.float32))
         load_data(str(tmp_path / "t.npy"), covariates=["batch"])
+
+
+def test_the_latent_map_is_drawn_by_label_and_by_batch(runs, counts, tmp_path):
+    from vaekit.plots import plot_latent
+
+    run = runs["nb"]
+    data = load_data(str(counts / "counts.npy"), info=run.info).test
+    fig = plot_latent(run.model, data, tmp_path / "latent.png", info=run.info)
+    assert fig.stat().st_size > 0
