@@ -59,6 +59,9 @@ def test_a_covariate_value_changes_the_decode_and_the_code(runs, counts):
     own = model.reconstruct(x, c)
     mine = c[:, 1] == 0
     torch.testing.assert_close(own[mine], as_a[mine])   # the own batch: the plain reconstruction
+    as_zero = c.clone()
+    as_zero[:, 1] = 0                                   # encoded with the own batch, decoded as batch 0
+    torch.testing.assert_close(as_a, model.decode(model.embed(x, c), as_zero).mean)
     codes = model.embed(x, c, covariates={"batch": 1})
     assert not torch.allclose(codes[mine], model.embed(x, c)[mine])
     with pytest.raises(VaekitError, match="covariate 'batch' 2 is out of range"):

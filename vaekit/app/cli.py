@@ -375,11 +375,13 @@ def reconstruct(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="PNG (default RUN/plots/reconstructions.png)."),
     npy: Optional[str] = typer.Option(None, "--npy", help="Write originals and reconstructions (original units) "
                                       "to .npy files (the originals to <stem>_original.npy)."),
+    covariate_value: Optional[List[str]] = typer.Option(None, "--covariate-value", help="Decode every example "
+                                                        "as of this category, e.g. batch=0 (--npy): counterfactuals."),
 ):
     """Originals above their reconstructions (decoded posterior means)."""
     from .workflows import reconstruct_run
 
-    _wrote(reconstruct_run(run, data, split, n=n, png=out, npy=npy))
+    _wrote(reconstruct_run(run, data, split, n=n, png=out, npy=npy, covariate_values=covariate_value))
 
 
 @app.command(epilog="Example: vaekit encode runs/mlp-digits --data digits --out latents.csv --variance")

@@ -84,11 +84,12 @@ def encode_run(path, out, source: Optional[str] = None, split: str = "test", var
 
 
 def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: int = 16,
-                    png: Optional[str] = None, npy: Optional[str] = None) -> list:
+                    png: Optional[str] = None, npy: Optional[str] = None, covariate_values: Optional[list] = None) -> list:
     """A PNG of originals above reconstructions (images), and/or reconstructions as .npy (original units).
 
     With ``npy`` the reconstructions of the first ``n`` examples go to that file and the
-    originals to ``<stem>_original.npy``, both denormalized for tables.
+    originals to ``<stem>_original.npy``, both denormalized for tables. ``covariate_values`` (["batch=0"]):
+    each example encoded with its own covariates and decoded as of those categories (counterfactuals).
     """
     from ..plots import plot_reconstructions
 
@@ -109,7 +110,7 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
     if npy:
         x = data.x[:n]
         c = None if data.c is None else data.c[:n]
-        x_hat = model.reconstruct(x, c)
+        x_hat = model.reconstruct(x, c, covariates=covariate_codes(run, covariate_values))
         npy = Path(npy)
         written.append(_save_npy(npy, info.denormalize(x_hat).numpy()))
         written.append(_save_npy(npy.with_name(npy.stem + "_original.npy"), info.denormalize(x).numpy()))
