@@ -110,7 +110,8 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
     if npy:
         x = data.x[:n]
         c = None if data.c is None else data.c[:n]
-        x_hat = model.reconstruct(x, c, covariates=covariate_codes(run, covariate_values))
+        codes = covariate_codes(run, covariate_values)
+        x_hat = model.reconstruct(x, c, **({"covariates": codes} if codes else {}))  # structures with their own
         npy = Path(npy)
         written.append(_save_npy(npy, info.denormalize(x_hat).numpy()))
         written.append(_save_npy(npy.with_name(npy.stem + "_original.npy"), info.denormalize(x).numpy()))

@@ -48,14 +48,15 @@ def zinb_log_prob(x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor, pi_log
 
 
 class LibraryScaled(Distribution):
-    """Counts (B, G) whose per-value mean is l * rho, l read from x in ``log_prob`` (or ``library``)."""
+    """Counts (B, *data_shape), G values each, whose per-value mean is l * rho, l read from x in ``log_prob``
+    (or ``library``); rho and the extra parameters are kept flat, (B, G)."""
 
     arg_constraints = {}
     support = constraints.nonnegative_integer
 
     def __init__(self, rho: torch.Tensor, module: "CountLikelihood", extra: torch.Tensor = None):
         self.rho, self.module, self.extra = rho, module, extra
-        super().__init__(rho.shape[:1], rho.shape[1:], validate_args=False)
+        super().__init__(rho.shape[:1], module.data_shape, validate_args=False)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(self.rho.shape)
@@ -69,11 +70,12 @@ class LibraryScaled(Distribution):
         mean = self.module.library * self.rho
         if self.extra is not None and self.module.zero_inflated:
             mean = mean * torch.sigmoid(-self.extra)  # (1 - pi) mu
-        return mean
+        return mean.reshape(self.batch_shape + self.event_shape)
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
         with torch.no_grad():
-            return self.module.draw(self.module.library * self.rho, self.extra, sample_shape)
+            draws = self.module.draw(self.module.library * self.rho, self.extra, sample_shape)
+        return draws.reshape(torch.Size(sample_shape) + self.batch_shape + self.event_shape)
 
 
 class CountLikelihood(Likelihood):
