@@ -109,3 +109,13 @@ def test_the_latent_map_is_drawn_by_label_and_by_batch(runs, counts, tmp_path):
     data = load_data(str(counts / "counts.npy"), info=run.info).test
     fig = plot_latent(run.model, data, tmp_path / "latent.png", info=run.info)
     assert fig.stat().st_size > 0
+
+
+def test_sampling_a_model_with_covariates_names_the_categories(runs, counts, tmp_path):
+    from vaekit.app.sampling import sample_run
+
+    with pytest.raises(VaekitError, match="choose a category of each, e.g. --covariate-value batch=NAME"):
+        sample_run(counts / "nb", n=4, npy=str(tmp_path / "s.npy"))
+    (path, ) = sample_run(counts / "nb", n=4, npy=str(tmp_path / "s.npy"), covariate_values=["batch=b"])
+    draws = np.load(path)
+    assert draws.shape == (4, 10) and (draws >= 0).all()

@@ -335,13 +335,16 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     sampler: str = typer.Option("prior", "--sampler", help="Where z comes from: prior (the model's own), or a "
                                 "sampler fitted with `vaekit fit-sampler` (gmm, maf, two-stage)."),
+    covariate_value: Optional[List[str]] = typer.Option(None, "--covariate-value", help="A model with covariates: "
+                                                        "decode as of this category, e.g. batch=0 (one per covariate)."),
 ):
     """Generate new data: decode draws from the model's prior (or a fitted sampler) into a PNG grid and/or .npy."""
     from .sampling import sample_run
 
     if out and Path(out).suffix.lower() == ".npy" and npy is None:
         out, npy = None, out  # --out samples.npy writes the array
-    _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy, sampler=sampler))
+    _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy, sampler=sampler,
+                      covariate_values=covariate_value))
 
 
 @app.command("fit-sampler", epilog="Example: vaekit fit-sampler runs/rae-digits --sampler gmm --set components=20")

@@ -89,8 +89,9 @@ def _columns(first: list, name: str, label_column: Optional[str], covariates: Se
                 f"CSV {name} has no column '{label_column}' (label_column); its columns are: {', '.join(columns)}")
         label_idx = columns.index(str(label_column))
     for c in covariates:
-        require(str(c) in counts and c != label_column,
-                f"CSV {name} has no column '{c}' (--covariate); its columns are: {', '.join(columns)}")
+        require(str(c) in counts, f"CSV {name} has no column '{c}' (--covariate); its columns are: {', '.join(columns)}")
+        require(c != label_column, f"CSV {name} column '{c}' is the label column (--label-column); a covariate "
+                                   "(--covariate) is another column")
     features = [i for i in range(len(columns)) if i != label_idx and columns[i] not in covariates]
     require(features, f"CSV {name} has no feature columns besides the label column '{label_column}'")
     return columns, has_header, label_idx, features

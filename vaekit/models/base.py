@@ -154,11 +154,13 @@ class Model(nn.Module):
         c = torch.as_tensor(c, device=self.device).long()
         parts = []
         if self.covariates:
-            c = c.reshape(-1, 1 + len(self.covariates)) if c.dim() < 2 else c
-            if c.shape[1] != 1 + len(self.covariates):
-                raise VaekitError(f"c has {c.shape[1]} columns, but this model reads the label and its "
-                                  f"{len(self.covariates)} covariate(s) {', '.join(self.covariates)} packed "
-                                  f"({1 + len(self.covariates)} columns: data.c)")
+            if c.dim() < 2 and c.numel() != 1 + len(self.covariates) or c.dim() == 2 and c.shape[1] != 1 + len(
+                    self.covariates) or c.dim() > 2:
+                raise VaekitError(f"c has shape {tuple(c.shape)}, but this model reads the label and its "
+                                  f"{len(self.covariates)} covariate(s) {', '.join(self.covariates)} packed, "
+                                  f"(B, {1 + len(self.covariates)}) (data.c); on the command line choose the "
+                                  "covariates with --covariate-value NAME=CATEGORY")
+            c = c.reshape(-1, 1 + len(self.covariates))
             c = c.expand(n, -1) if c.shape[0] == 1 and n > 1 else c
             label = c[:, 0]
             parts = [(c[:, 1 + j], k, f"covariate '{name}'") for j, (name, k) in enumerate(self.covariates.items())]
