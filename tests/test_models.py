@@ -178,7 +178,7 @@ def test_custom_encoder_and_decoder_modules():
 
 @pytest.mark.parametrize("changes,needle", [
     ({"network": Part("nope")}, "unknown network 'nope'"),
-    ({"likelihood": Part("poisson")}, "unknown likelihood 'poisson'"),
+    ({"likelihood": Part("skellam")}, "unknown likelihood 'skellam'"),
     ({"network": Part("conv"), "data_shape": [5]}, "needs images"),
     ({"conditional": True, "num_classes": None}, "needs labelled data"),
     ({"likelihood": Part("gaussian", {"sigma": -1})}, "must be positive"),

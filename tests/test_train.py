@@ -262,7 +262,8 @@ RECIPE_DATA = {"celeba64": ("tiny-rgb-64", "its 5 resnet widths halve the image 
                "resnet": ("tiny-rgb-16", "it halves the image 3 times (f = 8), for colour images of 32 px and up"),
                "autoencoder-kl": ("tiny-rgb-16", "f = 8 and widths up to 512"),
                **{r: ("tiny-rgb-16", "f = 16 and widths up to 512") for r in ("vqgan", "fsq", "rvq")},
-               **{r: ("tiny-rgb-16", "a ResNet of 3.5M parameters") for r in ("vqgan-small", "fsq-small", "rvq-small")}}
+               **{r: ("tiny-rgb-16", "a ResNet of 3.5M parameters") for r in ("vqgan-small", "fsq-small", "rvq-small")},
+               "scvi": ("tiny-counts", "its zinb likelihood models counts, whole numbers")}
 
 
 # the largest recipes (80M and 20M parameters): writing and reading their weights and state is most of a
@@ -300,10 +301,15 @@ def one_step(recipe: str, data: str):
 
 
 def recipe_data(name: str, folder):
-    """A named dataset, or ``tiny-rgb-S``: 48 random SxS colour images written to ``folder``."""
+    """A named dataset, ``tiny-rgb-S``: 48 random SxS colour images, or ``tiny-counts``: 64 x 12 Poisson counts,
+    written to ``folder``."""
+    import numpy as np
+    if name == "tiny-counts":
+        path = folder / "counts.npy"
+        np.save(path, np.random.default_rng(0).poisson(3.0, (64, 12)).astype(np.float32))
+        return str(path)
     if not name.startswith("tiny-rgb-"):
         return name
-    import numpy as np
     size = int(name.rsplit("-", 1)[1])
     path = folder / "tiny.npz"
     np.savez(path, x=np.random.default_rng(0).random((48, 3, size, size), dtype=np.float32))

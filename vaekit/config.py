@@ -43,6 +43,7 @@ class ModelConfig:
     latent_dim: int = 16                        # the `mlp` recipe keeps the classic 2-D latent
     conditional: bool = False                   # CVAE: feed the one-hot label to encoder and decoder
     num_classes: Optional[int] = None           # filled in from the data
+    covariates: Optional[Dict[str, int]] = None  # {name: categories} fed one-hot beside the label; from the data
     data_shape: Optional[list] = None           # filled in from the data, e.g. [1, 28, 28]
 
 
@@ -84,6 +85,8 @@ class DataConfig:
     workers: Optional[int] = None     # processes decoding a streamed image folder; None: up to 4
     layer: Optional[str] = None       # .h5ad: the layer read instead of X
     image_column: Optional[str] = None  # Hugging Face datasets: the image column (None: the one Image column)
+    covariates: List[str] = field(default_factory=list)  # categorical covariates (batch, donor): columns/arrays
+    counts: Optional[bool] = None     # count data, kept raw; None: when the likelihood is a count likelihood
 
 
 @dataclass

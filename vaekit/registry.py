@@ -169,7 +169,8 @@ POSTERIORS = Registry("posterior", ["vaekit.distributions"],
 PRIORS = Registry("prior", ["vaekit.distributions"],
                   ["mog", "normal", "uniform-categorical", "uniform-sphere", "vamp", "wrapped-normal-origin"])
 LIKELIHOODS = Registry("likelihood", ["vaekit.distributions"],
-                       ["bernoulli", "categorical256", "continuous-bernoulli", "dlogistic", "gaussian", "laplace"])
+                       ["bernoulli", "categorical256", "continuous-bernoulli", "dlogistic", "gaussian", "laplace", "nb",
+                        "poisson", "zinb"])
 OBJECTIVES = Registry("objective", ["vaekit.objectives", "vaekit.models"],  # a structure's own objective beside it
                       ["aae", "ae", "beta-tc", "capacity", "ciwae", "dip-vae", "elbo", "factor", "iwae",
                        "joint-capacity", "miwae", "mmd", "msssim", "piwae", "rae", "swae", "vaegan", "vq"])

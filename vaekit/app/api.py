@@ -16,6 +16,7 @@ from ..data import load_data
 from ..data.torch_dataset import is_torch_dataset, source_label
 from ..data.types import DataInfo
 from ..distributions import default_likelihood
+from ..distributions.counts import require_count_likelihood, wants_counts
 from ..errors import VaekitError
 from ..interop.diffusers import IMPORTED, fine_tune_config, imported_weights
 from ..models import Model, build_model
@@ -92,7 +93,8 @@ def train_run(data=None, *, recipe: Optional[str] = None, out=None, resume: bool
     splits = load_data(dataset if dataset is not None else cfg.data.source, data_dir=cfg.data.data_dir,
                        label_column=cfg.data.label_column,
                        val_fraction=cfg.data.val_fraction, seed=cfg.train.seed,
-                       info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg))
+                       info=data_info(cfg) if resume else None, stream=cfg.data.stream, **image_options(cfg),
+                       covariates=cfg.data.covariates, counts=wants_counts(cfg))
     if not resume:
         _fill_from_data(cfg, splits.info)
     torch.manual_seed(cfg.train.seed)
@@ -202,7 +204,8 @@ def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
     """What the model learns from the data: its shape, classes, and the default likelihood."""
     lik = cfg.model.likelihood
     if lik.name == "auto":
-        lik.name = default_likelihood(info.kind, lik.args)
+        lik.name = "nb" if info.counts else default_likelihood(info.kind, lik.args)
+    require_count_likelihood(info, lik.name, cfg.data.source)
     if info.kind == "table" and lik.name == "bernoulli":
         raise VaekitError(f"{cfg.data.source!r} is a table, and tables are standardized (mean 0, std 1 per "
                           "column), which a bernoulli likelihood cannot model; use --likelihood gaussian")
@@ -211,6 +214,7 @@ def _fill_from_data(cfg: RunConfig, info: DataInfo) -> None:
         lik.args["levels"] = int(levels)   # a pmf over the data's own quantization (categorical256, dlogistic)
     cfg.model.data_shape = list(info.shape)
     cfg.model.num_classes = info.num_classes
+    cfg.model.covariates = {c["name"]: len(c["categories"]) for c in info.covariates} or None
     cfg.data_info = info.to_dict()
 
 

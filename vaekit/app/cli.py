@@ -338,6 +338,8 @@ def sample(
     sampler: str = typer.Option("prior", "--sampler", help="Where z comes from: prior (the model's own), or a "
                                 "sampler fitted with `vaekit fit-sampler` (gmm, maf, two-stage)."),
     checkpoint: str = CHECKPOINT,
+    covariate_value: Optional[List[str]] = typer.Option(None, "--covariate-value", help="A model with covariates: "
+                                                        "decode as of this category, e.g. batch=0 (one per covariate)."),
 ):
     """Generate new data: decode draws from the model's prior (or a fitted sampler) into a PNG grid and/or .npy."""
     from .sampling import sample_run
@@ -345,7 +347,7 @@ def sample(
     if out and Path(out).suffix.lower() == ".npy" and npy is None:
         out, npy = None, out  # --out samples.npy writes the array
     _wrote(sample_run(run, n=n, label=label, seed=seed, png=out, npy=npy, sampler=sampler,
-                      checkpoint=checkpoint))
+                      checkpoint=checkpoint, covariate_values=covariate_value))
 
 
 @app.command("fit-sampler", epilog="Example: vaekit fit-sampler runs/rae-digits --sampler gmm --set components=20")
@@ -380,11 +382,14 @@ def reconstruct(
     npy: Optional[str] = typer.Option(None, "--npy", help="Write originals and reconstructions (original units) "
                                       "to .npy files (the originals to <stem>_original.npy)."),
     checkpoint: str = CHECKPOINT,
+    covariate_value: Optional[List[str]] = typer.Option(None, "--covariate-value", help="Decode every example "
+                                                        "as of this category, e.g. batch=0 (--npy): counterfactuals."),
 ):
     """Originals above their reconstructions (decoded posterior means)."""
     from .workflows import reconstruct_run
 
-    _wrote(reconstruct_run(run, data, split, n=n, png=out, npy=npy, checkpoint=checkpoint))
+    _wrote(reconstruct_run(run, data, split, n=n, png=out, npy=npy, checkpoint=checkpoint,
+                           covariate_values=covariate_value))
 
 
 @app.command(epilog="Example: vaekit encode runs/mlp-digits --data digits --out latents.csv --variance")
@@ -395,12 +400,15 @@ def encode(
     out: str = typer.Option("latents.npy", "--out", "-o", help=".npy or .csv file."),
     variance: bool = typer.Option(False, "--variance", help="Also write posterior variances."),
     checkpoint: str = CHECKPOINT,
+    covariate_value: Optional[List[str]] = typer.Option(None, "--covariate-value", help="Encode every example "
+                                                        "as of this category, e.g. batch=0: batch-corrected codes."),
 ):
     """Posterior means (and variances) of a dataset, to .npy or .csv."""
     from ..run import as_run
     from .workflows import encode_run
 
-    _wrote(encode_run(as_run(run, checkpoint), out, data, split, variance=variance))
+    _wrote(encode_run(as_run(run, checkpoint), out, data, split, variance=variance,
+                      covariate_values=covariate_value))
 
 
 @app.command(epilog="Example: vaekit plot runs/mlp-digits latent --method tsne")

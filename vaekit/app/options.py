@@ -34,6 +34,14 @@ def parse_sizes(value, option: str = "--hidden") -> list:
     return sizes
 
 
+def parse_names(value, option: str) -> list:
+    """Names from "batch,donor" or ["batch", "donor"]; none from "" or []."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else None
+    if items is None or not all(isinstance(v, str) for v in items):
+        raise VaekitError(f"{option} takes comma-separated names like batch,donor; got {value!r}")
+    return [v.strip() for v in items if v.strip()]
+
+
 LISTED = 8  # --help lists the choices of an option that has at most this many
 
 
@@ -130,6 +138,11 @@ OPTIONS: List[Option] = [
     Option("image_column", "data.image_column", str, "Hugging Face datasets: the image column (default: the one "
            "Image column)."),
     Option("val_fraction", "data.val_fraction", float, "Share of training data for validation (default 0.1)."),
+    Option("covariate", "data.covariates", str, "Categorical covariates (a batch, a donor; several with commas) "
+           "fed one-hot to encoder and decoder: CSV columns, .npz arrays, or x.NAME.npy beside x.npy.",
+           lambda v, flag: parse_names(v, flag)),
+    Option("counts", "data.counts", bool, "Count data: whole numbers kept raw, not standardized (default: with a "
+           "count likelihood, poisson, nb or zinb)."),
     Option("stream", "data.stream", bool, "Read a .npy file or folder of .npy shards batch by batch from disk, in "
            "bounded memory (default: when its float32 copy would exceed a quarter of RAM or 2 GiB); a folder of "
            "images streams the same way, decoded in worker processes."),

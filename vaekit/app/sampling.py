@@ -18,7 +18,7 @@ from ..run import Run, as_run, open_run
 from ..samplers import Sampler, build_sampler
 from ..rundir import sampler_files  # noqa: F401  (vaekit.app.sampling.sampler_files, as before)
 from .options import parse_set
-from .workflows import _save_npy, require_suffix, run_splits
+from .workflows import _save_npy, covariate_codes, require_suffix, run_splits
 
 
 def parse_sampler_sets(sets: Sequence[str]) -> Dict[str, object]:
@@ -88,11 +88,14 @@ def load_sampler(run, sampler: str = "gmm", model=None) -> Sampler:
 
 
 def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, png: Optional[str] = None,
-               npy: Optional[str] = None, sampler: str = "prior", checkpoint: str = "last") -> list:
+               npy: Optional[str] = None, sampler: str = "prior", checkpoint: str = "last",
+               covariate_values: Optional[list] = None) -> list:
     """``vaekit sample RUN``: decode n draws of z to a PNG grid and/or .npy (original units).
 
     z comes from the model's prior, or with ``sampler`` from a sampler fitted to the run's codes
     (``vaekit fit-sampler``); the default files are then named after it. ``checkpoint``: last, best or raw.
+    A model with covariates decodes as of the categories ``covariate_values`` (["batch=0"]), one for each
+    of its covariates.
     """
     from ..plots import save_image_grid
 
@@ -111,7 +114,7 @@ def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, pn
         fitted = run.load_sampler(sampler)
         draw, suffix = (lambda k, c: fitted.generate(model, k, c).cpu()), f"-{sampler}"
     torch.manual_seed(seed)
-    x = info.denormalize(draw(n, label))
+    x = info.denormalize(draw(n, _condition(run, n, label, covariate_values)))
     written = []
     if png is None and npy is None:
         png = str(Path(path) / rundir.PLOTS / f"samples{suffix}.png") if info.kind == "image" else None
@@ -123,3 +126,19 @@ def sample_run(path, n: int = 64, label: Optional[int] = None, seed: int = 0, pn
     if npy:
         written.append(_save_npy(Path(npy), x.numpy()))
     return written
+
+
+def _condition(run: Run, n: int, label: Optional[int], covariate_values: Optional[list]):
+    """What ``sample`` decodes with: the label, or for a model with covariates the label and the chosen
+    categories packed (:func:`vaekit.data.covariates.pack`)."""
+    model = run.model
+    codes = covariate_codes(run, covariate_values) or {}
+    if not model.covariates:
+        return label
+    missing = [c for c in model.covariates if c not in codes]
+    if missing:
+        raise VaekitError(f"this model decodes with the covariates {', '.join(model.covariates)}: choose a category "
+                          f"of each, e.g. --covariate-value {missing[0]}=NAME")
+    c = torch.full((n, 1 + len(model.covariates)), -1 if label is None else int(label), dtype=torch.long)
+    return model.with_covariates(c, codes, n)
+

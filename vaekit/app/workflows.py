@@ -54,15 +54,17 @@ def load_run_data(run: Run, source: Optional[str], val_fraction: float, seed: in
                      image_column=cfg.data.image_column if labelled else None)
 
 
-def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False) -> list:
+def encode_run(path, out, source: Optional[str] = None, split: str = "test", variance: bool = False,
+               covariate_values: Optional[list] = None) -> list:
     """Write posterior means (and variances) of a dataset to .npy or .csv; returns the paths written.
     A .npy keeps the latent's shape, (N, D) or (N, C, h, w) for a latent map. ``path``: a run directory, or
-    its :class:`~vaekit.run.Run` (one trained with your own networks, opened with them)."""
+    its :class:`~vaekit.run.Run` (one trained with your own networks, opened with them).
+    ``covariate_values`` (["batch=0"]): every example encoded as of those categories."""
     run = as_run(path)
     model = run.model
     model.require("encode", "vaekit encode")
     data = run_data(run, source, split)
-    mu, var = posterior_moments(model, data, variance=variance)
+    mu, var = posterior_moments(model, data, variance=variance, covariates=covariate_codes(run, covariate_values))
     mu, var = mu.numpy(), (None if var is None else var.numpy())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,11 +87,13 @@ def encode_run(path, out, source: Optional[str] = None, split: str = "test", var
 
 
 def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: int = 16,
-                    png: Optional[str] = None, npy: Optional[str] = None, checkpoint: str = "last") -> list:
+                    png: Optional[str] = None, npy: Optional[str] = None, checkpoint: str = "last",
+                    covariate_values: Optional[list] = None) -> list:
     """A PNG of originals above reconstructions (images), and/or reconstructions as .npy (original units).
 
     With ``npy`` the reconstructions of the first ``n`` examples go to that file and the
-    originals to ``<stem>_original.npy``, both denormalized for tables.
+    originals to ``<stem>_original.npy``, both denormalized for tables. ``covariate_values`` (["batch=0"]):
+    each example encoded with its own covariates and decoded as of those categories (counterfactuals).
     """
     from ..plots import plot_reconstructions
 
@@ -109,12 +113,31 @@ def reconstruct_run(path, source: Optional[str] = None, split: str = "test", n: 
         written.append(plot_reconstructions(model, data, png, n=n, info=info))
     if npy:
         x = data.x[:n]
-        y = None if data.y is None else data.y[:n]
-        x_hat = model.reconstruct(x, y)
+        c = None if data.c is None else data.c[:n]
+        codes = covariate_codes(run, covariate_values)
+        x_hat = model.reconstruct(x, c, **({"covariates": codes} if codes else {}))  # structures with their own
         npy = Path(npy)
         written.append(_save_npy(npy, info.denormalize(x_hat).numpy()))
         written.append(_save_npy(npy.with_name(npy.stem + "_original.npy"), info.denormalize(x).numpy()))
     return written
+
+
+def covariate_codes(run: Run, values: Optional[list]) -> Optional[dict]:
+    """{"batch": code} from ["batch=NAME", ...], NAME one of the run's categories of that covariate."""
+    if not values:
+        return None
+    known = {c["name"]: c["categories"] for c in (run.info.covariates if run.info else [])}
+    codes = {}
+    for item in values:
+        name, sep, value = str(item).partition("=")
+        if not sep or name not in known:
+            raise VaekitError(f"--covariate-value {item!r} must be NAME=CATEGORY with NAME one of the run's "
+                              f"covariates ({', '.join(known) or 'none: train with --covariate'})")
+        if value not in known[name]:
+            raise VaekitError(f"--covariate-value {item!r}: covariate '{name}' has the categories "
+                              f"{', '.join(known[name][:20])}; pick one of them")
+        codes[name] = known[name].index(value)
+    return codes
 
 
 def require_suffix(path, suffix: str, option: str) -> None:

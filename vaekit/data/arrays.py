@@ -30,6 +30,7 @@ class RawData:
     columns: Optional[list] = None
     factors: Optional[np.ndarray] = None  # float32 (N, F): known generative factors (``shapes``)
     factors_test: Optional[np.ndarray] = None
+    covariates: Optional[dict] = None  # {name: values (N,)}, coded in load_data (:mod:`vaekit.data.covariates`)
     extra: dict = field(default_factory=dict)  # factor names go in extra["factor_names"]
 
 

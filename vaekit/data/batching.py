@@ -11,6 +11,7 @@ from typing import Iterator, Optional, Tuple
 
 import torch
 
+from .covariates import pack
 from .types import TensorData
 
 
@@ -24,7 +25,8 @@ def iterate_batches(
     shard: Tuple[int, int] = (0, 1),
     skip: int = 0,
 ) -> Iterator[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
-    """Yield ``(x, y)`` batches; ``y`` is None for unlabelled data.
+    """Yield ``(x, y)`` batches; ``y`` is None for unlabelled data, and for data with covariates the labels
+    and covariates packed (B, 1 + m) (:func:`vaekit.data.covariates.pack`), the ``c`` models read.
 
     With ``shuffle`` the order comes from ``generator`` so a saved generator state
     reproduces it exactly (this is what makes ``--resume`` exact).
@@ -55,6 +57,8 @@ def iterate_batches(
     xs = read(indices) if read is not None else (rows(data.x, idx) for idx in indices)
     for start, idx, x in zip(starts, indices, xs):
         y = None if data.y is None else rows(data.y, idx)
+        if getattr(data, "covariates", None) is not None:
+            y = pack(y, rows(data.covariates, idx))
         if augment is not None:
             x = augment(x, seed, start // batch_size, shard, min(batch_size, n - start))
         if device is not None:

@@ -10,7 +10,7 @@ import itertools
 from array import array
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -20,8 +20,9 @@ from .arrays import RawData, to_table
 MAX_LINE = 16 << 20  # characters in one line: a longer one is refused before it is split into cells
 
 
-def read_csv(path: Path, name: str, label_column: Optional[str] = None) -> RawData:
-    """Read a table; ``label_column`` values become class indices by sorted unique value."""
+def read_csv(path: Path, name: str, label_column: Optional[str] = None, covariates: Sequence[str] = ()) -> RawData:
+    """Read a table; ``label_column`` values become class indices by sorted unique value; ``covariates``
+    columns are kept apart, as text (:mod:`vaekit.data.covariates`)."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -29,10 +30,13 @@ def read_csv(path: Path, name: str, label_column: Optional[str] = None) -> RawDa
             rows = ((reader.line_num, row) for row in reader if any(cell.strip() for cell in row))
             first = next(rows, None)
             require(first is not None, f"CSV {name} is empty; it needs a header row and at least one data row")
-            columns, has_header, label_idx, features = _columns(first[1], name, label_column)
+            columns, has_header, label_idx, features = _columns(first[1], name, label_column, covariates)
             values, labels, lines = array("d"), [], []  # read row by row: memory grows by 8 bytes a value
+            kept = {c: [] for c in covariates}
             for line, row in (rows if has_header else itertools.chain([first], rows)):
                 _read_row(row, line, columns, features, label_idx, name, values, labels)
+                for c in covariates:
+                    kept[c].append(row[columns.index(c)].strip())
                 lines.append(line)
     except PermissionError:  # said by data.files.readable
         raise
@@ -55,6 +59,7 @@ def read_csv(path: Path, name: str, label_column: Optional[str] = None) -> RawDa
         y = np.array([lookup[v] for v in labels], dtype=np.int64)
     return RawData(name, "table", x, y, num_classes=None if y is None else len(class_names),
                    class_names=class_names, columns=feature_names,
+                   covariates={c: np.array(v) for c, v in kept.items()} if covariates else None,
                    extra={"path": str(path), "label_column": label_column})
 
 
@@ -69,8 +74,9 @@ def _lines(f, name: str) -> Iterator[str]:
         yield line
 
 
-def _columns(first: list, name: str, label_column: Optional[str]) -> tuple:
-    """``(column names, whether the first row is a header, label index or None, feature indices)``."""
+def _columns(first: list, name: str, label_column: Optional[str], covariates: Sequence[str] = ()) -> tuple:
+    """``(column names, whether the first row is a header, label index or None, feature indices)``; the
+    ``covariates`` columns are no features."""
     first = [c.strip() for c in first]
     has_header = not all(_is_number(c) for c in first)
     columns = first if has_header else [str(i) for i in range(len(first))]
@@ -82,7 +88,11 @@ def _columns(first: list, name: str, label_column: Optional[str]) -> tuple:
         require(str(label_column) in counts,
                 f"CSV {name} has no column '{label_column}' (label_column); its columns are: {', '.join(columns)}")
         label_idx = columns.index(str(label_column))
-    features = [i for i in range(len(columns)) if i != label_idx]
+    for c in covariates:
+        require(str(c) in counts, f"CSV {name} has no column '{c}' (--covariate); its columns are: {', '.join(columns)}")
+        require(c != label_column, f"CSV {name} column '{c}' is the label column (--label-column); a covariate "
+                                   "(--covariate) is another column")
+    features = [i for i in range(len(columns)) if i != label_idx and columns[i] not in covariates]
     require(features, f"CSV {name} has no feature columns besides the label column '{label_column}'")
     return columns, has_header, label_idx, features
 

@@ -6,7 +6,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from ..errors import VaekitError, require
 from .arrays import RawData, encode_labels, to_examples
 from .builtin import find_idx_files, read_idx_files
 from .arrow_table import is_arrow_file, read_arrow_table
+from .covariates import side_arrays
 from .csv_table import read_csv
 from .h5ad import is_h5ad, read_h5ad
 from .idx import MAX_INFLATION, read_idx
@@ -33,14 +34,17 @@ TEST_LABEL_KEYS = ("y_test", "Y_test", "labels_test", "targets_test")
 
 def read_path(path: Path, source: str, label_column: Optional[str] = None,
               transform: ImageTransform = ImageTransform(), skip_bad: bool = False,
-              layer: Optional[str] = None) -> RawData:
+              layer: Optional[str] = None, covariates: Sequence[str] = ()) -> RawData:
     """Read the data at ``path`` (which exists); ``source`` is how the user named it. ``transform``
-    and ``skip_bad`` apply to a folder of images (:mod:`vaekit.data.image_folder`), ``layer`` to .h5ad."""
+    and ``skip_bad`` apply to a folder of images (:mod:`vaekit.data.image_folder`), ``layer`` to .h5ad,
+    ``covariates`` to tables, .npz and .npy files (:mod:`vaekit.data.covariates`)."""
     require(layer is None or is_h5ad(path), f"--layer {layer} applies to AnnData .h5ad files, but '{source}' is "
                                             "not one; drop --layer")
     name = f"'{source}'"
     suffix = path.suffix.lower()
     is_csv = path.is_file() and suffix in (".csv", ".tsv")
+    require(not covariates or (path.is_file() and suffix in (".csv", ".tsv", ".npy", ".npz")),
+            f"--covariate applies to a .csv/.tsv table, an .npz or an .npy file, but {name} is none of them")
     require(label_column is None or is_csv or is_arrow_file(path) or is_h5ad(path),
             f"--label-column {label_column} only applies to CSV/TSV, Parquet, Feather and .h5ad tables, but {name} "
             "is not one; "
@@ -58,15 +62,17 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None,
             return read_idx_files(idx_files, name, None, path)
         return read_image_folder(path, name, transform, skip_bad)
     if is_csv:
-        return read_csv(path, name, label_column)
+        return read_csv(path, name, label_column, covariates)
     if is_arrow_file(path):
         return read_arrow_table(path, source, label_column)
     if is_h5ad(path):
         return read_h5ad(path, source, label_column, layer)
     if suffix == ".npy":
-        return _with_path(_from_arrays(_load_npy(path, name), None, None, None, name), path)
+        raw = _with_path(_from_arrays(_load_npy(path, name), None, None, None, name), path)
+        raw.covariates = side_arrays(path, covariates, name) if covariates else None
+        return raw
     if suffix == ".npz":
-        return _with_path(_read_npz(path, name), path)
+        return _with_path(_read_npz(path, name, covariates), path)
     if "idx" in path.name.lower():
         return _read_idx_file(path, name)
     raise VaekitError(f"{name} has an unsupported file type '{suffix or path.name}'; supported: {SUPPORTED}")
@@ -102,7 +108,7 @@ def _read_shards(path: Path, name: str) -> RawData:
     return _from_arrays(x, y, None, None, name)
 
 
-def _read_npz(path: Path, name: str) -> RawData:
+def _read_npz(path: Path, name: str, covariates: Sequence[str] = ()) -> RawData:
     try:
         arrays = _npz_arrays(path, name)
     except PermissionError:  # said by data.files.readable
@@ -112,7 +118,9 @@ def _read_npz(path: Path, name: str) -> RawData:
         raise VaekitError(f"could not read {name} as an .npz archive ({e}); check that the file is complete "
                           "and was written with numpy.savez from numeric arrays") from None
     require(arrays, f"{name} holds no arrays; save the data as numpy.savez(path, x=..., y=...)")
-    known = set(LABEL_KEYS + TEST_KEYS + TEST_LABEL_KEYS)
+    for c in covariates:
+        require(c in arrays, f"{name} has no array '{c}' (--covariate); its arrays are: {', '.join(arrays)}")
+    known = set(LABEL_KEYS + TEST_KEYS + TEST_LABEL_KEYS + tuple(covariates))
     data_key = _first(arrays, DATA_KEYS) or next((k for k in arrays if k not in known), None)
     require(data_key is not None, f"{name} has only label/test arrays ({', '.join(arrays)}); add the data as 'x'")
 
@@ -120,7 +128,11 @@ def _read_npz(path: Path, name: str) -> RawData:
         key = _first(arrays, keys)
         return None if key is None else arrays[key]
 
-    return _from_arrays(arrays[data_key], get(LABEL_KEYS), get(TEST_KEYS), get(TEST_LABEL_KEYS), name)
+    raw = _from_arrays(arrays[data_key], get(LABEL_KEYS), get(TEST_KEYS), get(TEST_LABEL_KEYS), name)
+    require(not covariates or raw.x_test is None, f"{name} has an official test split (x_test), which --covariate "
+                                                  "does not read; put all examples in 'x' (a 20% test split is held out)")
+    raw.covariates = {c: arrays[c] for c in covariates} or None
+    return raw
 
 
 def _npz_arrays(path: Path, name: str) -> dict:

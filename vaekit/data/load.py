@@ -15,6 +15,7 @@ from .files import SUPPORTED, read_path, readable
 from .splits import TEST_FRACTION, TEST_SEED, random_test_split, split_indices, split_sizes
 from ..image_options import parse_augment
 from .augment import with_augment
+from .covariates import COVARIATES_KEY, encode, require_counts
 from .image_decode import ImageTransform
 from .image_folder import image_extra, is_image_folder, list_images, scan_headers
 from .image_stream import ImageRows
@@ -47,6 +48,8 @@ def load_data(
     workers: Optional[int] = None,
     layer: Optional[str] = None,
     image_column: Optional[str] = None,
+    covariates: Sequence[str] = (),
+    counts: bool = False,
 ) -> DataSplits:
     """Load a named dataset or a data path and split it into train / validation / test.
 
@@ -74,6 +77,10 @@ def load_data(
     workers: processes decoding a streamed image folder (default: up to 4, one per CPU).
     layer: the layer of an AnnData .h5ad file to read instead of X (e.g. "counts").
     image_column: the image column of a Hugging Face dataset (default: its one image column).
+    covariates: names of categorical covariates (a CSV column, an .npz array, or a side file
+        ``x.<name>.npy``), coded as int64 ``covariates`` (N, m) of each split (:mod:`vaekit.data.covariates`).
+    counts: the table is count data: checked to be whole numbers of 0 or more and kept raw, not
+        standardized (``info.counts``). A run's ``info`` brings its own covariates and counts.
 
     Images come out float32 (N, C, H, W) in [0, 1]; tables float32 (N, D) standardized with
     the training split's per-column mean and std; labels int64 (N,).
@@ -82,9 +89,15 @@ def load_data(
             f"val_fraction must be at least 0 and below 1, got {val_fraction!r}; "
             "use e.g. 0.1, or 0 for no validation split")
     augment = parse_augment(augment)
+    if info is not None:
+        covariates, counts = [c["name"] for c in info.covariates], info.counts
+    covariates = list(covariates or ())
+    require(not (stream and (covariates or counts)), f"data '{source}' is count data or has covariates, which load "
+                                                     "in memory; drop --stream")
+    stream = False if covariates or counts else stream
     if is_torch_dataset(source):
         raw = read_torch_dataset(source)
-        return _split_raw(raw, source_label(source), info, val_fraction, seed, augment)
+        return _split_raw(raw, source_label(source), info, val_fraction, seed, augment, covariates, counts)
     if str(source).startswith(PYTHON):
         raise refuse_reload(str(source))
     transform = _transform(str(source), image_size, channels, info)
@@ -98,19 +111,25 @@ def load_data(
         if path is not None:
             return _load_streamed(path, str(source), val_fraction, seed, info, label_column, layer)
         raw = _read_source(str(source), data_dir, label_column, download, mirrors, transform, skip_bad_images,
-                           layer, image_column)
-    return _split_raw(raw, canonical_name(str(source)) or str(source), info, val_fraction, seed, augment)
+                           layer, image_column, covariates)
+    return _split_raw(raw, canonical_name(str(source)) or str(source), info, val_fraction, seed, augment,
+                      covariates, counts)
 
 
 def _split_raw(raw: RawData, source: str, info: Optional[DataInfo], val_fraction: float, seed: int,
-               augment) -> DataSplits:
-    """Data read into memory, checked against ``info``, split and normalized."""
+               augment, covariates: Sequence[str] = (), counts: bool = False) -> DataSplits:
+    """Data read into memory, checked against ``info``, split and normalized (count data is kept raw)."""
+    if counts:
+        require(raw.kind == "table", f"{_named(raw.name)} holds images, but count data is a table (N, features); "
+                                     "drop --counts and use an image likelihood")
+        require_counts(raw.x, _named(raw.name))
     if info is not None:
         _check_matches(_named(raw.name), tuple(raw.x.shape[1:]), raw.columns, info)
     n_official = None if raw.x_test is None else len(raw.x_test)
     _check_sizes(len(raw.x), raw.name, n_official, val_fraction)
 
-    data = TensorData(torch.from_numpy(raw.x), _labels(raw.y), _factors(raw.factors))
+    codes, known = _covariates(raw, covariates, info)
+    data = TensorData(torch.from_numpy(raw.x), _labels(raw.y), _factors(raw.factors), covariates=codes)
     if raw.x_test is not None:
         trainval, test = data, TensorData(torch.from_numpy(raw.x_test), _labels(raw.y_test),
                                           _factors(raw.factors_test))
@@ -125,7 +144,7 @@ def _split_raw(raw: RawData, source: str, info: Optional[DataInfo], val_fraction
     mean = std = None
     if info is not None:
         mean, std = info.mean, info.std
-    elif raw.kind == "table":
+    elif raw.kind == "table" and not counts:
         mean, std = column_stats([train.x])
     out_info = DataInfo(
         name=source,
@@ -136,10 +155,12 @@ def _split_raw(raw: RawData, source: str, info: Optional[DataInfo], val_fraction
         columns=raw.columns,
         mean=mean,
         std=std,
-        extra={**raw.extra, "test_split": test_split,
+        extra={**raw.extra, "test_split": test_split, **({"counts": True} if counts else {}),
+               **({COVARIATES_KEY: known} if known else {}),
                **_levels(raw.kind, raw.extra.get("levels"), lambda: raw.x.reshape(-1)[:1_000_000])},
     )
-    train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors) for d in (train, val, test))
+    train, val, test = (TensorData(out_info.normalize(d.x), d.y, d.factors, covariates=d.covariates)
+                        for d in (train, val, test))
     return DataSplits(with_augment(train, augment, raw.kind, raw.name), val, test, out_info)
 
 
@@ -157,7 +178,8 @@ def _transform(source: str, image_size, channels, info: Optional[DataInfo]) -> I
 
 
 def _read_source(source: str, data_dir, label_column, download: bool, mirrors,
-                 transform: ImageTransform, skip_bad: bool, layer=None, image_column=None) -> RawData:
+                 transform: ImageTransform, skip_bad: bool, layer=None, image_column=None,
+                 covariates: Sequence[str] = ()) -> RawData:
     if is_hf_source(source):
         return read_hf(source, label_column, image_column)
     require(image_column is None, f"--image-column applies to Hugging Face datasets (hf-disk:PATH, "
@@ -166,10 +188,11 @@ def _read_source(source: str, data_dir, label_column, download: bool, mirrors,
     if name is not None:
         require(label_column is None,
                 f"label_column only applies to CSV tables; dataset '{name}' already has its labels")
+        require(not covariates, f"--covariate applies to a .csv, .npz or .npy file; dataset '{name}' has none")
         return load_named(name, data_dir=data_dir, download=download, mirrors=mirrors)
     path = Path(source).expanduser()
     if path.exists():
-        return read_path(path, source, label_column, transform, skip_bad, layer)
+        return read_path(path, source, label_column, transform, skip_bad, layer, covariates)
     looks_like_path = os.sep in source or "/" in source or bool(Path(source).suffix)
     if looks_like_path:
         raise VaekitError(f"data path '{source}' does not exist (working directory: {os.getcwd()}); "
@@ -273,6 +296,22 @@ def _check_sizes(n: int, name: str, n_official: Optional[int], val_fraction: flo
         f"(that would leave train={train}, val={val}, test={test}); use at least {needed} examples"
         + (", or val_fraction=0 to skip validation" if val_fraction else "")
     )
+
+
+def _covariates(raw: RawData, names: Sequence[str], info: Optional[DataInfo]) -> tuple:
+    """``(codes (N, m) int64 or None, [{"name", "categories"}, ...])``, coded by the run's categories if any."""
+    if not names:
+        return None, []
+    runs = {c["name"]: c["categories"] for c in info.covariates} if info is not None else {}
+    codes, known = [], []
+    for c in names:
+        values = raw.covariates[c]
+        require(len(values) == len(raw.x), f"covariate '{c}' of {_named(raw.name)} has {len(values)} values for "
+                                           f"{len(raw.x)} examples; give one value per example")
+        code, categories = encode(values, c, _named(raw.name), runs.get(c))
+        codes.append(code)
+        known.append({"name": c, "categories": categories})
+    return torch.from_numpy(np.stack(codes, 1)), known
 
 
 def _labels(y) -> Optional[torch.Tensor]:

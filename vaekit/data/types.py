@@ -11,24 +11,33 @@ import torch
 class TensorData:
     """Examples ``x`` (N, *shape) float32, optional integer labels ``y`` (N,) and, for data with
     known generative factors (``shapes``), their values ``factors`` (N, F) float32. A training split
-    may carry an ``augment`` (:class:`vaekit.data.augment.Augment`), applied to shuffled batches."""
+    may carry an ``augment`` (:class:`vaekit.data.augment.Augment`), applied to shuffled batches.
+    ``covariates``: int64 codes (N, m) of categorical covariates (:mod:`vaekit.data.covariates`)."""
 
     x: torch.Tensor
     y: Optional[torch.Tensor] = None
     factors: Optional[torch.Tensor] = None
     augment: Optional[Any] = None
+    covariates: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def subset(self, index: torch.Tensor) -> "TensorData":
         pick = lambda t: None if t is None else t[index]  # noqa: E731
-        return TensorData(self.x[index], pick(self.y), pick(self.factors))
+        return TensorData(self.x[index], pick(self.y), pick(self.factors), covariates=pick(self.covariates))
 
     def to(self, device) -> "TensorData":
         """Examples and labels on ``device`` (factors stay where they are)."""
-        return TensorData(self.x.to(device), None if self.y is None else self.y.to(device), self.factors,
-                          self.augment)
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return TensorData(self.x.to(device), move(self.y), self.factors, self.augment, move(self.covariates))
+
+    @property
+    def c(self) -> Optional[torch.Tensor]:
+        """What a model is conditioned on: the labels, or labels and covariates packed (B, 1 + m)."""
+        from .covariates import pack
+
+        return pack(self.y, self.covariates)
 
     def chunks(self, rows: Optional[int] = None) -> Iterator[torch.Tensor]:
         """The examples in pieces of at most ``rows`` (default: all at once); as
@@ -44,7 +53,8 @@ class DataInfo:
 
     kind: "image" (x in [0, 1], shape (C, H, W)) or "table" (x standardized, shape (D,)).
     mean/std: per-feature statistics of the training split used to standardize tables;
-    ``denormalize`` maps model output back to the original units.
+    ``denormalize`` maps model output back to the original units. A table of counts
+    (``extra["counts"]``) keeps its raw whole numbers: no mean and std.
     """
 
     name: str
@@ -67,6 +77,16 @@ class DataInfo:
         d = dict(d)
         d["shape"] = tuple(d["shape"])
         return cls(**d)
+
+    @property
+    def counts(self) -> bool:
+        """True for count data, kept as raw whole numbers (:mod:`vaekit.data.covariates`)."""
+        return bool(self.extra.get("counts"))
+
+    @property
+    def covariates(self) -> list:
+        """``[{"name": "batch", "categories": [...]}, ...]``: the categorical covariates, in order."""
+        return list(self.extra.get("covariates") or [])
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is None:

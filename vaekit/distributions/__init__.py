@@ -13,3 +13,4 @@ from . import flows as _flows  # noqa: F401,E402  (registers planar, radial, iaf
 from . import gumbel as _gumbel  # noqa: F401,E402  (registers gumbel, uniform-categorical, gumbel-vae)
 from . import vmf as _vmf  # noqa: F401,E402  (registers vmf, uniform-sphere, svae)
 from . import poincare as _poincare  # noqa: F401,E402  (registers wrapped-normal, wrapped-normal-origin, pvae)
+from . import counts as _counts  # noqa: F401,E402  (registers poisson, nb, zinb)

@@ -44,7 +44,7 @@ class CodebookMetric(Metric):
         chunks = []
         with evaluating(model), torch.no_grad():
             for x, y in iterate_batches(data, self.batch_size, device=model.device):
-                chunks.append(model.codes_of(x, y if model.num_classes else None).reshape(-1, stages).cpu())
+                chunks.append(model.codes_of(x, y if model.conditioned else None).reshape(-1, stages).cpu())
         index = torch.cat(chunks)                                       # (B * N, S)
         stats = [codebook_stats(index[:, s], codes) for s in range(stages)]
         return {"usage": float(sum(u for u, _ in stats) / stages),

@@ -39,7 +39,7 @@ def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[di
     n = 0
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            out = model(x, y if model.num_classes else None)
+            out = model(x, y if model.conditioned else None)
             if not means:
                 means = [[] for _ in out.latents]
                 kls = [torch.zeros(l.z.shape[1], dtype=torch.float64) for l in out.latents]
@@ -104,8 +104,8 @@ class ActiveUnitsMetric(Metric):
         if reason:
             return reason
         with evaluating(model):
-            out = model(data.x[:2].to(model.device), None if not model.num_classes or data.y is None
-                        else data.y[:2].to(model.device))
+            out = model(data.x[:2].to(model.device), None if not model.conditioned or data.c is None
+                        else data.c[:2].to(model.device))
         if not out.latents:
             return f"the {model.name} model has no stochastic latent"
         for layer in out.latents:

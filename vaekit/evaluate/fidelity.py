@@ -45,7 +45,7 @@ def sample_features(model, real: TensorData, seed: int, featurize: Callable[[tor
     with evaluating(model), torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for start in range(0, len(real), batch_size):
-            c = real.y[start:start + batch_size] if model.num_classes else None
+            c = real.c[start:start + batch_size] if model.conditioned else None
             x = model.sample(min(batch_size, len(real) - start), c).float()
             out.append(featurize(x.clamp(0, 1) if x.dim() == 4 else x))
     return torch.cat(out)

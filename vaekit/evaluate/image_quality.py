@@ -29,7 +29,7 @@ def reconstructions(model, data: TensorData, batch_size: int) -> Iterator[Tuple[
     """(x, x_hat) batches: the images and their decoded posterior means clipped to [0, 1], without gradients."""
     with evaluating(model), torch.no_grad():
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            yield x, model.reconstruct(x, y if model.num_classes else None).clamp(0, 1)
+            yield x, model.reconstruct(x, y if model.conditioned else None).clamp(0, 1)
 
 
 def mean_over_images(model, data: TensorData, batch_size: int,

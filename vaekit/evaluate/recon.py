@@ -40,7 +40,7 @@ def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=No
     sq, ce, n, values, db = 0.0, 0.0, 0, 0, 0.0
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            x_hat = model.reconstruct(x, y if model.num_classes else None)
+            x_hat = model.reconstruct(x, y if model.conditioned else None)
             if info is not None:
                 x_hat, x_orig = info.denormalize(x_hat), info.denormalize(x)
             else:

@@ -74,7 +74,7 @@ def scored_batches(model, data, batch_size: int, dequantize_levels: int = 0) -> 
     ``dequantize_levels`` levels when given (see :func:`dequantize`)."""
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            yield (dequantize(x, dequantize_levels) if dequantize_levels else x), (y if model.num_classes else None)
+            yield (dequantize(x, dequantize_levels) if dequantize_levels else x), (y if model.conditioned else None)
 
 
 def dequantize(x: torch.Tensor, levels: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:

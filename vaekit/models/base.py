@@ -27,6 +27,8 @@ class Model(nn.Module):
     deterministic_posterior = False  # q(z|x) puts all its mass on one z: importance sampling adds nothing
     # the objectives this structure can train with; None: any objective that gives every group a loss
     objectives: Optional[Tuple[str, ...]] = None
+    # categorical covariates {name: number of categories}, fed one-hot beside the label (set by build_model)
+    covariates: Dict[str, int] = {}
 
     def __init__(self, latent_dim: int, data_shape: Sequence[int], num_classes: Optional[int] = None,
                  latent_shape: Optional[Sequence[int]] = None):
@@ -72,9 +74,11 @@ class Model(nn.Module):
         """Fit statistics of the training data after each epoch (a VQ-VAE's code prior); no-op here."""
 
     # -- what users call ------------------------------------------------------------------
-    def embed(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """One latent point per example (B, *latent_shape): the posterior mean."""
-        return distribution_mean(self.encode(x, c))
+    def embed(self, x: torch.Tensor, c: Optional[torch.Tensor] = None,
+              covariates: Optional[Dict[str, int]] = None) -> torch.Tensor:
+        """One latent point per example (B, *latent_shape): the posterior mean. ``covariates``
+        ({"batch": 0}) encodes every example as if it had those covariate codes: batch-corrected codes."""
+        return distribution_mean(self.encode(x, self.with_covariates(c, covariates, x.shape[0])))
 
     @torch.no_grad()
     def sample(self, n: int, c: Optional[torch.Tensor] = None, mean: bool = True) -> torch.Tensor:
@@ -84,10 +88,13 @@ class Model(nn.Module):
         return px.mean if mean else px.sample()
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, c: Optional[torch.Tensor] = None, mean: bool = True) -> torch.Tensor:
-        """Decode the posterior mean of each x (or a posterior sample if not ``mean``)."""
+    def reconstruct(self, x: torch.Tensor, c: Optional[torch.Tensor] = None, mean: bool = True,
+                    covariates: Optional[Dict[str, int]] = None) -> torch.Tensor:
+        """Decode the posterior mean of each x (or a posterior sample if not ``mean``). ``covariates``
+        ({"batch": 0}): encode with the examples' own ``c``, decode with those codes instead, the
+        counterfactual decode (scVI's ``transform_batch``, Lopez et al. 2018)."""
         z = self.embed(x, c) if mean else self.encode(x, c).sample()
-        return self.decode(z, c).mean
+        return self.decode(z, self.with_covariates(c, covariates, x.shape[0])).mean
 
     # -- helpers --------------------------------------------------------------------------
     @property
@@ -108,6 +115,11 @@ class Model(nn.Module):
     def conditional(self) -> bool:
         """True when the model is conditioned on a class label (a CVAE)."""
         return bool(self.num_classes)
+
+    @property
+    def conditioned(self) -> bool:
+        """True when the networks see a condition: the class label (a CVAE) or covariates, or both."""
+        return bool(self.num_classes or self.covariates)
 
     def why_not(self, capability: str) -> Optional[str]:
         """None if the model can do ``capability``, else the one-line reason.
@@ -134,19 +146,59 @@ class Model(nn.Module):
             raise VaekitError(f"{what} does not apply to the {self.name} model: {why}")
 
     def condition(self, c: Optional[torch.Tensor], n: int) -> Optional[torch.Tensor]:
-        """One-hot condition (n, K) for a conditional model, None for a plain one."""
-        if not self.num_classes:
+        """The one-hot condition (n, K) the networks see, None for a plain model: the label's one-hot (a CVAE,
+        Sohn et al. 2015), then each covariate's (scVI's batch, Lopez et al. 2018), concatenated. With
+        covariates ``c`` is packed (n, 1 + m), the label first (:func:`vaekit.data.covariates.pack`)."""
+        if not self.conditioned:
             return None
-        if c is None:
+        if c is None and not self.covariates:
             raise VaekitError(f"this is a conditional VAE over {self.num_classes} classes: pass the class labels "
                               "(c=... in Python, --label on the command line)")
-        c = torch.as_tensor(c, device=self.device).long().reshape(-1)
-        if c.numel() == 1 and n > 1:
-            c = c.expand(n)
-        if int(c.min()) < 0 or int(c.max()) >= self.num_classes:
-            bad = int(c.max()) if int(c.max()) >= 0 else int(c.min())
-            raise VaekitError(f"label {bad} is out of range; this model knows labels 0..{self.num_classes - 1}")
-        return F.one_hot(c, self.num_classes).float()
+        if c is None:
+            raise VaekitError(f"this model is conditioned on the covariates {', '.join(self.covariates)}: pass c, "
+                              "the labels and covariate codes packed (data.c), or covariates={...} to embed and "
+                              "reconstruct")
+        c = torch.as_tensor(c, device=self.device).long()
+        parts = []
+        if self.covariates:
+            if c.dim() < 2 and c.numel() != 1 + len(self.covariates) or c.dim() == 2 and c.shape[1] != 1 + len(
+                    self.covariates) or c.dim() > 2:
+                raise VaekitError(f"c has shape {tuple(c.shape)}, but this model reads the label and its "
+                                  f"{len(self.covariates)} covariate(s) {', '.join(self.covariates)} packed, "
+                                  f"(B, {1 + len(self.covariates)}) (data.c); on the command line choose the "
+                                  "covariates with --covariate-value NAME=CATEGORY")
+            c = c.reshape(-1, 1 + len(self.covariates))
+            c = c.expand(n, -1) if c.shape[0] == 1 and n > 1 else c
+            label = c[:, 0]
+            parts = [(c[:, 1 + j], k, f"covariate '{name}'") for j, (name, k) in enumerate(self.covariates.items())]
+        else:
+            label = c.reshape(-1)
+            label = label.expand(n) if label.numel() == 1 and n > 1 else label
+        if self.num_classes:
+            parts.insert(0, (label, self.num_classes, "label"))
+        return torch.cat([_one_hot(*part) for part in parts], 1)
+
+    def with_covariates(self, c: Optional[torch.Tensor], covariates: Optional[Dict[str, int]],
+                        n: int) -> Optional[torch.Tensor]:
+        """``c`` (packed, or None) with the covariates named in ``covariates`` set to those codes for all n
+        examples: ``model.embed(x, data.c, covariates={"batch": 0})``."""
+        if not covariates:
+            return c
+        unknown = sorted(set(covariates) - set(self.covariates))
+        if unknown:
+            raise VaekitError(f"covariates={unknown} are not this model's; it knows "
+                              f"{sorted(self.covariates) or 'no covariates (train with --covariate)'}")
+        if c is None:
+            missing = sorted(set(self.covariates) - set(covariates))
+            if missing or self.num_classes:
+                raise VaekitError(f"pass c (data.c) with covariates=: they set {sorted(covariates)}, and the model "
+                                  f"also reads {missing or 'the label'}")
+            c = torch.full((n, 1 + len(self.covariates)), -1, dtype=torch.long)
+        c = torch.as_tensor(c, device=self.device).long().reshape(-1, 1 + len(self.covariates)).expand(n, -1).clone()
+        for j, name in enumerate(self.covariates):
+            if name in covariates:
+                c[:, 1 + j] = int(covariates[name])
+        return c
 
     def check_shape(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.data_shape:
@@ -172,6 +224,15 @@ class Model(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _one_hot(codes: torch.Tensor, k: int, what: str) -> torch.Tensor:
+    """One-hot (n, k) of integer codes, each checked to be in 0..k-1; ``what``: "label" or "covariate 'batch'"."""
+    if int(codes.min()) < 0 or int(codes.max()) >= k:
+        bad = int(codes.max()) if int(codes.max()) >= 0 else int(codes.min())
+        known = "labels" if what == "label" else "codes"
+        raise VaekitError(f"{what} {bad} is out of range; this model knows {known} 0..{k - 1}")
+    return F.one_hot(codes, k).float()
 
 
 def distribution_mean(q: Distribution, samples: int = 64) -> torch.Tensor:

@@ -43,7 +43,7 @@ class Parts:
         where = f"the network {part.name!r}"
         check_args(enc_cls, part.args, where, reserved=("cond_dim",))
         check_args(dec_cls, part.args, where, reserved=("cond_dim", "params_per_value"))
-        cond = self.num_classes or 0
+        cond = (self.num_classes or 0) + sum((self.cfg.covariates or {}).values())
         encoder = enc_cls(self.shape, cond_dim=cond, **part.args)
         self.map_shape = getattr(encoder, "latent_shape", None)
         return encoder, dec_cls(latent_dim, self.shape, params_per_value, cond_dim=cond, **part.args)
@@ -116,6 +116,7 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
                           f"gives a latent map of shape {tuple(parts.map_shape)}; use a vector-latent network "
                           "(drop --latent-channels) or a model built on the vae structure (vae, beta-vae, iwae, ...)")
     model.variant = name
+    model.covariates = dict(cfg.covariates or {})
     attach_discriminator(model, cfg, name)
     defaults = ModelConfig()
     for kind in ("posterior", "prior"):

@@ -28,17 +28,18 @@ def has_lazy(model: torch.nn.Module) -> bool:
 
 
 def posterior_moments(model, data: TensorData, batch_size: int = 1024, variance: bool = False,
-                      flat: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                      flat: bool = False, covariates: Optional[dict] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The latent point of every example (N, *latent_shape) (``model.embed``: the posterior mean), and the
     posterior variance of that shape if asked, on the CPU. A conditional model is given the labels.
     ``flat``: each as (N, latent_dim), a latent map's C * h * w values in one row (for PCA, samplers,
-    metrics that read vectors); a vector latent is (N, D) either way."""
+    metrics that read vectors); a vector latent is (N, D) either way. ``covariates`` ({"batch": 0}): every
+    example encoded with those covariate codes (:meth:`~vaekit.models.base.Model.with_covariates`)."""
     if variance:
         model.require("posterior_variance", "--variance (the posterior variance)")
     means, variances = [], []
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, device=model.device):
-            c = y if model.num_classes else None
+            c = model.with_covariates(y if model.conditioned else None, covariates, x.shape[0])
             means.append(model.embed(x, c).float().cpu())
             if variance:
                 variances.append(model.encode(x, c).variance.float().cpu())

@@ -69,6 +69,6 @@ def load(path, checkpoint: str = "last", device: str = "cpu", encoder: Optional[
 def materialize(model: Model) -> None:
     """Run one zero example through a model whose lazy layers have no shape yet."""
     x = torch.zeros(1, *model.data_shape, device=model.device)
-    y = torch.zeros(1, dtype=torch.long) if model.num_classes else None
+    y = torch.zeros(1, 1 + len(model.covariates), dtype=torch.long) if model.conditioned else None
     with evaluating(model):
         model(x, y)

@@ -171,7 +171,7 @@ class QuantizedModel(Model):
         (so an unseen code keeps a small probability)."""
         counts = torch.ones_like(self.prior_logits)
         for x, y in batches:
-            index = self.codes_of(x, y if self.num_classes else None)
+            index = self.codes_of(x, y if self.conditioned else None)
             counts += F.one_hot(index, self.codes).sum(0).to(counts.dtype)
         self.prior_logits.copy_(torch.log(counts / counts.sum(1, keepdim=True)))
 

@@ -117,7 +117,7 @@ class Autoencoder(Model):
         of the training codes, mean and covariance (1/N, full or diagonal), plus 1e-6 I."""
         n, total, outer = 0, None, None
         for x, y in batches:
-            z = self.codes(x, y if self.num_classes else None).double()      # (B, D)
+            z = self.codes(x, y if self.conditioned else None).double()      # (B, D)
             total = z.sum(0) if total is None else total + z.sum(0)
             outer = z.t() @ z if outer is None else outer + z.t() @ z
             n += z.shape[0]

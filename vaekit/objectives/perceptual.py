@@ -71,7 +71,7 @@ class Perceptual(Objective):
         if seen:
             x_hat = reconstruction(seen[0].px)
         else:  # iwae, miwae, ...: no forward pass; the decoded posterior mean
-            c = c if model.num_classes else None
+            c = c if model.conditioned else None
             x_hat = reconstruction(model.decode(model.embed(x, c), c))
         distance = self.term(x, x_hat)                                        # (B,)
         losses = dict(result.losses)

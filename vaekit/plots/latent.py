@@ -101,7 +101,8 @@ def _scatter(fig, ax, points: np.ndarray, labels: Optional[np.ndarray], names: O
 
 def plot_latent(model, data, path: PathLike, method: str = "pca", class_names: Optional[Sequence[str]] = None,
                 max_points: int = 5000, title: Optional[str] = None, info: Optional[DataInfo] = None) -> Path:
-    """Scatter the posterior means of (at most ``max_points`` of) ``data`` in 2-D, coloured by label.
+    """Scatter the posterior means of (at most ``max_points`` of) ``data`` in 2-D, coloured by label; data
+    with covariates (a batch) gets one more map beside it per covariate, the same points coloured by it.
 
     ``class_names`` default to those of the run's data (``info``, ``vaekit.open_run(path).info``).
     Returns the written path.
@@ -109,13 +110,23 @@ def plot_latent(model, data, path: PathLike, method: str = "pca", class_names: O
     data = subsample(as_data(data), max_points)
     points, description = latent_embedding(model, data, method)
     labels = None if data.y is None else data.y.cpu().numpy().astype(int)
-    fig, ax = new_figure(6.4, 5.0)
-    _scatter(fig, ax, points, labels, _class_names(info, class_names))
+    panels = [(labels, _class_names(info, class_names), None)]
+    covariates = getattr(data, "covariates", None)
+    known = info.covariates if info is not None else []
+    for j in range(0 if covariates is None else covariates.shape[1]):
+        name, categories = (known[j]["name"], known[j]["categories"]) if j < len(known) else (f"covariate {j}", None)
+        panels.append((covariates[:, j].cpu().numpy().astype(int), categories, f"by {name}"))
+    fig, axes = new_figure(6.4 * len(panels), 5.0, ncols=len(panels), squeeze=False)
     xlabel, ylabel = axis_labels(description)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if description["method"] == "strip":
-        ax.set_yticks([])
+    for ax, (colours, names, what) in zip(axes[0], panels):
+        _scatter(fig, ax, points, colours, names)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if description["method"] == "strip":
+            ax.set_yticks([])
+        if what:
+            ax.set_title(what)
+    ax = axes[0][0]
     how = {"identity": "", "strip": "", "pca": ", PCA", "tsne": ", t-SNE"}[description["method"]]
     shape = getattr(model, "latent_shape", (model.latent_dim,))
     size = f"{'×'.join(map(str, shape))} latent map, flattened" if len(shape) > 1 else f"{model.latent_dim}-D latent"

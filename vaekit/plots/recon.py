@@ -50,7 +50,7 @@ def reconstruction_pairs(model, data, n: int = 16, seed: int = SEED):
         data = data.subset(index.sort().values)
     if model.num_classes and data.y is None:
         raise VaekitError(f"this is a conditional VAE over {model.num_classes} classes: the data needs labels y")
-    y = data.y if model.num_classes else None
+    y = data.c if model.conditioned else None
     with evaluating(model):
         recon = model.reconstruct(data.x.to(model.device), None if y is None else y.to(model.device))
     return data.x.cpu(), recon.cpu()
