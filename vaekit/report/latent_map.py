@@ -44,7 +44,7 @@ def reconstructions(model, data, batch_size: int = 512) -> tuple:
     with evaluating(model):
         for i in range(0, len(data), batch_size):
             x = data.x[i:i + batch_size].to(model.device)
-            c = data.c if model.conditioned else None  # labels, and covariates packed with them
+            c = getattr(data, "c", data.y) if model.conditioned else None  # labels (and covariates, in memory)
             y = c[i:i + batch_size].to(model.device) if c is not None else None
             originals.append(x.cpu())
             recons.append(model.reconstruct(x, y).cpu())
