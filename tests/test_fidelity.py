@@ -153,7 +153,7 @@ def test_fd_and_fid_say_why_they_cannot_run(digits, mlp_model):
 class LabelRecorder(torch.nn.Module):
     """A conditional 'model' that returns its labels as images, to see which labels fd samples with."""
 
-    num_classes, data_shape = 10, (1, 2, 2)
+    num_classes, data_shape, conditioned = 10, (1, 2, 2), True
 
     def __init__(self):
         super().__init__()

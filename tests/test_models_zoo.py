@@ -221,7 +221,8 @@ def test_models_json_lists_recipes_and_config(capsys):
     code, out, _ = run_cli(["models", "--json"], capsys)
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["cvae"]["recipes"] == ["cvae"]
-    assert rows["vae"]["recipes"] == ["autoencoder-kl", "autoencoder-kl-small", "celeba64", "conv", "mlp", "resnet"]
+    assert rows["vae"]["recipes"] == ["autoencoder-kl", "autoencoder-kl-small", "celeba64", "conv", "mlp", "resnet",
+                                      "scvi"]
     assert rows["factorvae"]["config"]["train"]["objective"]["name"] == "factor"
 
 
