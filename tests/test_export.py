@@ -193,3 +193,14 @@ def test_cli_export_and_its_errors(mlp_run, tmp_path, capsys, monkeypatch):
 
     with pytest.raises(VaekitError, match=r"pip install vaekit\[export\]"):
         OnnxModel(tmp_path / "o")
+
+
+def test_a_full_covariance_prior_is_sampled_with_its_covariance():
+    """z = mu + L eps has covariance L L^T (not L^T L): a prior with strong correlation tells them apart."""
+    from vaekit.export.onnx_backend import sample_prior
+
+    tril = np.array([[1.0, 0.0], [0.9, 0.3]])
+    z = sample_prior({"kind": "gaussian", "loc": [0.5, -1.0], "scale_tril": tril.tolist()}, 40000,
+                     np.random.default_rng(0))
+    np.testing.assert_allclose(z.mean(0), [0.5, -1.0], atol=0.03)
+    np.testing.assert_allclose(np.cov(z.T), tril @ tril.T, atol=0.04)
