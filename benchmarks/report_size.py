@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -21,21 +20,12 @@ def vaekit(*args: str) -> None:
 
 def screenshot(page: Path, png: Path) -> None:
     """The latent map with one thumbnailed point hovered, as the README shows it."""
-    import tempfile
-
-    from selenium import webdriver
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from browser import headless_chromium
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or ""
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1100,760", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-    try:
+    with headless_chromium() as driver:
         driver.get(page.resolve().as_uri())
         svg = driver.find_element(By.CSS_SELECTOR, "svg.map")
         driver.execute_script("arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -110);", svg)
@@ -44,8 +34,6 @@ def screenshot(page: Path, png: Path) -> None:
         time.sleep(0.3)
         png.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(png))
-    finally:
-        driver.quit()
 
 
 def main() -> None:

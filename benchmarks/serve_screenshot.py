@@ -8,7 +8,6 @@ Without --run the mlp recipe (2-D latent) is trained on digits for 20 epochs fir
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,13 +19,11 @@ def main() -> None:
     parser.add_argument("--run")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
-    from test_serve_browser import CHROMIUM, DRIVER, FLAGS
+    from browser import headless_chromium
 
     from vaekit.serve.server import ServerThread, torch_app
 
@@ -36,13 +33,7 @@ def main() -> None:
 
         run = str(Path(tempfile.mkdtemp()) / "mlp")
         vaekit.train("digits", recipe="mlp", epochs=20, out=run, progress=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="vaekit-chromium-")
-    for flag in FLAGS + [f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=Service(DRIVER))
-    try:
+    with headless_chromium() as browser:
         with ServerThread(torch_app(run)) as url:
             browser.get(url + "/")
             wait = WebDriverWait(browser, 30)
@@ -66,9 +57,6 @@ def main() -> None:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(args.out)
             print(f"wrote {args.out}")
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":
