@@ -204,3 +204,52 @@ def test_a_full_covariance_prior_is_sampled_with_its_covariance():
                      np.random.default_rng(0))
     np.testing.assert_allclose(z.mean(0), [0.5, -1.0], atol=0.03)
     np.testing.assert_allclose(np.cov(z.T), tril @ tril.T, atol=0.04)
+
+
+@pytest.mark.parametrize("variant,options", [
+    ("vqvae", {}), ("rvq", {"network": "resnet", "widths": [8, 16], "blocks": 1, "latent_channels": 3}),
+    ("fsq", {"network": "resnet", "widths": [8, 16], "blocks": 1}),
+    ("vqgan", {"network": "resnet", "widths": [8, 16], "blocks": 1, "latent_channels": 3})])
+def test_numpy_codes_are_the_models_codes_in_its_layout(variant, options):
+    """With one likely code per position and stage, numpy draws exactly the codes model.prior_sample draws:
+    the stages summed and a latent map's channels first, as the decoder reads them."""
+    from vaekit.app.options import apply_options, base_config
+    from vaekit.export.contract import prior_spec
+    from vaekit.export.onnx_backend import sample_prior
+    from vaekit.models import build_model
+
+    cfg = apply_options(base_config(), {"model": variant, "latent_dim": 4, **(options or {"hidden": [32]})}, [])
+    cfg.model.data_shape, cfg.model.num_classes = [1, 8, 8], 10
+    model = build_model(cfg.model).eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, buffer in model.codebook.named_buffers():
+            if name.endswith("embedding"):
+                buffer.copy_(torch.randn_like(buffer))
+        pick = torch.randint(0, model.codes, (model.prior_logits.shape[0],))
+        model.prior_logits.copy_(torch.nn.functional.one_hot(pick, model.codes) * 60.0 - 30.0)
+        theirs = model.prior_sample(3).reshape(3, -1).numpy()
+    ours = sample_prior(json.loads(json.dumps(prior_spec(model))), 3, np.random.default_rng(0))
+    assert ours.shape == theirs.shape and len(set(theirs[0].round(4).tolist())) > 2
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_the_wrapped_normal_on_the_ball_is_sampled_as_torch_samples_it():
+    """pvae's prior N^W(0, I) and a wrapped normal away from the origin: numpy against torch's rsample."""
+    from conftest import small_model
+    from vaekit.distributions.poincare import WrappedNormal
+    from vaekit.export.contract import distribution_spec, prior_spec
+    from vaekit.export.onnx_backend import sample_prior
+
+    model = small_model("pvae")
+    loc = torch.tensor([0.5, -0.3, 0.1, 0.2], dtype=torch.float64)
+    away = WrappedNormal(loc, torch.tensor([0.3, 0.6, 0.2, 0.4], dtype=torch.float64), curvature=1.5)
+    for spec, dist in ((prior_spec(model), model.prior()), (distribution_spec(away), away)):
+        assert spec["kind"] == "wrapped-normal"
+        ours = sample_prior(spec, 40000, np.random.default_rng(0)).astype(np.float64)
+        torch.manual_seed(0)
+        theirs = dist.sample((40000,)).reshape(40000, -1).double().numpy()
+        np.testing.assert_allclose(ours.mean(0), theirs.mean(0), atol=0.01)
+        np.testing.assert_allclose(ours.std(0), theirs.std(0), atol=0.01)
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1).mean(), np.linalg.norm(theirs, axis=1).mean(),
+                                   atol=0.005)

@@ -3,8 +3,9 @@
 The prior is written as plain numbers in one of a few families a numpy program can sample
 (``vaekit.export.onnx_backend`` does): ``gaussian`` (loc and a diagonal ``scale`` or a ``scale_tril``),
 ``mixture`` of diagonal Gaussians, ``concrete`` (Gumbel-softmax groups), ``one-hot``, ``uniform-sphere``,
-``codebook`` (a categorical code per position), and ``concat`` of several; anything else is ``unsupported``
-with the reason.
+``codebook`` (a categorical code per position and stage, the code vector the sum of each stage's table
+row, laid out as the decoder reads it), ``wrapped-normal`` (on the Poincaré ball), and ``concat`` of several;
+anything else is ``unsupported`` with the reason.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from torch.distributions import Distribution, Independent, MixtureSameFamily, Mu
 from ..models import Model
 
 
+MAX_TABLE = 1 << 22  # numbers in a quantizer's code tables that export.json writes out
+
+
 def _list(t: torch.Tensor) -> list:
     return t.detach().cpu().double().tolist()
 
@@ -23,6 +27,7 @@ def _list(t: torch.Tensor) -> list:
 def distribution_spec(p: Distribution) -> dict:
     """A prior distribution over one flattened code, as numbers; ``unsupported`` where none of the families fits."""
     from ..distributions.gumbel import GroupedConcrete
+    from ..distributions.poincare import WrappedNormal
     from ..distributions.vmf import HypersphericalUniform
 
     base = p.base_dist if isinstance(p, Independent) else p
@@ -38,6 +43,9 @@ def distribution_spec(p: Distribution) -> dict:
         return {"kind": "concrete", "logits": _list(p.logits), "sizes": list(p.sizes), "temperature": p.temperature}
     if isinstance(p, HypersphericalUniform):
         return {"kind": "uniform-sphere", "dim": p.m}
+    if isinstance(p, WrappedNormal):
+        return {"kind": "wrapped-normal", "loc": _list(p.loc.flatten()), "scale": _list(p.scale.flatten()),
+                "curvature": p.c}
     return {"kind": "unsupported", "why": f"its {type(p).__name__} prior has no sampler outside torch; sample "
                                           "with vaekit (vaekit sample RUN)"}
 
@@ -47,10 +55,15 @@ def prior_spec(model: Model) -> dict:
     """The prior ``model.prior_sample`` draws from, over the flattened code (latent_dim,)."""
     from ..models.jointvae import JointVAE
     from ..models.ladder import LadderVAE
-    from ..models.vqvae import VQVAE
+    from ..models.quantized import QuantizedModel
 
-    if isinstance(model, VQVAE):
-        return {"kind": "codebook", "logits": _list(model.prior_logits), "codebook": _list(model.codebook.embedding)}
+    if isinstance(model, QuantizedModel):
+        tables = model.codebook.tables()
+        if tables.numel() > MAX_TABLE:
+            return {"kind": "unsupported", "why": f"its {tuple(tables.shape)} code tables are too large to write "
+                                                  "down; sample with vaekit (vaekit sample RUN)"}
+        return {"kind": "codebook", "logits": _list(model.prior_logits), "tables": _list(tables),
+                "map_shape": None if model.map_shape is None else [int(v) for v in model.map_shape]}
     if isinstance(model, JointVAE):
         return {"kind": "concat", "parts": [distribution_spec(model.priors[0]())] + [
             {"kind": "one-hot", "categories": int(k)} for k in model.categories]}

@@ -154,14 +154,39 @@ def sample_prior(spec: dict, n: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "uniform-sphere":  # a normalized standard Gaussian is uniform on the sphere (Muller 1959)
         v = rng.standard_normal((n, spec["dim"]))
         return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
-    if kind == "codebook":  # per position a code index ~ softmax(logits[position]); its code vector
-        logits, book = np.asarray(spec["logits"]), np.asarray(spec["codebook"], dtype=np.float32)
-        p = _softmax(logits)
-        index = np.stack([rng.choice(book.shape[0], size=n, p=p[i]) for i in range(len(p))], axis=1)  # (n, N)
-        return book[index].reshape(n, -1)
+    if kind == "codebook":  # per position and stage a code index ~ softmax(logits[row]); the stages' rows summed
+        p = _softmax(np.asarray(spec["logits"]))                                          # (N * S, K)
+        tables = np.asarray(spec["tables"] if "tables" in spec else [spec["codebook"]], dtype=np.float32)
+        stages, codes = tables.shape[0], tables.shape[1]
+        u = rng.random((n, len(p), 1))
+        index = np.minimum((np.cumsum(p, axis=1)[None] < u).sum(-1), codes - 1)           # (n, N * S)
+        index = index.reshape(n, -1, stages)                                              # (n, N, S)
+        z = sum(tables[s][index[:, :, s]] for s in range(stages))                         # (n, N, D)
+        if spec.get("map_shape"):                                                         # (n, D, N) = (n, C, h * w)
+            z = z.transpose(0, 2, 1)
+        return np.ascontiguousarray(z).reshape(n, -1)
+    if kind == "wrapped-normal":  # v ~ N(0, diag scale^2) at the origin, carried to loc and mapped onto the ball
+        return _wrapped_normal(spec, n, rng)
     if kind == "concat":
         return np.concatenate([sample_prior(part, n, rng) for part in spec["parts"]], axis=1)
     raise VaekitError(f"sampling this exported model needs more than its ONNX files: {spec.get('why', kind)}")
+
+
+def _wrapped_normal(spec: dict, n: int, rng: np.random.Generator) -> np.ndarray:
+    """z = exp_mu(PT_0->mu(v / lambda_0)) = exp_mu(v / lambda_mu), v ~ N(0, diag scale^2), so d(mu, z) = |v|
+    (Mathieu et al. 2019, sec. 3.1 and their code; Nagano et al. 2019), with the ball's maths of Ganea et al.
+    2018 (lemma 2, eq. 3), as vaekit.distributions.poincare."""
+    c, sc = float(spec["curvature"]), float(spec["curvature"]) ** 0.5
+    mu, scale = np.asarray(spec["loc"])[None], np.asarray(spec["scale"])[None]
+    lam = 2 / np.maximum(1 - c * (mu ** 2).sum(-1, keepdims=True), 1e-15)              # lambda_mu
+    u = scale * rng.standard_normal((n, mu.shape[1])) / lam                          # the tangent vector at mu
+    norm = np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-15)
+    y = np.tanh(sc * lam * norm / 2) * u / (sc * norm)
+    xy, x2, y2 = (mu * y).sum(-1, keepdims=True), (mu ** 2).sum(-1, keepdims=True), (y ** 2).sum(-1, keepdims=True)
+    z = ((1 + 2 * c * xy + c * y2) * mu + (1 - c * x2) * y) / np.maximum(1 + 2 * c * xy + c ** 2 * x2 * y2, 1e-15)
+    limit = (1 - 4e-3) / sc                                                          # kept inside the ball
+    r = np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-15)
+    return np.where(r > limit, z / r * limit, z).astype(np.float32)
 
 
 def _softmax(a: np.ndarray) -> np.ndarray:

@@ -76,6 +76,10 @@ class Codebook(nn.Module):
         """Code vectors of indices (M, S) -> (M, D)."""
         return self.vectors()[index[:, 0]]
 
+    def tables(self) -> torch.Tensor:
+        """(S, K, D): lookup(index) = sum_s tables[s, index[:, s]] (what an export writes down)."""
+        return self.vectors()[None]
+
     @torch.no_grad()
     def restart_idle(self, ze: torch.Tensor, index: torch.Tensor) -> None:
         """Count steps unused; move codes idle for ``restart_after`` steps to random rows of ze (M, D)."""
@@ -220,6 +224,10 @@ class FiniteScalar(nn.Module):
         digits = (index[:, :1] // self.basis) % self.basis.new_tensor(self.levels)
         return (digits.to(self.width.dtype) - self.width) / self.width
 
+    def tables(self) -> torch.Tensor:
+        """(1, K, D): the implicit codebook written out, every grid point in index order."""
+        return self.lookup(torch.arange(self.codes, device=self.basis.device)[:, None])[None]
+
 
 class ResidualVQ(nn.Module):
     """Residual vector quantization (Zeghidour et al. 2021, SoundStream, alg. 1): stage i quantizes the
@@ -260,3 +268,7 @@ class ResidualVQ(nn.Module):
 
     def lookup(self, index: torch.Tensor) -> torch.Tensor:
         return sum(book.embedding[index[:, s]] for s, book in enumerate(self.books))
+
+    def tables(self) -> torch.Tensor:
+        """(S, K, D): each stage's codebook; a code is the sum of one vector per stage."""
+        return torch.stack([book.embedding for book in self.books])
