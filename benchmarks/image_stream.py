@@ -21,7 +21,11 @@ channels=3, workers=W)`` of ``--recipe`` (default ``conv``; ``--recipe resnet`` 
 - the bound the data path sets: images per second of the same shuffled batches decoded alone, no model.
   Where a step takes less time than decoding its batch, the loop waits for the difference.
 
-Results: printed, and benchmarks/results/image-stream.json.
+``--steps N`` ends the training epoch and the validation pass after N batches (the folder, its headers and
+the splits stay whole), for a network too slow on this CPU for a whole epoch of 100,000 images; the result
+then says how many hours the whole epoch would take at the measured rate.
+
+Results: printed, and benchmarks/results/image-stream.json (``--out NAME``: NAME.json).
 """
 from __future__ import annotations
 
@@ -95,9 +99,10 @@ class PeakRSS(threading.Thread):
             time.sleep(0.1)
 
 
-def timed_reads(records: list):
+def timed_reads(records: list, steps: int = 0):
     """``ImageRows.read_batches`` wrapped, inside the trainer's training epochs only: each call's batch count,
-    the seconds blocked in it, and its span."""
+    the seconds blocked in it, and its span. With ``steps`` > 0 every pass (training and validation) ends
+    after that many batches."""
     from vaekit.data.image_stream import ImageRows
     from vaekit.train.trainer import Trainer
 
@@ -111,12 +116,16 @@ def timed_reads(records: list):
             training[0] = False
 
     def read_batches(self, batches):
+        whole = sum(len(rows) for rows in batches)
+        if steps:
+            batches = batches[:steps]
         if not training[0]:
             yield from real(self, batches)
             return
         # the span runs from the first request to the request of the last batch: every step but the last
         # (the consumer asks for no batch after its last) is inside it
-        row = {"batches": len(batches), "images": 0, "wait": 0.0, "start": time.perf_counter(), "end": None}
+        row = {"batches": len(batches), "epoch_images": whole, "images": 0, "wait": 0.0,
+               "start": time.perf_counter(), "end": None}
         records.append(row)
         for i, x in enumerate(real(self, batches)):
             row["wait"] += time.perf_counter() - (row["end"] or row["start"])
@@ -149,8 +158,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--recipe", default="conv")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=0,
+                        help="end the epoch (and the validation pass) after this many batches: for a network too "
+                             "slow here for a whole epoch; the JPEG folder and its index stay whole")
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--dir", type=Path, default=None, help="where the JPEGs go (default: a temp folder)")
+    parser.add_argument("--out", default="image-stream", help="results file name in benchmarks/results")
     parser.add_argument("--keep", action="store_true", help="keep the JPEGs (and reuse them when present)")
     args = parser.parse_args()
 
@@ -161,7 +174,7 @@ def main() -> None:
     made = 0.0 if (folder.is_dir() and len(list(folder.glob("*.jpg"))) == args.n) else write_folder(folder, args.n)
     print(f"{args.n} JPEGs in {folder} ({made:.0f} s to write)", flush=True)
     records: list = []
-    timed_reads(records)
+    timed_reads(records, args.steps)
     peak = PeakRSS()
     peak.start()
     start = time.perf_counter()
@@ -178,6 +191,9 @@ def main() -> None:
     result = {
         "n": args.n, "size": args.size, "workers": args.workers, "recipe": args.recipe, "sets": args.sets,
         "batch_size": args.batch_size, "train_steps": steps, "steps_timed": steps - 1,
+        "epoch_cut_at_steps": args.steps or None,
+        "epoch_images": train["epoch_images"],
+        "full_epoch_hours_at_this_rate": train["epoch_images"] / (images / seconds) / 3600,
         "peak_rss_gb": peak.peak / 1e9, "data_wait_share": train["wait"] / seconds,
         "img_per_s": images / seconds, "train_loop_s": seconds, "total_s": total,
         "setup_and_validation_s": total - seconds, "shape": info["shape"],
@@ -187,7 +203,7 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "image-stream.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
 
