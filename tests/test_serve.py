@@ -99,6 +99,16 @@ def test_every_endpoint_answers_with_data_of_the_models_shapes(client):
     assert client.call("GET", "/docs")[0] == 200 and "/decode" in client.call("GET", "/openapi.json")[1]["paths"]
 
 
+def test_images_are_written_as_pngs_that_pillow_reads_back():
+    """codec.encode_png: greyscale and RGB, values clipped to [0, 1] and rounded to 8 bits."""
+    from vaekit.serve.codec import encode_png
+
+    for shape in [(1, 5, 7), (3, 5, 7)]:
+        x = np.random.default_rng(0).uniform(-0.2, 1.2, shape).astype(np.float32)
+        expected = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+        assert np.array_equal(decoded(encode_png(x)), expected[0] if shape[0] == 1 else expected.transpose(1, 2, 0))
+
+
 def test_the_explorer_map_lies_on_the_principal_plane(client):
     """latent_map: orthonormal axes along which the centred codes vary most (Jolliffe 2002, sec. 3.5)."""
     points = client.call("GET", "/points")[1]
@@ -144,13 +154,16 @@ HOSTILE = {
     "a JSON list": ("/decode", b"[1, 2]", 422),
     "a body over the limit": ("/decode", b'{"z": [[' + b"0," * (3 << 20) + b"0]]}", 413),
     "a file path": ("/decode", {"z": [[0, 0, 0, 0]], "path": "/etc/passwd", "format": "../../x"}, 422),
+    "no body": ("/decode", b"", 422),
+    "JSON sent as text": ("/decode", b'{"z": [[0, 0, 0, 0]]}', 422, {"Content-Type": "text/plain"}),
 }
 
 
 @pytest.mark.parametrize("case", HOSTILE)
 def test_hostile_requests_get_a_4xx_with_a_one_line_reason(client, case):
-    path, body, expected = HOSTILE[case]
-    status, out = client.call("POST", path, **({"raw": body} if isinstance(body, bytes) else {"body": body}))
+    path, body, expected, *headers = HOSTILE[case]
+    status, out = client.call("POST", path, **({"raw": body} if isinstance(body, bytes) else {"body": body}),
+                              headers=headers[0] if headers else None)
     assert status == expected, (status, out)
     assert isinstance(out["detail"], str) and "\n" not in out["detail"] and "Traceback" not in out["detail"]
 

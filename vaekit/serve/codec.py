@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import struct
 import warnings
+import zlib
 from typing import List, Optional, Sequence
 
 import numpy as np
 
 MAX_PNG_BYTES = 1 << 20  # one image's encoded size
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_PIXELS = 1 << 20  # Pillow's decompression-bomb limit for one request image (its default is 89 M)
 
 
@@ -59,7 +62,7 @@ def decode_png(text: str, field: str, shape: Sequence[int]) -> np.ndarray:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise BadInput(f"{field} is not valid base64 (A-Z, a-z, 0-9, +, / and = padding)") from None
-    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
+    if not raw.startswith(PNG_SIGNATURE):
         raise BadInput(f"{field} is not a PNG (its bytes do not start with the PNG signature)")
     channels, height, width = shape
     old = Image.MAX_IMAGE_PIXELS
@@ -93,15 +96,23 @@ def decode_pngs(items: List[str], shape: Sequence[int]) -> np.ndarray:
     return np.stack([decode_png(text, f"images[{i}]", shape) for i, text in enumerate(items)])
 
 
-def encode_png(image: np.ndarray) -> str:
-    """One image (C, H, W) in [0, 1] (clipped) as a base64 PNG."""
-    from PIL import Image
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, and the CRC-32 of type and data (PNG spec, 2nd ed., sec. 5.3)."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
+
+def encode_png(image: np.ndarray) -> str:
+    """One image (C, H, W) in [0, 1] (clipped) as a base64 PNG: 8-bit greyscale or RGB (IHDR colour type 0
+    or 2, sec. 11.2.2), every scanline with filter type 0 (sec. 9.2), zlib level 1 (sec. 10). Written here,
+    not by Pillow, whose per-image set-up took longer than the one-code forward pass it encodes."""
     pixels = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    channels, height, width = pixels.shape
+    rows = np.zeros((height, 1 + width * channels), np.uint8)  # column 0: each scanline's filter type, 0
+    rows[:, 1:] = pixels.transpose(1, 2, 0).reshape(height, width * channels)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    png = (PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+           + png_chunk(b"IEND", b""))
+    return base64.b64encode(png).decode("ascii")
 
 
 def as_labels(label, batch: int, num_classes: Optional[int]) -> Optional[np.ndarray]:

@@ -80,7 +80,9 @@ def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
     fragment = f"#token={token}" if token else ""
     print(f"serving {run_dir} at http://{shown}:{port}/{fragment} (the API: http://{shown}:{port}/docs); "
           "Ctrl-C stops", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, timeout_keep_alive=5)
+    # http and loop "auto": httptools and uvloop where installed (the serve extra brings them), else h11 and asyncio
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, timeout_keep_alive=5,
+                            proxy_headers=False)  # no proxy in front: X-Forwarded-For is not to be believed
     uvicorn.Server(config).run(sockets=[listening])
 
 
