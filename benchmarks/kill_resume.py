@@ -40,6 +40,9 @@ from safetensors.torch import load_file
 import vaekit
 from vaekit import rundir
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fork_server import ForkServer  # noqa: E402
+
 SMALL = ["--batch-size", "128", "--seed", "1", "--checkpoint-every", "4"]
 DIGITS = ["--data", "digits", "--network", "mlp", "--hidden", "32"]
 IMAGES = "images-16px"  # a folder of small images of mixed sizes, written beside the runs (image_folder)
@@ -60,23 +63,29 @@ def vaekit_command(*args) -> list:
     return [sys.executable, "-m", "vaekit", "train", *args, "--no-progress"]
 
 
-def launch(command: list, crash_at: Optional[str] = None, due: Optional[Callable[[], bool]] = None) -> int:
-    """Run ``command``; SIGKILL it once ``due()`` says so (or let VAEKIT_CRASH_AT kill it)."""
+def launch(command: list, crash_at: Optional[str] = None, due: Optional[Callable[[], bool]] = None,
+           server: Optional[ForkServer] = None) -> int:
+    """Run ``command`` (forked from ``server``, if given); SIGKILL it once ``due()`` says so (or let
+    VAEKIT_CRASH_AT kill it)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("VAEKIT_CRASH_AT", None)
     if crash_at:
         env["VAEKIT_CRASH_AT"] = crash_at
-    with tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
+    with tempfile.TemporaryDirectory() as folder:
+        err = Path(folder) / "stderr"
+        if server is None:
+            with err.open("w") as f:
+                child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=f, text=True, env=env)
+        else:  # command is [python, -m, vaekit, ...]
+            child = server.start(command[3:], {"VAEKIT_CRASH_AT": crash_at or ""}, err)
         while child.poll() is None:
             if due is not None and due():
-                child.send_signal(signal.SIGKILL)
+                child.kill()
                 break
             time.sleep(0.01)
         child.wait()
-        err.seek(0)
         if child.returncode not in (0, -signal.SIGKILL):
-            raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{err.read()}")
+            raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{err.read_text()}")
     return child.returncode
 
 
@@ -197,11 +206,14 @@ def variant_args(name: str, folder: Path) -> list:
 
 
 def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, offset: int = 0,
-                plots: bool = True) -> dict:
+                plots: bool = True, servers: tuple = (None, None)) -> dict:
+    """The reference run, then the killed one. With two fork servers (fork_server.py) the reference
+    comes from the first and the killed run's launches alternate between them, starting with the
+    second: each process has another string-hash seed than the one it resumes."""
     args = variant_args(name, folder) + ["--epochs", str(epochs), "--plots" if plots else "--no-plots"]
     reference, run = folder / f"{name}-reference", folder / f"{name}-killed"
     start = time.perf_counter()
-    launch(vaekit_command(*args, "--out", str(reference)))
+    launch(vaekit_command(*args, "--out", str(reference)), server=servers[0])
     seconds = time.perf_counter() - start
     rows = rundir.read_metrics(reference / rundir.METRICS)
     total_steps, every = rows[-1]["step"], int(args[args.index("--checkpoint-every") + 1])
@@ -219,7 +231,7 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
         crash = None if mode in (None, "time") else crash_point(mode, position, now, steps_per_epoch, every,
                                                                  plotted, rng)
         due = timer(run, position, every, step_seconds, rng) if mode == "time" else None
-        code = launch(command, crash_at=crash, due=due)
+        code = launch(command, crash_at=crash, due=due, server=servers[(launches + 1) % 2])
         launches += 1
         if code == 0:
             if plan:
@@ -242,26 +254,38 @@ def _saved_step(run: Path) -> int:
 
 
 def run_all(names: list, folder: Path, kills: Union[int, Dict[str, int]], epochs: int, seed: int = 0,
-            plots: bool = True):
+            plots: bool = True, fork: bool = True):
     """Every variant side by side (one thread each, driving its processes): (results, errors).
-    ``kills``: per variant, or one number for all."""
+    ``kills``: per variant, or one number for all. ``fork``: processes forked from two fork servers
+    (fork_server.py), not started from scratch."""
     folder.mkdir(parents=True, exist_ok=True)
     results, errors = {}, {}
+    servers = (None, None)
+    if fork:
+        env = {"OMP_NUM_THREADS": "1"}
+        seeds = random.Random().sample(range(1, 2 ** 32), 2)  # as random as a fresh interpreter's
+        servers = tuple(ForkServer(hash_seed=s, env=env) for s in seeds)
     count = kills if isinstance(kills, dict) else dict.fromkeys(names, kills)
 
     def work(name):
         # the variants start at different kill moments, so even two kills each cover them all
         offset = sum(count[n] for n in names[:names.index(name)])
         try:
-            results[name] = run_variant(name, folder, count[name], epochs, seed, offset=offset, plots=plots)
+            results[name] = run_variant(name, folder, count[name], epochs, seed, offset=offset, plots=plots,
+                                        servers=servers)
         except Exception as e:  # reported with the others' results
             errors[name] = f"{type(e).__name__}: {e}"
 
     threads = [threading.Thread(target=work, args=(n,)) for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for server in servers:
+            if server is not None:
+                server.close()
     return [results[n] for n in names if n in results], errors
 
 
@@ -273,12 +297,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="train without plots (and no "
                         "kills while plotting): the short form")
+    parser.add_argument("--fresh", action="store_true", help="start every process from scratch (python -m vaekit) "
+                        "instead of forking it from a server with torch imported")
     parser.add_argument("--dir", default=None, help="where the runs go (default: a temp folder)")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/kill_resume.{json,md}")
     args = parser.parse_args(argv)
     folder = Path(args.dir or tempfile.mkdtemp(prefix="vaekit-kill-"))
     start = time.perf_counter()
-    rows, errors = run_all(args.variants.split(","), folder, args.kills, args.epochs, args.seed, args.plots)
+    rows, errors = run_all(args.variants.split(","), folder, args.kills, args.epochs, args.seed, args.plots,
+                           fork=not args.fresh)
     for row in rows:
         print(f"{row['variant']:>10}: {row['kills']} kills {row['by_mode']} in {row['launches']} launches; "
               f"{'identical to the uninterrupted run' if row['identical'] else 'DIFFERS: ' + ', '.join(row['differences'])}")
