@@ -55,6 +55,19 @@ VARIANTS = {
     "resnet-stream": ["--data", IMAGES, "--network", "resnet", "--widths", "4,8", "--blocks", "1", "--norm-groups", "2",
                       "--dense", "16", "--latent-dim", "4", "--image-size", "16", "--channels", "3", "--stream",
                       "--workers", "2", "--augment", "flip,crop", "--ema", "0.9", "--batch-size", "8"],
+    # the LDM autoencoder, shrunk: its PatchGAN (BatchNorm, hinge, adaptive weight, its own Adam) starts at step
+    # 10 of 18, so kills land before and after it; weight averaging on
+    "kl-patchgan": ["--recipe", "autoencoder-kl-small", "--data", IMAGES, "--widths", "4,8", "--blocks", "1",
+                       "--norm-groups", "2", "--downsample", "2", "--image-size", "16", "--channels", "3",
+                       "--batch-size", "8", "--disc-start", "10", "--ema", "0.9",
+                       "--set", "model.discriminator.args.width=8", "--set", "model.discriminator.args.n_layers=2"],
+    # vqgan-small's layout and PatchGAN on an EMA codebook (--model vqvae) of 16 codes, with its dead-code restarts
+    # and restarts of codes idle for 2 steps (random draws from torch's generator); weight averaging on
+    "vqgan-ema": ["--recipe", "vqgan-small", "--model", "vqvae", "--data", IMAGES, "--widths", "4,8", "--blocks", "1",
+                  "--norm-groups", "2", "--downsample", "2", "--latent-channels", "4", "--image-size", "16",
+                  "--channels", "3", "--batch-size", "8", "--disc-start", "10", "--ema", "0.9",
+                  "--set", "model.discriminator.args.width=8", "--set", "model.discriminator.args.n_layers=2",
+                  "--set", "model.structure.args.codes=16", "--set", "model.structure.args.restart_after=2"],
 }
 MODES = ("time", "step", "write", "validate", "plot")
 
