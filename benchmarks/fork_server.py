@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Dict, Optional
 
-PRELOAD = ("torch", "torch._dynamo", "numpy", "safetensors.torch", "typer", "typer._adapters", "pydantic",
+PRELOAD = ("torch", "torch._dynamo", "numpy", "safetensors.torch", "typer", "typer._adapters", "pydantic", "PIL.Image",
            "vaekit.app.cli", "vaekit.app.api", "vaekit.train.trainer", "vaekit.models.build")
 
 

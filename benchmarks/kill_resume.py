@@ -3,14 +3,18 @@ uninterrupted one bit for bit.
 
 For each variant (a VAE; FactorVAE, with two optimizers; VQ-VAE, with EMA codebook buffers; a tiny
 ResNet on a folder of 16 px images streamed by worker processes, augmented with flips and crops and
-averaging its weights with --ema) it trains a reference run, then the same run again while killing it ``--kills`` times:
+averaging its weights with --ema; kl-patchgan, a tiny autoencoder-kl-small whose PatchGAN starts at
+step 10; vqgan-ema, a tiny vqgan-small with that PatchGAN on an EMA codebook with dead-code restarts)
+it trains a reference run, then the same run again while killing it ``--kills`` times:
   - at a random time (in start-up, or within a few steps of a random step of the run's life), or
   - at a crash point (vaekit/faults.py): after the N-th optimizer step, mid-write (the temp file
     written, not yet renamed), during validation, or before a plot.
 After every kill the run directory must load (config, state.pt, weights), and the same command
 with ``--resume`` continues it (a run killed before its first checkpoint starts over). At the end
 the weights (averaged and raw), best weights, training state and metric rows must equal the
-reference's, and no temp file may be left.
+reference's, and no temp file may be left. Each process is forked from one of two servers that
+imported torch and vaekit once (fork_server.py: a short run's process otherwise spends most of its
+life importing); ``--fresh`` starts every one from scratch instead.
 
     python benchmarks/kill_resume.py                      # long form: 20 kills per variant
     python benchmarks/kill_resume.py --kills 2 --epochs 2 --no-plots --variants factorvae,vqvae
@@ -327,22 +331,34 @@ def main(argv=None) -> int:
     total = sum(r["kills"] for r in rows)
     print(f"{total} kills in {time.perf_counter() - start:.0f} s; runs in {folder}")
     if args.save:
-        _save(rows, errors, args, total)
+        _save(rows, errors, args, time.perf_counter() - start)
     return 0 if rows and all(r["identical"] for r in rows) and not errors else 1
 
 
-def _save(rows, errors, args, total) -> None:
+def _save(rows, errors, args, seconds) -> None:
+    """Add this run to benchmarks/results/kill_resume.{json,md}, replacing an earlier run of the same command."""
     out = Path(__file__).parent / "results"
+    flags = ("" if args.plots else " --no-plots") + (" --fresh" if args.fresh else "")
     command = (f"python benchmarks/kill_resume.py --kills {args.kills} --epochs {args.epochs} --seed {args.seed} "
-               f"--variants {args.variants} --save")
-    (out / "kill_resume.json").write_text(json.dumps({"command": command, "results": rows, "errors": errors},
-                                                     indent=2) + "\n")
-    lines = [f"`{command}`", "", "| variant | kills | by moment | launches | bit-identical |", "|---|---|---|---|---|"]
-    for r in rows:
-        moments = ", ".join(f"{k} {v}" for k, v in sorted(r["by_mode"].items()))
-        lines.append(f"| {r['variant']} | {r['kills']} | {moments} | {r['launches']} | "
-                     f"{'yes' if r['identical'] else 'NO: ' + ', '.join(r['differences'])} |")
-    lines.append(f"\n{total} kills in all.")
+               f"--variants {args.variants}{flags} --save")
+    path = out / "kill_resume.json"
+    saved = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    runs = [r for r in saved.get("runs", [saved] if "command" in saved else []) if r["command"] != command]
+    runs.append({"command": command, "processes": "started from scratch" if args.fresh else "forked (fork_server.py)",
+                 "seconds": round(seconds), "load_average_1min": round(os.getloadavg()[0], 1),
+                 "results": rows, "errors": errors})
+    path.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    lines = []
+    for run in runs:
+        lines += [f"`{run['command']}`" + (f" ({run['seconds']} s, processes {run['processes']}, load average "
+                                           f"{run['load_average_1min']} on 2 cores)" if "seconds" in run else ""),
+                  "", "| variant | kills | by moment | launches | bit-identical |", "|---|---|---|---|---|"]
+        for r in run["results"]:
+            moments = ", ".join(f"{k} {v}" for k, v in sorted(r["by_mode"].items()))
+            lines.append(f"| {r['variant']} | {r['kills']} | {moments} | {r['launches']} | "
+                         f"{'yes' if r['identical'] else 'NO: ' + ', '.join(r['differences'])} |")
+        lines += [""] + [f"{name}: ERROR {error}" for name, error in run["errors"].items()]
+    lines.append(f"{sum(r['kills'] for run in runs for r in run['results'])} kills in all.")
     (out / "kill_resume.md").write_text("\n".join(lines) + "\n")
 
 

@@ -1,8 +1,11 @@
 """The short form of the SIGKILL test (benchmarks/kill_resume.py; `make crash-test` runs the long
 one): FactorVAE (two optimizers) and VQ-VAE (EMA codebook buffers) killed with SIGKILL at a random
-time, after an optimizer step, mid-write and during validation, and a tiny ResNet on a streamed
-folder of 16 px images (worker processes, flips and crops, --ema) once at a random time; resumed
-after each kill, end bit-identical to uninterrupted runs."""
+time, after an optimizer step, mid-write and during validation; a tiny ResNet on a streamed folder
+of 16 px images (worker processes, flips and crops, --ema) once at a random time; and two GANs with
+--ema, a tiny autoencoder-kl-small and a tiny vqgan-small on an EMA codebook with dead-code restarts,
+each killed once before and once after its PatchGAN starts. Resumed after each kill, every run ends
+bit-identical to an uninterrupted one. The processes are forked from servers that imported torch
+once (benchmarks/fork_server.py), which takes a process's start from seconds to a fraction of one."""
 import shutil
 import sys
 from pathlib import Path
