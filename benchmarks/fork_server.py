@@ -84,7 +84,9 @@ class ForkServer:
 
     def _read(self) -> None:
         for line in self._process.stdout:
-            kind, key, value = line.split()
+            kind, key, value = (line.split() + ["", "", ""])[:3]
+            if kind not in ("started", "exited"):  # something an import printed
+                continue
             if kind == "started":
                 child = Child(self, int(value))
                 with self._lock:

@@ -65,13 +65,13 @@ VARIANTS = {
                        "--norm-groups", "2", "--downsample", "2", "--image-size", "16", "--channels", "3",
                        "--batch-size", "8", "--disc-start", "10", "--ema", "0.9",
                        "--set", "model.discriminator.args.width=8", "--set", "model.discriminator.args.n_layers=2"],
-    # vqgan-small's layout and PatchGAN on an EMA codebook (--model vqvae) of 16 codes, with its dead-code restarts
-    # and restarts of codes idle for 2 steps (random draws from torch's generator); weight averaging on
+    # vqgan-small's layout and PatchGAN on an EMA codebook (--model vqvae) of 128 codes (some unused: the
+    # restarts of dead and of 2 steps idle codes happen; random draws from torch's generator); weight averaging on
     "vqgan-ema": ["--recipe", "vqgan-small", "--model", "vqvae", "--data", IMAGES, "--widths", "4,8", "--blocks", "1",
                   "--norm-groups", "2", "--downsample", "2", "--latent-channels", "4", "--image-size", "16",
                   "--channels", "3", "--batch-size", "8", "--disc-start", "10", "--ema", "0.9",
                   "--set", "model.discriminator.args.width=8", "--set", "model.discriminator.args.n_layers=2",
-                  "--set", "model.structure.args.codes=16", "--set", "model.structure.args.restart_after=2"],
+                  "--set", "model.structure.args.codes=128", "--set", "model.structure.args.restart_after=2"],
 }
 MODES = ("time", "step", "write", "validate", "plot")
 
