@@ -28,7 +28,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/recipes.py --data fashion-mnist --recipes mlp conv
 
-# SIGKILL at 20 random moments per variant (vae, factorvae, vqvae, resnet-stream), resume after each, compare bits
+# SIGKILL at 20 random moments per variant (vae, factorvae, vqvae, resnet-stream, kl-patchgan, vqgan-ema),
+# resume after each, compare bits
 crash-test: $(STAMP)
 	$(BIN)/python benchmarks/kill_resume.py --kills 20 --epochs 6 --save
 

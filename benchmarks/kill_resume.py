@@ -3,14 +3,18 @@ uninterrupted one bit for bit.
 
 For each variant (a VAE; FactorVAE, with two optimizers; VQ-VAE, with EMA codebook buffers; a tiny
 ResNet on a folder of 16 px images streamed by worker processes, augmented with flips and crops and
-averaging its weights with --ema) it trains a reference run, then the same run again while killing it ``--kills`` times:
+averaging its weights with --ema; kl-patchgan, a tiny autoencoder-kl-small whose PatchGAN starts at
+step 10; vqgan-ema, a tiny vqgan-small with that PatchGAN on an EMA codebook with dead-code restarts)
+it trains a reference run, then the same run again while killing it ``--kills`` times:
   - at a random time (in start-up, or within a few steps of a random step of the run's life), or
   - at a crash point (vaekit/faults.py): after the N-th optimizer step, mid-write (the temp file
     written, not yet renamed), during validation, or before a plot.
 After every kill the run directory must load (config, state.pt, weights), and the same command
 with ``--resume`` continues it (a run killed before its first checkpoint starts over). At the end
 the weights (averaged and raw), best weights, training state and metric rows must equal the
-reference's, and no temp file may be left.
+reference's, and no temp file may be left. Each process is forked from one of two servers that
+imported torch and vaekit once (fork_server.py: a short run's process otherwise spends most of its
+life importing); ``--fresh`` starts every one from scratch instead.
 
     python benchmarks/kill_resume.py                      # long form: 20 kills per variant
     python benchmarks/kill_resume.py --kills 2 --epochs 2 --no-plots --variants factorvae,vqvae
@@ -40,6 +44,9 @@ from safetensors.torch import load_file
 import vaekit
 from vaekit import rundir
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fork_server import ForkServer  # noqa: E402
+
 SMALL = ["--batch-size", "128", "--seed", "1", "--checkpoint-every", "4"]
 DIGITS = ["--data", "digits", "--network", "mlp", "--hidden", "32"]
 IMAGES = "images-16px"  # a folder of small images of mixed sizes, written beside the runs (image_folder)
@@ -52,6 +59,19 @@ VARIANTS = {
     "resnet-stream": ["--data", IMAGES, "--network", "resnet", "--widths", "4,8", "--blocks", "1", "--norm-groups", "2",
                       "--dense", "16", "--latent-dim", "4", "--image-size", "16", "--channels", "3", "--stream",
                       "--workers", "2", "--augment", "flip,crop", "--ema", "0.9", "--batch-size", "8"],
+    # the LDM autoencoder, shrunk: its PatchGAN (BatchNorm, hinge, adaptive weight, its own Adam) starts at step
+    # 10 of 18, so kills land before and after it; weight averaging on
+    "kl-patchgan": ["--recipe", "autoencoder-kl-small", "--data", IMAGES, "--widths", "4,8", "--blocks", "1",
+                       "--norm-groups", "2", "--downsample", "2", "--image-size", "16", "--channels", "3",
+                       "--batch-size", "8", "--disc-start", "10", "--ema", "0.9",
+                       "--set", "model.discriminator.args.width=8", "--set", "model.discriminator.args.n_layers=2"],
+    # vqgan-small's layout and PatchGAN on an EMA codebook (--model vqvae) of 128 codes (some unused: the
+    # restarts of dead and of 2 steps idle codes happen; random draws from torch's generator); weight averaging on
+    "vqgan-ema": ["--recipe", "vqgan-small", "--model", "vqvae", "--data", IMAGES, "--widths", "4,8", "--blocks", "1",
+                  "--norm-groups", "2", "--downsample", "2", "--latent-channels", "4", "--image-size", "16",
+                  "--channels", "3", "--batch-size", "8", "--disc-start", "10", "--ema", "0.9",
+                  "--set", "model.discriminator.args.width=8", "--set", "model.discriminator.args.n_layers=2",
+                  "--set", "model.structure.args.codes=128", "--set", "model.structure.args.restart_after=2"],
 }
 MODES = ("time", "step", "write", "validate", "plot")
 
@@ -60,23 +80,29 @@ def vaekit_command(*args) -> list:
     return [sys.executable, "-m", "vaekit", "train", *args, "--no-progress"]
 
 
-def launch(command: list, crash_at: Optional[str] = None, due: Optional[Callable[[], bool]] = None) -> int:
-    """Run ``command``; SIGKILL it once ``due()`` says so (or let VAEKIT_CRASH_AT kill it)."""
+def launch(command: list, crash_at: Optional[str] = None, due: Optional[Callable[[], bool]] = None,
+           server: Optional[ForkServer] = None) -> int:
+    """Run ``command`` (forked from ``server``, if given); SIGKILL it once ``due()`` says so (or let
+    VAEKIT_CRASH_AT kill it)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("VAEKIT_CRASH_AT", None)
     if crash_at:
         env["VAEKIT_CRASH_AT"] = crash_at
-    with tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
+    with tempfile.TemporaryDirectory() as folder:
+        err = Path(folder) / "stderr"
+        if server is None:
+            with err.open("w") as f:
+                child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=f, text=True, env=env)
+        else:  # command is [python, -m, vaekit, ...]
+            child = server.start(command[3:], {"VAEKIT_CRASH_AT": crash_at or ""}, err)
         while child.poll() is None:
             if due is not None and due():
-                child.send_signal(signal.SIGKILL)
+                child.kill()
                 break
             time.sleep(0.01)
         child.wait()
-        err.seek(0)
         if child.returncode not in (0, -signal.SIGKILL):
-            raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{err.read()}")
+            raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{err.read_text()}")
     return child.returncode
 
 
@@ -197,11 +223,14 @@ def variant_args(name: str, folder: Path) -> list:
 
 
 def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, offset: int = 0,
-                plots: bool = True) -> dict:
+                plots: bool = True, servers: tuple = (None, None)) -> dict:
+    """The reference run, then the killed one. With two fork servers (fork_server.py) the reference
+    comes from the first and the killed run's launches alternate between them, starting with the
+    second: each process has another string-hash seed than the one it resumes."""
     args = variant_args(name, folder) + ["--epochs", str(epochs), "--plots" if plots else "--no-plots"]
     reference, run = folder / f"{name}-reference", folder / f"{name}-killed"
     start = time.perf_counter()
-    launch(vaekit_command(*args, "--out", str(reference)))
+    launch(vaekit_command(*args, "--out", str(reference)), server=servers[0])
     seconds = time.perf_counter() - start
     rows = rundir.read_metrics(reference / rundir.METRICS)
     total_steps, every = rows[-1]["step"], int(args[args.index("--checkpoint-every") + 1])
@@ -219,7 +248,7 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
         crash = None if mode in (None, "time") else crash_point(mode, position, now, steps_per_epoch, every,
                                                                  plotted, rng)
         due = timer(run, position, every, step_seconds, rng) if mode == "time" else None
-        code = launch(command, crash_at=crash, due=due)
+        code = launch(command, crash_at=crash, due=due, server=servers[(launches + 1) % 2])
         launches += 1
         if code == 0:
             if plan:
@@ -242,26 +271,38 @@ def _saved_step(run: Path) -> int:
 
 
 def run_all(names: list, folder: Path, kills: Union[int, Dict[str, int]], epochs: int, seed: int = 0,
-            plots: bool = True):
+            plots: bool = True, fork: bool = True):
     """Every variant side by side (one thread each, driving its processes): (results, errors).
-    ``kills``: per variant, or one number for all."""
+    ``kills``: per variant, or one number for all. ``fork``: processes forked from two fork servers
+    (fork_server.py), not started from scratch."""
     folder.mkdir(parents=True, exist_ok=True)
     results, errors = {}, {}
+    servers = (None, None)
+    if fork:
+        env = {"OMP_NUM_THREADS": "1"}
+        seeds = random.Random().sample(range(1, 2 ** 32), 2)  # as random as a fresh interpreter's
+        servers = tuple(ForkServer(hash_seed=s, env=env) for s in seeds)
     count = kills if isinstance(kills, dict) else dict.fromkeys(names, kills)
 
     def work(name):
         # the variants start at different kill moments, so even two kills each cover them all
         offset = sum(count[n] for n in names[:names.index(name)])
         try:
-            results[name] = run_variant(name, folder, count[name], epochs, seed, offset=offset, plots=plots)
+            results[name] = run_variant(name, folder, count[name], epochs, seed, offset=offset, plots=plots,
+                                        servers=servers)
         except Exception as e:  # reported with the others' results
             errors[name] = f"{type(e).__name__}: {e}"
 
     threads = [threading.Thread(target=work, args=(n,)) for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for server in servers:
+            if server is not None:
+                server.close()
     return [results[n] for n in names if n in results], errors
 
 
@@ -273,12 +314,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="train without plots (and no "
                         "kills while plotting): the short form")
+    parser.add_argument("--fresh", action="store_true", help="start every process from scratch (python -m vaekit) "
+                        "instead of forking it from a server with torch imported")
     parser.add_argument("--dir", default=None, help="where the runs go (default: a temp folder)")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/kill_resume.{json,md}")
     args = parser.parse_args(argv)
     folder = Path(args.dir or tempfile.mkdtemp(prefix="vaekit-kill-"))
     start = time.perf_counter()
-    rows, errors = run_all(args.variants.split(","), folder, args.kills, args.epochs, args.seed, args.plots)
+    rows, errors = run_all(args.variants.split(","), folder, args.kills, args.epochs, args.seed, args.plots,
+                           fork=not args.fresh)
     for row in rows:
         print(f"{row['variant']:>10}: {row['kills']} kills {row['by_mode']} in {row['launches']} launches; "
               f"{'identical to the uninterrupted run' if row['identical'] else 'DIFFERS: ' + ', '.join(row['differences'])}")
@@ -287,22 +331,34 @@ def main(argv=None) -> int:
     total = sum(r["kills"] for r in rows)
     print(f"{total} kills in {time.perf_counter() - start:.0f} s; runs in {folder}")
     if args.save:
-        _save(rows, errors, args, total)
+        _save(rows, errors, args, time.perf_counter() - start)
     return 0 if rows and all(r["identical"] for r in rows) and not errors else 1
 
 
-def _save(rows, errors, args, total) -> None:
+def _save(rows, errors, args, seconds) -> None:
+    """Add this run to benchmarks/results/kill_resume.{json,md}, replacing an earlier run of the same command."""
     out = Path(__file__).parent / "results"
+    flags = ("" if args.plots else " --no-plots") + (" --fresh" if args.fresh else "")
     command = (f"python benchmarks/kill_resume.py --kills {args.kills} --epochs {args.epochs} --seed {args.seed} "
-               f"--variants {args.variants} --save")
-    (out / "kill_resume.json").write_text(json.dumps({"command": command, "results": rows, "errors": errors},
-                                                     indent=2) + "\n")
-    lines = [f"`{command}`", "", "| variant | kills | by moment | launches | bit-identical |", "|---|---|---|---|---|"]
-    for r in rows:
-        moments = ", ".join(f"{k} {v}" for k, v in sorted(r["by_mode"].items()))
-        lines.append(f"| {r['variant']} | {r['kills']} | {moments} | {r['launches']} | "
-                     f"{'yes' if r['identical'] else 'NO: ' + ', '.join(r['differences'])} |")
-    lines.append(f"\n{total} kills in all.")
+               f"--variants {args.variants}{flags} --save")
+    path = out / "kill_resume.json"
+    saved = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    runs = [r for r in saved.get("runs", [saved] if "command" in saved else []) if r["command"] != command]
+    runs.append({"command": command, "processes": "started from scratch" if args.fresh else "forked (fork_server.py)",
+                 "seconds": round(seconds), "load_average_1min": round(os.getloadavg()[0], 1),
+                 "results": rows, "errors": errors})
+    path.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    lines = []
+    for run in runs:
+        lines += [f"`{run['command']}`" + (f" ({run['seconds']} s, processes {run['processes']}, load average "
+                                           f"{run['load_average_1min']} on 2 cores)" if "seconds" in run else ""),
+                  "", "| variant | kills | by moment | launches | bit-identical |", "|---|---|---|---|---|"]
+        for r in run["results"]:
+            moments = ", ".join(f"{k} {v}" for k, v in sorted(r["by_mode"].items()))
+            lines.append(f"| {r['variant']} | {r['kills']} | {moments} | {r['launches']} | "
+                         f"{'yes' if r['identical'] else 'NO: ' + ', '.join(r['differences'])} |")
+        lines += [""] + [f"{name}: ERROR {error}" for name, error in run["errors"].items()]
+    lines.append(f"{sum(r['kills'] for run in runs for r in run['results'])} kills in all.")
     (out / "kill_resume.md").write_text("\n".join(lines) + "\n")
 
 
