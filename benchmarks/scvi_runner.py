@@ -77,6 +77,8 @@ def run_scvi(args, x, y, batch, train, test) -> dict:
     scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
     model = scvi.model.SCVI(adata, n_hidden=128, n_latent=10, n_layers=1, dropout_rate=0.1, gene_likelihood="zinb",
                             encode_covariates=True)
+    if args.dispersion_init == "zeros":  # log theta = 0 (theta = 1) for every gene, as vaekit's nb and zinb start
+        torch.nn.init.zeros_(model.module.px_r)
     epochs = []
 
     class EpochTimer(pl.Callback):
@@ -88,7 +90,7 @@ def run_scvi(args, x, y, batch, train, test) -> dict:
 
     start = time.perf_counter()
     model.train(max_epochs=args.epochs, batch_size=128, train_size=1.0, accelerator="cpu",
-                plan_kwargs={"n_epochs_kl_warmup": args.warmup}, callbacks=[EpochTimer()], enable_progress_bar=False,
+                plan_kwargs=kl_warmup(args, len(train)), callbacks=[EpochTimer()], enable_progress_bar=False,
                 enable_model_summary=False, logger=False, enable_checkpointing=False)
     total = time.perf_counter() - start
     module = model.module.eval()
@@ -102,6 +104,14 @@ def run_scvi(args, x, y, batch, train, test) -> dict:
 
     params = sum(p.numel() for p in module.parameters())
     return finish(args, encode, log_prob, x, batch, test, epochs, total, params)
+
+
+def kl_warmup(args, cells: int) -> dict:
+    """scvi-tools' KL warm-up: per epoch (its ``n_epochs_kl_warmup``: the weight epoch / warmup, constant within
+    an epoch, 0 all through the first), or with ``--kl-per-step`` per optimizer step as vaekit's."""
+    if not args.kl_per_step:
+        return {"n_epochs_kl_warmup": args.warmup}
+    return {"n_epochs_kl_warmup": None, "n_steps_kl_warmup": args.warmup * -(-cells // 128)}
 
 
 def finish(args, encode, log_prob, x, batch, test, epochs, total, params) -> dict:
@@ -127,6 +137,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--dispersion-init", choices=["randn", "zeros"], default="randn",
+                   help="scvi-tools' log-dispersion start: its own N(0, 1) draws, or zeros as vaekit's.")
+    p.add_argument("--kl-per-step", action="store_true", help="scvi-tools' KL weight rising per step, as vaekit's.")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default="/tmp")
     p.add_argument("--out")

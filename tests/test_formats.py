@@ -47,7 +47,8 @@ def counts_adata(fmt: str = "csr"):
     counts = np.random.default_rng(1).poisson(1.5, (N, GENES)).astype(np.float32)
     counts[:, 3] = 0  # an all-zero gene
     matrix = {"csr": sparse.csr_matrix, "csc": sparse.csc_matrix, "dense": np.asarray}[fmt]
-    obs = {"cell_type": np.array(["T", "B", "NK", "T"])[np.arange(N) % 4], "batch": np.arange(N) % 2}
+    obs = {"cell_type": np.array(["T", "B", "NK", "T"])[np.arange(N) % 4], "batch": np.arange(N) % 2,
+           "donor": np.array(["d2", "d1", "d10"])[np.arange(N) % 3]}  # a plain string column
     import pandas as pd
 
     with warnings.catch_warnings():
@@ -149,6 +150,27 @@ def test_h5ad_refusals_name_the_file(h5ad, tmp_path):
     (tmp_path / "bad.h5ad").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
     with pytest.raises(VaekitError, match=r"could not read \.h5ad '.*bad.h5ad'"):
         load_data(str(tmp_path / "bad.h5ad"))
+
+
+def test_h5ad_obs_columns_as_covariates_beside_the_label(h5ad, tmp_path):
+    """--covariate batch,donor (integer and string obs columns) and --label-column cell_type (categorical)."""
+    path = h5ad["csr"][0]
+    splits = load_data(str(path), layer="counts", label_column="cell_type", covariates=["batch", "donor"],
+                       counts=True)
+    assert [c["categories"] for c in splits.info.covariates] == [["0", "1"], ["d1", "d10", "d2"]]
+    assert splits.info.counts and splits.info.class_names == ["B", "NK", "T"]
+    train, whole = splits.train, torch.from_numpy(h5ad["csr"][1])
+    assert train.c.shape == (len(train), 3)
+    codes = lambda i: [["B", "NK", "T"].index(["T", "B", "NK", "T"][i % 4]), i % 2,  # noqa: E731
+                       ["d1", "d10", "d2"].index(["d2", "d1", "d10"][i % 3])]
+    for x, c in zip(train.x[:30], train.c[:30].tolist()):  # the cell's own codes (of a row equal to it)
+        assert c in [codes(int(i)) for i in torch.nonzero((whole == x).all(1))[:, 0]]
+    with pytest.raises(VaekitError, match=r"csr.h5ad' has no obs column 'sample' \(--covariate\); its obs columns "
+                                          r"are: cell_type, batch, donor"):
+        load_data(str(path), layer="counts", covariates=["sample"])
+    run = train_run(str(path), layer="counts", likelihood="nb", covariate="batch", label_column="cell_type",
+                    epochs=1, hidden="8", latent_dim=2, out=tmp_path / "run", progress=False)
+    assert run.model.covariates == {"batch": 2} and run.info.class_names == ["B", "NK", "T"]
 
 
 def test_hugging_face_datasets_saved_to_disk(tmp_path):

@@ -93,6 +93,10 @@ OPTIONS: List[Option] = [
            "error.", choices=LIKELIHOODS),
     Option("sigma", "model.likelihood.args.sigma", str, "Gaussian sigma: optimal (default: the batch's "
            "RMS error), learned (one shared), learned-per-value, or a fixed number."),
+    Option("library", "model.likelihood.args.library", str, "Count likelihoods (poisson, nb, zinb): the library "
+           "size scaling the decoded proportions: observed (default, each example's total count, as scvi-tools) "
+           "or latent (scVI's learned log-normal latent, its prior from the training data's log totals per "
+           "category of the first --covariate)."),
     Option("discriminator", "model.discriminator.name", str, "An image discriminator whose adversarial term "
            "(adaptive weight, Esser et al. 2021) joins the loss, on an optimizer of its own; none (default) or its "
            "name.", choices=DISCRIMINATORS),
@@ -139,7 +143,8 @@ OPTIONS: List[Option] = [
            "Image column)."),
     Option("val_fraction", "data.val_fraction", float, "Share of training data for validation (default 0.1)."),
     Option("covariate", "data.covariates", str, "Categorical covariates (a batch, a donor; several with commas) "
-           "fed one-hot to encoder and decoder: CSV columns, .npz arrays, or x.NAME.npy beside x.npy.",
+           "fed one-hot to encoder and decoder: CSV columns, .h5ad obs columns, .npz arrays, or x.NAME.npy beside "
+           "x.npy.",
            lambda v, flag: parse_names(v, flag)),
     Option("counts", "data.counts", bool, "Count data: whole numbers kept raw, not standardized (default: with a "
            "count likelihood, poisson, nb or zinb)."),
@@ -317,6 +322,9 @@ def validate(cfg: RunConfig) -> None:
     if "sigma" in m.likelihood.args and m.likelihood.name not in ("gaussian", "auto"):
         raise VaekitError(f"--sigma applies to the gaussian likelihood, not {m.likelihood.name!r}; "
                           "add --likelihood gaussian or drop --sigma")
+    if "library" in m.likelihood.args and m.likelihood.name not in ("poisson", "nb", "zinb", "auto"):
+        raise VaekitError(f"--library applies to the count likelihoods (poisson, nb, zinb), not "
+                          f"{m.likelihood.name!r}; add --likelihood zinb or drop --library")
     if t.patience is not None and d.val_fraction == 0:
         raise VaekitError("--patience needs a validation split; set --val-fraction above 0")
 

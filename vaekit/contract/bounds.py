@@ -68,9 +68,9 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
     if int(k) < 1:
         raise VaekitError(f"importance sampling needs k >= 1 samples per example, got k={k}")
     b = x.shape[0]
-    if c is not None:
-        c = torch.as_tensor(c, device=x.device).reshape(-1)
-        c = c.expand(b) if c.numel() == 1 else c                       # one label for the whole batch
+    if c is not None:  # labels (B,), or labels and covariates packed (B, 1 + m), kept 2-D
+        c = torch.as_tensor(c, device=x.device)
+        c = c.reshape(-1).expand(b) if c.numel() == 1 else c           # one label for the whole batch
     if max_rows:
         max_rows = min(max_rows, max(1, MAX_VALUES // max(1, x[0].numel())))
     chunk = k if not max_rows else max(1, min(k, max_rows // max(b, 1)))
@@ -78,7 +78,7 @@ def importance_weight_parts(model, x: torch.Tensor, c: Optional[torch.Tensor] = 
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         xr = x.repeat(n, *([1] * (x.dim() - 1)))                     # (n*B, ...)
-        cr = None if c is None else c.repeat(n)
+        cr = None if c is None else c.repeat(n, *([1] * (c.dim() - 1)))
         out = model.forward_many(x, c, n) if hasattr(model, "forward_many") else None
         out = model(xr, cr) if out is None else out
         parts.append([t.view(n, b) for t in log_weight_parts(out, xr)])

@@ -4,6 +4,7 @@ A covariate is a categorical value per example fed, one-hot, to encoder and deco
 (:meth:`vaekit.models.base.Model.condition`). Where it comes from:
 
 - a CSV/TSV table: the column of that name (``--covariate batch``), left out of the features;
+- an AnnData .h5ad file: the ``obs`` column of that name (categorical, string or numeric);
 - an .npz archive: the array of that name (``np.savez(path, x=counts, y=cell_types, batch=codes)``);
 - a .npy file ``counts.npy``: the side file ``counts.batch.npy`` beside it.
 

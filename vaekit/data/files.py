@@ -37,14 +37,15 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None,
               layer: Optional[str] = None, covariates: Sequence[str] = ()) -> RawData:
     """Read the data at ``path`` (which exists); ``source`` is how the user named it. ``transform``
     and ``skip_bad`` apply to a folder of images (:mod:`vaekit.data.image_folder`), ``layer`` to .h5ad,
-    ``covariates`` to tables, .npz and .npy files (:mod:`vaekit.data.covariates`)."""
+    ``covariates`` to tables, .h5ad, .npz and .npy files (:mod:`vaekit.data.covariates`)."""
     require(layer is None or is_h5ad(path), f"--layer {layer} applies to AnnData .h5ad files, but '{source}' is "
                                             "not one; drop --layer")
     name = f"'{source}'"
     suffix = path.suffix.lower()
     is_csv = path.is_file() and suffix in (".csv", ".tsv")
-    require(not covariates or (path.is_file() and suffix in (".csv", ".tsv", ".npy", ".npz")),
-            f"--covariate applies to a .csv/.tsv table, an .npz or an .npy file, but {name} is none of them")
+    require(not covariates or (path.is_file() and suffix in (".csv", ".tsv", ".npy", ".npz", ".h5ad")),
+            f"--covariate applies to a .csv/.tsv table, an .h5ad file (obs columns), an .npz or an .npy file, but "
+            f"{name} is none of them")
     require(label_column is None or is_csv or is_arrow_file(path) or is_h5ad(path),
             f"--label-column {label_column} only applies to CSV/TSV, Parquet, Feather and .h5ad tables, but {name} "
             "is not one; "
@@ -66,7 +67,7 @@ def read_path(path: Path, source: str, label_column: Optional[str] = None,
     if is_arrow_file(path):
         return read_arrow_table(path, source, label_column)
     if is_h5ad(path):
-        return read_h5ad(path, source, label_column, layer)
+        return read_h5ad(path, source, label_column, layer, covariates)
     if suffix == ".npy":
         raw = _with_path(_from_arrays(_load_npy(path, name), None, None, None, name), path)
         raw.covariates = side_arrays(path, covariates, name) if covariates else None

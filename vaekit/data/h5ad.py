@@ -10,7 +10,7 @@ batch at a time and an in-memory one its dense float32 copy plus one chunk. CSC 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -175,16 +175,26 @@ class H5ad:
         categories by sorted name (numbers by value), missing values refused."""
         from .arrow_table import label_codes
 
-        with self.guard():
-            obs = self._obs()
-            require(column in obs.columns, f"{self.what} has no obs column '{column}'; its obs columns are: "
-                                           f"{', '.join(map(str, obs.columns)) or 'none'}")
-            series = obs[column]
-            missing = series.isna().to_numpy()
-            values = [None if m else v for v, m in zip(series.astype(object).tolist(), missing)]
-        codes, _, class_names = label_codes(values, self.what, column)
+        codes, _, class_names = label_codes(self.obs_values(column), self.what, column)
         names = class_names or [str(i) for i in range(int(codes.max()) + 1)]
         return codes, names
+
+    def obs_values(self, column: str, option: str = "--label-column") -> list:
+        """The values of the ``obs`` column ``column`` (categorical, string or numeric), None where missing; a
+        missing column is refused naming the columns there are."""
+        with self.guard():
+            obs = self._obs()
+            require(column in obs.columns, f"{self.what} has no obs column '{column}' ({option}); its obs columns "
+                                           f"are: {', '.join(map(str, obs.columns)) or 'none'}")
+            series = obs[column]
+            missing = series.isna().to_numpy()
+            return [None if m else v for v, m in zip(series.astype(object).tolist(), missing)]
+
+    def obs_covariates(self, names) -> dict:
+        """``{name: values (n_obs,)}`` of the ``obs`` columns ``names`` (--covariate), as strings ("" where
+        missing, which :func:`vaekit.data.covariates.encode` refuses)."""
+        return {n: np.array(["" if v is None else str(v) for v in self.obs_values(n, "--covariate")], dtype=object)
+                for n in names}
 
     def is_counts(self, x: Optional[np.ndarray] = None) -> bool:
         """Whether every value is a non-negative whole number (counts): of ``x`` if given, else read in chunks."""
@@ -237,9 +247,11 @@ def open_h5ad(path: Path, source: str, layer: Optional[str] = None) -> H5ad:
     return H5ad(path, source, layer)
 
 
-def read_h5ad(path: Path, source: str, label_column: Optional[str] = None, layer: Optional[str] = None) -> RawData:
+def read_h5ad(path: Path, source: str, label_column: Optional[str] = None, layer: Optional[str] = None,
+              covariates: Sequence[str] = ()) -> RawData:
     """An .h5ad file as a checked float32 table (cells x genes) in memory, densified chunk by chunk, with labels
-    from the ``obs`` column ``label_column``; ``extra["counts"]`` says whether all values are whole and >= 0."""
+    from the ``obs`` column ``label_column`` and categorical covariates from the ``obs`` columns ``covariates``;
+    ``extra["counts"]`` says whether all values are whole and >= 0."""
     h = open_h5ad(path, source, layer)
     try:
         x = np.empty((h.n_obs, h.n_vars), dtype=np.float32)
@@ -253,8 +265,9 @@ def read_h5ad(path: Path, source: str, label_column: Optional[str] = None, layer
             y, class_names = h.obs_codes(label_column)
         columns = h.var_names()
         counts = h.is_counts(x)
+        side = h.obs_covariates(covariates) if covariates else None
     finally:
         h.close()
     return RawData(f"'{source}'", "table", x, y, num_classes=None if y is None else len(class_names),
-                   class_names=class_names, columns=columns,
+                   class_names=class_names, columns=columns, covariates=side,
                    extra={"path": str(path), "label_column": label_column, "layer": layer, "counts": counts})

@@ -112,8 +112,8 @@ def column_stats(chunks: Iterable[torch.Tensor]) -> tuple:
         c, parts = c.double(), parts + 1
         first = c if parts == 1 else None
         k = c.shape[0]
-        c_mean = c.mean(dim=0)
-        c_m2 = ((c - c_mean) ** 2).sum(dim=0)
+        c_var, c_mean = torch.var_mean(c, dim=0, correction=0)  # no (k, D) temporaries beside c
+        c_m2 = c_var * k
         if n == 0:
             mean, m2 = c_mean, c_m2
         else:

@@ -13,6 +13,10 @@ of x, p(x | z) = p(x | z, l(x)) is a distribution over x, and ``log_prob`` reads
 
 A decoded mean with no x to read l from (sampling, decoding a latent point) uses ``library``: the
 running mean of the training library sizes, kept as a buffer.
+
+``library="latent"`` (``--library latent``) makes l scVI's learned log-normal latent instead
+(:mod:`vaekit.models.library`): the model sets ``LibraryScaled.library`` to its draw of l, used in place of
+the observed total.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ from torch.distributions import Distribution, Poisson, constraints
 from ..errors import VaekitError
 from ..registry import LIKELIHOODS
 from .likelihoods import MOMENTUM, Likelihood
+
+LIBRARY_MODES = ("observed", "latent")  # --library: l is each example's total count, or scVI's latent
 
 
 def nb_log_prob(x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -56,25 +62,32 @@ class LibraryScaled(Distribution):
 
     def __init__(self, rho: torch.Tensor, module: "CountLikelihood", extra: torch.Tensor = None):
         self.rho, self.module, self.extra = rho, module, extra
+        self.library = None  # l (B, 1) of a learned library-size latent; None: the observed total of x
         super().__init__(rho.shape[:1], module.data_shape, validate_args=False)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(self.rho.shape)
-        library = x.sum(-1, keepdim=True)
+        observed = x.sum(-1, keepdim=True)
         if self.module.training:
-            self.module.observe(library)
+            self.module.observe(observed)
+        library = observed if self.library is None else self.library
         return self.module.value_log_prob(x, library * self.rho, self.extra).sum(-1)
 
     @property
+    def scale(self) -> torch.Tensor:
+        """l: the drawn library-size latent where there is one, else the running mean of the training totals."""
+        return self.module.library if self.library is None else self.library
+
+    @property
     def mean(self) -> torch.Tensor:
-        mean = self.module.library * self.rho
+        mean = self.scale * self.rho
         if self.extra is not None and self.module.zero_inflated:
             mean = mean * torch.sigmoid(-self.extra)  # (1 - pi) mu
         return mean.reshape(self.batch_shape + self.event_shape)
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
         with torch.no_grad():
-            draws = self.module.draw(self.module.library * self.rho, self.extra, sample_shape)
+            draws = self.module.draw(self.scale * self.rho, self.extra, sample_shape)
         return draws.reshape(torch.Size(sample_shape) + self.batch_shape + self.event_shape)
 
 
@@ -84,8 +97,12 @@ class CountLikelihood(Likelihood):
     zero_inflated = False
     name = "count"  # the registered name, for messages
 
-    def __init__(self, data_shape: Sequence[int]):
+    def __init__(self, data_shape: Sequence[int], library: str = "observed"):
         super().__init__(data_shape)
+        if library not in LIBRARY_MODES:
+            raise VaekitError(f"--library must be one of {', '.join(LIBRARY_MODES)} (the observed total count, or "
+                              f"scVI's learned library-size latent), got {library!r}")
+        self.library_mode = library
         self.values = math.prod(self.data_shape)
         self.register_buffer("library", torch.ones(()))  # running mean of the training library sizes
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
@@ -139,8 +156,8 @@ class NBLikelihood(CountLikelihood):
 
     name = "nb"
 
-    def __init__(self, data_shape: Sequence[int]):
-        super().__init__(data_shape)
+    def __init__(self, data_shape: Sequence[int], library: str = "observed"):
+        super().__init__(data_shape, library)
         self.log_theta = nn.Parameter(torch.zeros(self.values))
 
     def value_log_prob(self, x, mu, extra):

@@ -70,6 +70,9 @@ class Model(nn.Module):
         return {"main": [p for p in self.parameters() if id(p) not in own],
                 "discriminator": list(self.adversary.parameters())}
 
+    def fit_data(self, batches: Iterator) -> None:
+        """Fix statistics of the training data before training starts (scVI's library-size prior); no-op here."""
+
     def fit_prior(self, batches: Iterator) -> None:
         """Fit statistics of the training data after each epoch (a VQ-VAE's code prior); no-op here."""
 

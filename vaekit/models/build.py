@@ -13,6 +13,7 @@ from ..distributions import default_likelihood
 from ..errors import VaekitError
 from ..registry import DISCRIMINATORS, LIKELIHOODS, MODELS, NETWORKS, POSTERIORS, PRIORS, accepted_args, check_args, keyword_options
 from .base import Model
+from .library import attach_library
 
 
 class Parts:
@@ -117,6 +118,7 @@ def build_model(cfg: ModelConfig, encoder: Optional[nn.Module] = None,
                           "(drop --latent-channels) or a model built on the vae structure (vae, beta-vae, iwae, ...)")
     model.variant = name
     model.covariates = dict(cfg.covariates or {})
+    attach_library(model, cfg)
     attach_discriminator(model, cfg, name)
     defaults = ModelConfig()
     for kind in ("posterior", "prior"):

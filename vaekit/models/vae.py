@@ -14,6 +14,7 @@ from torch.distributions import Distribution
 
 from ..registry import MODELS
 from .base import Model
+from .library import library_scale
 from ..contract.output import Latent, ModelOutput
 
 
@@ -63,7 +64,27 @@ class VAE(Model):
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> ModelOutput:
         q = self.encode(x, c)
         z = q.rsample()  # z = mu + sigma * eps: the reparameterization trick
-        return ModelOutput(px=self.decode(z, c), latents=[Latent(q, z, self.prior())])
+        return self._with_library(ModelOutput(px=self.decode(z, c), latents=[Latent(q, z, self.prior())]), x, c)
+
+    def _with_library(self, out: ModelOutput, x: torch.Tensor, c: Optional[torch.Tensor],
+                      n: Optional[int] = None) -> ModelOutput:
+        """With ``--library latent`` (models/library.py): log l drawn from q(log l | x, b) (n draws per example,
+        sample-major, where n is given) scales the count likelihood, and joins the latents with its prior."""
+        part = getattr(self, "library_latent", None)
+        if part is None:
+            return out
+        b = x.shape[0]
+        q = part.posterior(self.check_shape(x), self.condition(c, b))
+        log_l = q.rsample() if n is None else q.rsample((n,))       # (B, 1) or (n, B, 1)
+        out.px.library = library_scale(log_l)
+        out.latents.append(Latent(q if n is None else q.expand((n, b)), log_l, part.prior(c, b)))
+        return out
+
+    def fit_data(self, batches) -> None:
+        """The library-size prior from the training cells (``--library latent``); nothing without it."""
+        part = getattr(self, "library_latent", None)
+        if part is not None:
+            part.fit(batches)
 
     def forward_many(self, x: torch.Tensor, c: Optional[torch.Tensor], n: int) -> Optional[ModelOutput]:
         """``forward`` with n posterior samples per example, sample-major: the encoder runs once.
@@ -76,6 +97,14 @@ class VAE(Model):
             return None
         q = self.encode(x, c)
         z = q.rsample((n,))                                      # (n, B, *latent_shape), same draws as n repeats
-        c = None if c is None else torch.as_tensor(c, device=x.device).reshape(-1).expand(x.shape[0]).repeat(n)
-        px = self.decode(z.flatten(0, 1), c)
-        return ModelOutput(px=px, latents=[Latent(q.expand((n, x.shape[0])), z, self.prior())])
+        cn = None if c is None else repeat_condition(torch.as_tensor(c, device=x.device), x.shape[0], n)
+        px = self.decode(z.flatten(0, 1), cn)
+        out = ModelOutput(px=px, latents=[Latent(q.expand((n, x.shape[0])), z, self.prior())])
+        return self._with_library(out, x, c, n)
+
+
+def repeat_condition(c: torch.Tensor, b: int, n: int) -> torch.Tensor:
+    """``c`` of b examples repeated n times, sample-major: labels (b,) or one label, or labels and covariates
+    packed (b, 1 + m), also flattened, as importance sampling passes them."""
+    c = c.reshape(b if c.numel() > 1 else 1, -1).expand(b, -1).repeat(n, 1)
+    return c[:, 0] if c.shape[1] == 1 else c

@@ -109,6 +109,7 @@ class Trainer:
             x, y = next(iterate_batches(train, 2))
             with evaluating(self.model):  # eval mode: no EMA codebook update from two examples
                 self.model(x, y)
+        self.model.fit_data(iterate_batches(train, 4096))  # a resumed run's state.pt then restores its own
         self.dist.broadcast_model(self.model)
         self.optimizers = make_optimizers(self.model.parameter_groups(), self.tc)
         self.average = WeightAverage(self.model, self.model.parameter_groups(), self.tc.ema,
