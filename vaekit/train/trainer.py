@@ -112,8 +112,7 @@ class Trainer:
         self.model.fit_data(iterate_batches(train, 4096))  # a resumed run's state.pt then restores its own
         self.dist.broadcast_model(self.model)
         self.optimizers = make_optimizers(self.model.parameter_groups(), self.tc)
-        self.average = WeightAverage(self.model, self.model.parameter_groups(), self.tc.ema,
-                                     self.tc.ema_discriminator)
+        self.average = WeightAverage(self.model, self.model.parameter_groups(), self.tc.ema, self.tc.ema_discriminator)
         if self.device.type == "cuda":  # same seed, same numbers on a GPU too (at some speed cost)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         return train, val
