@@ -99,16 +99,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     command = "python benchmarks/patches_psnr.py " + shlex.join(sys.argv[1:])
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.networks.split(","):
-            rows.append(measure(name, NETWORKS.get(name, {}), args.data, args.epochs, args.seed, args.sigma,
-                                Path(tmp)))
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     budget = f"{args.epochs} epochs of {args.data}, batch 64, for every network; threads {args.threads}"
-    (results / f"{args.out}.json").write_text(json.dumps({"command": command, "budget": budget, "rows": rows,
-                                                          "load_1min": round(os.getloadavg()[0], 2)}, indent=2))
-    (results / f"{args.out}.md").write_text(markdown(rows, command))
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.networks.split(","):  # the files are rewritten after each network: a cut run keeps its rows
+            rows.append(measure(name, NETWORKS.get(name, {}), args.data, args.epochs, args.seed, args.sigma,
+                                Path(tmp)))
+            (results / f"{args.out}.json").write_text(json.dumps(
+                {"command": command, "budget": budget, "rows": rows, "load_1min": round(os.getloadavg()[0], 2)},
+                indent=2))
+            (results / f"{args.out}.md").write_text(markdown(rows, command))
     print(markdown(rows, command))
 
 
