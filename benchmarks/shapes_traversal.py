@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=0.0, help="a wall budget instead: train --epochs, then "
                         "resume one epoch at a time (bit-exact, as one longer run) until this many minutes passed")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out (its own settings) for "
+                        "--minutes more, then draw and evaluate it again")
     parser.add_argument("--beta", type=float, default=4.0)
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--widths", default="16,32,64,64")
@@ -58,18 +60,23 @@ def main() -> None:
     start = time.perf_counter()
     objective = ({"beta": args.beta} if args.objective == "beta-vae" else
                  {"sets": [f"train.objective.args.gamma={args.gamma}", f"train.objective.args.c_max={args.c_max}"]})
-    vaekit.train(args.data, recipe="resnet", widths=[int(w) for w in args.widths.split(",")], blocks=1, dense=256,
-                 latent_dim=args.latent_dim, likelihood="bernoulli", model=args.objective, lr=args.lr,
-                 batch_size=args.batch_size, warmup=args.warmup, epochs=args.epochs, out=args.out, overwrite=True,
-                 progress=False, **objective)
-    epochs = args.epochs
-    while time.perf_counter() - start < 60 * args.minutes * epochs / (epochs + 1):  # room for one more epoch
-        epochs += 1
+    earlier = json.loads(args.results.read_text()) if args.resume and args.results.exists() else {}
+    if args.resume:
+        epochs, done = max(row["epoch"] for row in vaekit.open_run(args.out).metrics()), 0
+    else:
+        epochs = done = args.epochs
+        widths = [int(w) for w in args.widths.split(",")]
+        vaekit.train(args.data, recipe="resnet", widths=widths, blocks=1, dense=256, latent_dim=args.latent_dim,
+                     likelihood="bernoulli", model=args.objective, lr=args.lr, batch_size=args.batch_size,
+                     warmup=args.warmup, epochs=args.epochs, out=args.out, overwrite=True, progress=False, **objective)
+    while done == 0 or time.perf_counter() - start < 60 * args.minutes * done / (done + 1):  # room for one more
+        epochs, done = epochs + 1, done + 1
         vaekit.train(out=args.out, resume=True, epochs=epochs, progress=False)
     seconds = time.perf_counter() - start
     plot_run(args.out, "traversal", out=str(args.picture))
     result = evaluate_run(args.out, metrics=["elbo", "recon", "au"])  # disentanglement: grey shapes only (so far)
-    summary = {"command": command, "epochs": epochs, "train_seconds": round(seconds, 1),
+    summary = {"command": " then ".join(filter(None, [earlier.get("command"), command])), "epochs": epochs,
+               "train_seconds": round(seconds + earlier.get("train_seconds", 0), 1),
                "load_1min": round(os.getloadavg()[0], 2),
                "picture": str(args.picture), "evaluation": result}
     args.results.parent.mkdir(parents=True, exist_ok=True)
