@@ -106,7 +106,7 @@ def main() -> None:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     budget = (f"{args.epochs} epochs of {args.data}, batch {args.batch_size}, Adam lr {args.lr}, for every network; "
-              f"threads {args.threads}")
+              f"threads {args.threads}; autoencoder-kl-small: the batch only, with its recipe's own rate and loss")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.networks.split(","):  # the files are rewritten after each network: a cut run keeps its rows
             rows.append(measure(name, NETWORKS.get(name, {}), args.data, args.epochs, args.seed, args.sigma,
