@@ -46,13 +46,15 @@ NETWORKS = {
 }
 
 
-def measure(name: str, options: dict, data: str, epochs: int, seed: int, sigma: str, out: Path) -> dict:
+def measure(name: str, options: dict, data: str, epochs: int, seed: int, sigma: str, out: Path,
+            trainer: dict) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     run_dir = out / name
     if name == "autoencoder-kl-small":
-        vaekit.train(data, recipe="autoencoder-kl-small", epochs=epochs, seed=seed, out=run_dir, progress=False)
+        vaekit.train(data, recipe="autoencoder-kl-small", epochs=epochs, seed=seed, out=run_dir, progress=False,
+                     batch_size=trainer["batch_size"])  # the same batches; its recipe's own rate and loss
     else:
-        vaekit.train(data, **{**COMMON, **options}, sigma=sigma, epochs=epochs, seed=seed, out=run_dir,
+        vaekit.train(data, **{**COMMON, **options, **trainer}, sigma=sigma, epochs=epochs, seed=seed, out=run_dir,
                      progress=False)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     model = vaekit.load(run_dir)
@@ -95,20 +97,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--networks", default="conv,resnet-small,resnet,autoencoder-kl-small")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=COMMON["batch_size"], help="the same for every network")
+    parser.add_argument("--lr", type=float, default=COMMON["lr"], help="Adam's rate, the same for every network")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python benchmarks/patches_psnr.py " + shlex.join(sys.argv[1:])
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.networks.split(","):
-            rows.append(measure(name, NETWORKS.get(name, {}), args.data, args.epochs, args.seed, args.sigma,
-                                Path(tmp)))
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    budget = f"{args.epochs} epochs of {args.data}, batch 64, for every network; threads {args.threads}"
-    (results / f"{args.out}.json").write_text(json.dumps({"command": command, "budget": budget, "rows": rows,
-                                                          "load_1min": round(os.getloadavg()[0], 2)}, indent=2))
-    (results / f"{args.out}.md").write_text(markdown(rows, command))
+    budget = (f"{args.epochs} epochs of {args.data}, batch {args.batch_size}, Adam lr {args.lr}, for every network; "
+              f"threads {args.threads}; autoencoder-kl-small: the batch only, with its recipe's own rate and loss")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.networks.split(","):  # the files are rewritten after each network: a cut run keeps its rows
+            rows.append(measure(name, NETWORKS.get(name, {}), args.data, args.epochs, args.seed, args.sigma,
+                                Path(tmp), {"batch_size": args.batch_size, "lr": args.lr}))
+            (results / f"{args.out}.json").write_text(json.dumps(
+                {"command": command, "budget": budget, "rows": rows, "load_1min": round(os.getloadavg()[0], 2)},
+                indent=2))
+            (results / f"{args.out}.md").write_text(markdown(rows, command))
     print(markdown(rows, command))
 
 

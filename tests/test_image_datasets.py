@@ -56,3 +56,17 @@ def test_shapes_color_draws_each_sprite_in_its_colour():
     for img, f in zip(images, factors):
         on = img.max(axis=0) > 0
         assert on.any() and np.array_equal(img[:, on], np.repeat(COLORS[int(f[5])][:, None], on.sum(), axis=1))
+
+
+def test_shapes_px_suffix_averages_blocks_of_the_64_px_sprites():
+    assert canonical_name("shapes-color-300-seed0-px64") == "shapes-color-300"
+    assert canonical_name("shapes_colour_300_px32") == "shapes-color-300-px32"
+    truth, small = ground_truth_for("shapes-color"), ground_truth_for("shapes-color-px16")
+    factors = truth.sample_factors(6, np.random.default_rng(1))
+    big = truth.render(factors)
+    expected = big.reshape(6, 3, 16, 4, 16, 4).mean(axis=(3, 5))  # each 16 px pixel: the mean of a 4 x 4 block
+    np.testing.assert_allclose(small.render(factors), expected, atol=1e-7)
+    s = load_data("shapes-color-100-px32")
+    assert s.info.shape == (3, 32, 32) and 0 < float(s.train.x.sum()) < s.train.x.numel()
+    with pytest.raises(VaekitError, match="come at 64, 32, 16 px, got 24"):
+        load_data("shapes-100-px24")

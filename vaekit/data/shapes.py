@@ -23,7 +23,9 @@ after a half turn, so rotation is not fully identifiable from the image.
 red, yellow, green, cyan, blue, magenta): the sprite is drawn in that colour on black, (3, 64, 64).
 
 Names: ``shapes`` is 10,000 images drawn with seed 0; ``shapes-N`` is N images
-(``shapes-50000``); ``shapes-N-seedS`` draws them with seed S (``shapes-2000-seed3``). The
+(``shapes-50000``); ``shapes-N-seedS`` draws them with seed S (``shapes-2000-seed3``); a suffix
+``-pxP`` (P = 32 or 16) shrinks the 64 px images to P px by averaging P/64-sized blocks of pixels, so
+edges turn grey (``shapes-color-20000-px32``: a quarter of the pixels, for CPU runs). The
 same name always gives the same images. The dataset has no official test split: the loader
 holds out a random 20%. ``factors`` holds each image's factor *indices* (N, 5) as float32,
 in the order above; ``extra["factor_names"]`` and ``extra["factor_sizes"]`` describe them.
@@ -54,7 +56,8 @@ STEP = 1.5  # pixels between neighbouring positions
 MARGIN = (IMAGE_SIZE - STEP * (FACTOR_SIZES[3] - 1)) / 2  # 8.75: the first and last centres
 SUPERSAMPLE = 4  # points per pixel side when deciding whether a pixel is on
 REACH = 9  # a sprite lies within REACH - 0.25 pixels of its centre (largest: 8.5)
-NAME = re.compile(r"shapes(-colou?r)?(?:-(\d+))?(?:-seed(\d+))?")
+NAME = re.compile(r"shapes(-colou?r)?(?:-(\d+))?(?:-seed(\d+))?(?:-px(\d+))?")
+SIDES = (64, 32, 16)  # -pxP: the 64 px rendering averaged over (64 / P)^2 blocks
 # shapes-color: the sprite drawn in one of six fully saturated hues (a sixth factor, "color"), on black
 COLORS = np.array([(1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 1, 1), (0, 0, 1), (1, 0, 1)], dtype=np.float32)
 COLOR_NAMES = ["red", "yellow", "green", "cyan", "blue", "magenta"]
@@ -77,10 +80,11 @@ class FactorSpace:
 
 
 class ShapesGroundTruth(FactorSpace):
-    """The generator behind ``shapes``: factor indices (n, 5) -> images (n, 1, 64, 64)."""
+    """The generator behind ``shapes``: factor indices (n, 5) -> images (n, 1, side, side), side 64 unless shrunk."""
 
-    def __init__(self):
+    def __init__(self, side: int = IMAGE_SIZE):
         super().__init__(FACTOR_SIZES, FACTOR_NAMES)
+        self.side = _check_side(side)
 
     def labels(self, factors: np.ndarray) -> np.ndarray:
         """The class label of each image: its shape index (n,) int64."""
@@ -95,7 +99,8 @@ class ShapesGroundTruth(FactorSpace):
                          f[:, 3] / (sizes[3] - 1), f[:, 4] / (sizes[4] - 1)], axis=1)
 
     def render(self, factors: np.ndarray) -> np.ndarray:
-        """The images of ``factors`` (n, 5) indices: (n, 1, 64, 64) float32 with values 0 or 1."""
+        """The images of ``factors`` (n, 5) indices: (n, 1, side, side) float32, values 0 or 1 at 64 px (block
+        means below)."""
         f = np.asarray(factors).astype(np.int64)
         require(f.ndim == 2 and f.shape[1] == len(FACTOR_SIZES),
                 f"shapes factors must have shape (n, {len(FACTOR_SIZES)}), got {f.shape}")
@@ -109,14 +114,17 @@ class ShapesGroundTruth(FactorSpace):
         for i, (k, r, c) in enumerate(zip(key.tolist(), row.tolist(), col.tolist())):
             mask, dr, dc = bank[k]
             out[i, r + dr:r + dr + mask.shape[0], c + dc:c + dc + mask.shape[1]] = mask
+        k = IMAGE_SIZE // self.side  # shrink: the mean of each k x k block (area resampling)
+        out = out.reshape(len(f), self.side, k, self.side, k).mean(axis=(2, 4), dtype=np.float32) if k > 1 else out
         return out.astype(np.float32)[:, None]
 
 
 class ColorShapesGroundTruth(ShapesGroundTruth):
     """The generator behind ``shapes-color``: factor indices (n, 6), the sixth the colour -> (n, 3, 64, 64)."""
 
-    def __init__(self):
+    def __init__(self, side: int = IMAGE_SIZE):
         FactorSpace.__init__(self, FACTOR_SIZES + (len(COLORS),), FACTOR_NAMES + ("color",))
+        self.side = _check_side(side)
 
     def factor_values(self, factors: np.ndarray) -> np.ndarray:
         f = np.asarray(factors)
@@ -127,6 +135,12 @@ class ColorShapesGroundTruth(ShapesGroundTruth):
         require(f.ndim == 2 and f.shape[1] == self.num_factors and bool(((f[:, 5] >= 0) & (f[:, 5] < len(COLORS))).all()),
                 f"shapes-color factors must have shape (n, {self.num_factors}) with colours in 0..{len(COLORS) - 1}")
         return super().render(f[:, :5]) * COLORS[f[:, 5]][:, :, None, None]
+
+
+def _check_side(side: int, name: str = "shapes") -> int:
+    require(side in SIDES, f"{name}: the images come at {', '.join(map(str, SIDES))} px, got {side}; "
+                           "e.g. shapes-color-px32")
+    return int(side)
 
 
 def _place(index: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -169,19 +183,20 @@ def _sprites() -> List[tuple]:
     return bank
 
 
-def parse_name(source: str) -> Optional[Tuple[int, int, bool]]:
-    """``(size, seed, color)`` for a shapes name ('shapes', 'shapes-50000', 'shapes-2000-seed3',
-    'shapes-color-5000'), else None."""
+def parse_name(source: str) -> Optional[Tuple[int, int, bool, int]]:
+    """``(size, seed, color, side)`` for a shapes name ('shapes', 'shapes-50000', 'shapes-2000-seed3',
+    'shapes-color-5000', 'shapes-color-20000-px32'), else None."""
     match = NAME.fullmatch(source.strip().lower().replace("_", "-"))
     if match is None:
         return None
-    return int(match.group(2) or DEFAULT_SIZE), int(match.group(3) or 0), bool(match.group(1))
+    return (int(match.group(2) or DEFAULT_SIZE), int(match.group(3) or 0), bool(match.group(1)),
+            int(match.group(4) or IMAGE_SIZE))
 
 
-def shapes_name(size: int = DEFAULT_SIZE, seed: int = 0, color: bool = False) -> str:
+def shapes_name(size: int = DEFAULT_SIZE, seed: int = 0, color: bool = False, side: int = IMAGE_SIZE) -> str:
     """The canonical name of ``size`` images drawn with ``seed``: defaults are left out."""
     return ("shapes-color" if color else "shapes") + (f"-{size}" if size != DEFAULT_SIZE else "") + (
-        f"-seed{seed}" if seed else "")
+        f"-seed{seed}" if seed else "") + (f"-px{side}" if side != IMAGE_SIZE else "")
 
 
 def ground_truth_for(name: Optional[str]) -> Optional[ShapesGroundTruth]:
@@ -189,16 +204,17 @@ def ground_truth_for(name: Optional[str]) -> Optional[ShapesGroundTruth]:
     parsed = parse_name(name) if name else None
     if parsed is None:
         return None
-    return ColorShapesGroundTruth() if parsed[2] else ShapesGroundTruth()
+    return ColorShapesGroundTruth(parsed[3]) if parsed[2] else ShapesGroundTruth(parsed[3])
 
 
-def load_shapes(size: int = DEFAULT_SIZE, seed: int = 0, color: bool = False) -> RawData:
+def load_shapes(size: int = DEFAULT_SIZE, seed: int = 0, color: bool = False, side: int = IMAGE_SIZE) -> RawData:
     """``size`` shapes images drawn with ``seed``, their shape labels and factor indices; ``color``: the
-    sprites in colour, with a sixth factor."""
-    name = f"dataset '{shapes_name(size, seed, color)}'"
+    sprites in colour, with a sixth factor; ``side``: 64, or 32 / 16 for block means of the 64 px images."""
+    name = f"dataset '{shapes_name(size, seed, color, side)}'"
     require(1 <= size <= MAX_SIZE, f"{name}: the size must be between 1 and {MAX_SIZE:,} (the images are "
                                    f"rendered in memory), got {size}; e.g. shapes-20000")
-    truth = ColorShapesGroundTruth() if color else ShapesGroundTruth()
+    _check_side(side, name)
+    truth = ColorShapesGroundTruth(side) if color else ShapesGroundTruth(side)
     factors = truth.sample_factors(size, np.random.default_rng(seed))
     return RawData(name, "image", truth.render(factors), truth.labels(factors),
                    num_classes=len(SHAPE_NAMES), class_names=list(SHAPE_NAMES),
