@@ -3,8 +3,11 @@
 or the same convolutions alone (``--lib conv``, vaekit's environment); prints one JSON line.
 
 Both step the same way: Adam (betas 0.5, 0.9) on the L1 reconstruction summed over pixels plus 1e-6 x the KL
-summed over the latent map, both averaged over the batch, z drawn from the posterior. vaekit's side is its own
-model and objective (the laplace likelihood with a fixed scale 1 is the L1 loss plus a constant)."""
+summed over the latent map, both averaged over the batch, z drawn from the posterior. Each side's Adam is the one
+its training code builds: torch's as it comes for diffusers (its examples), the fused kernel for vaekit (its
+trainer's make_optimizers). vaekit's side is its own model and objective (the laplace likelihood with a fixed scale 1 is the L1 loss plus a constant), without the
+recipe's PatchGAN discriminator, which diffusers' AutoencoderKL does not have (vaekit runs it only from its
+``disc_start`` step on)."""
 from __future__ import annotations
 
 import argparse
@@ -32,36 +35,39 @@ def diffusers_step(args):
                           up_block_types=("UpDecoderBlock2D",) * len(args.widths), layers_per_block=args.blocks,
                           latent_channels=args.latent_channels, norm_num_groups=32, sample_size=args.size)
     params = sum(p.numel() for p in model.parameters())
+    # what diffusers' training examples do: torch's Adam as it comes (the per-tensor loop on the CPU)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.9))
 
     def loss(x):
         posterior = model.encode(x).latent_dist
         recon = model.decode(posterior.sample()).sample
         return ((x - recon).abs().sum() + BETA * posterior.kl().sum()) / x.shape[0]
-    return model, params, loss
+    return model, params, loss, optimizer
 
 
 def vaekit_step(args):
     from vaekit.app.options import apply_options, base_config
     from vaekit.models import build_model
     from vaekit.objectives import build_objective
+    from vaekit.train.optimizers import make_optimizers
 
     cfg = apply_options(base_config("autoencoder-kl-small"), {
         "widths": args.widths, "blocks": args.blocks, "latent_channels": args.latent_channels,
-        "downsample": 2 ** (len(args.widths) - 1)}, ["model.likelihood.args.scale=1.0"])
+        "downsample": 2 ** (len(args.widths) - 1)}, ["model.likelihood.args.scale=1.0", "model.discriminator.name=none"])
     cfg.model.data_shape = [3, args.size, args.size]
     model = build_model(cfg.model, name=cfg.model.variant)
     objective = build_objective(cfg)
     params = sum(p.numel() for p in model.encoder.parameters()) + sum(p.numel() for p in model.decoder.parameters())
-    return model, params, lambda x: objective(model, x, None).loss
+    optimizer, = make_optimizers(model.parameter_groups(), cfg.train).values()  # as vaekit's trainer builds it
+    return model, params, lambda x: objective(model, x, None).loss, optimizer
 
 
 def time_steps(args) -> dict:
     torch.manual_seed(0)
-    model, params, loss = (diffusers_step if args.lib == "diffusers" else vaekit_step)(args)
+    model, params, loss, optimizer = (diffusers_step if args.lib == "diffusers" else vaekit_step)(args)
     model.train()
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    model.to(memory_format=fmt)  # in place: the optimizer's parameters are the model's
     x = torch.rand(args.batch, 3, args.size, args.size).contiguous(memory_format=fmt)
     before, seconds = rss_mb(), []
     for i in range(args.warmup + args.steps):
@@ -82,7 +88,7 @@ def conv_bound(args) -> dict:
     alone, forward plus backward (input and weight gradients), in NCHW and in channels-last."""
     from torch import nn
 
-    model, _, loss = vaekit_step(args)
+    model, _, loss, _ = vaekit_step(args)
     shapes = []
     hooks = [m.register_forward_hook(lambda m, i, o: shapes.append((tuple(i[0].shape), m)))
              for m in model.modules() if isinstance(m, nn.Conv2d)]

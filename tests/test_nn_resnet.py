@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 import vaekit
 from vaekit import rundir
 from vaekit.errors import VaekitError
-from vaekit.nn.blocks import Downsample, groups
+from vaekit.nn.blocks import Attention, Downsample, groups
 from vaekit.nn.resnet import ResNetDecoder, ResNetEncoder
 
 TINY = dict(widths=[8, 16], blocks=1)
@@ -87,6 +87,33 @@ def test_downsampling_pads_bottom_right_as_diffusers():
     down, x = Downsample(2), torch.randn(1, 2, 7, 8)
     expected = F.conv2d(F.pad(x, (0, 1, 0, 1)), down.conv.weight, down.conv.bias, stride=2)
     assert torch.equal(down(x), expected) and expected.shape[-2:] == (3, 4)
+
+
+def test_channels_last_inside_standard_layout_outside():
+    """The networks compute in channels-last on the CPU (blocks.feature_layout), yet hand on standard-layout
+    tensors, and their parameters and gradients (what checkpoints and exports hold) keep the standard layout."""
+    enc, dec = pair((3, 15, 17), latent_channels=4, attention=True)
+    seen = []
+    enc.down_blocks[0].resnets[0].register_forward_hook(lambda m, i, o: seen.append(o))
+    h = enc(torch.randn(2, 3, 15, 17))
+    out = dec(torch.randn(2, *enc.latent_shape))
+    assert seen[0].is_contiguous(memory_format=torch.channels_last) and not seen[0].is_contiguous()
+    assert h.is_contiguous() and out.is_contiguous()
+    (h.square().sum() + out.square().sum()).backward()
+    for p in [*enc.parameters(), *dec.parameters()]:
+        assert p.is_contiguous() and p.grad.is_contiguous()
+
+
+def test_attention_is_softmax_of_scaled_dot_products():
+    """Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V (Vaswani et al. 2017, eq. 1), one head over positions."""
+    torch.manual_seed(0)
+    att = Attention(8, norm_groups=4)
+    x = torch.randn(2, 8, 3, 5)
+    t = att.group_norm(x).flatten(2).transpose(1, 2)
+    q, k, v = att.to_q(t), att.to_k(t), att.to_v(t)
+    out = torch.softmax(q @ k.transpose(1, 2) / 8 ** 0.5, dim=-1) @ v
+    expected = x + att.to_out[0](out).transpose(1, 2).reshape(2, 8, 3, 5)
+    torch.testing.assert_close(att(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_key_layout_follows_diffusers_autoencoder_kl():

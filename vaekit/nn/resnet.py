@@ -30,7 +30,7 @@ from torch import nn
 
 from ..errors import VaekitError
 from ..registry import NETWORKS
-from .blocks import DownBlock, MidBlock, UpBlock, conv3x3, group_norm
+from .blocks import DownBlock, MidBlock, UpBlock, conv3x3, feature_layout, group_norm
 from .common import with_condition
 from .conv import _check_image
 
@@ -112,12 +112,12 @@ class ResNetEncoder(nn.Module):
             self.out_dim = plan.dense
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        h = self.conv_in(x)
+        h = self.conv_in(feature_layout(x))
         for block in self.down_blocks:
             h = block(h)
         h = self.conv_out(self.conv_act(self.conv_norm_out(self.mid_block(h))))
         if self.out_dim is None:
-            return self.quant_conv(h)
+            return self.quant_conv(h).contiguous()  # the moment map in the standard layout again
         return self.fc(with_condition(h.flatten(1), c))
 
 
@@ -154,10 +154,10 @@ class ResNetDecoder(nn.Module):
             h = self.post_quant_conv(z.reshape(z.shape[0], *self.start))
         else:
             h = self.fc(with_condition(z, c)).view(z.shape[0], *self.start)
-        h = self.mid_block(self.conv_in(h))
+        h = self.mid_block(self.conv_in(feature_layout(h)))
         for i, block in enumerate(self.up_blocks):
             h = block(h, self.sizes[-2 - i] if i < len(self.up_blocks) - 1 else None)
-        return self.conv_out(self.conv_act(self.conv_norm_out(h)))
+        return self.conv_out(self.conv_act(self.conv_norm_out(h))).contiguous()  # the standard layout again
 
 
 NETWORKS.register("resnet")((ResNetEncoder, ResNetDecoder))
