@@ -17,26 +17,35 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: pytest-xdist workers, one per core: one thread each
     os.environ["OMP_NUM_THREADS"] = "1"    # before torch starts its pool (torch.set_num_threads in its hook below)
+# vaekit's atomic writes fsync each file, for a power cut, which no test can see; they were a wait of 10-20 ms
+# each, thousands of them in the suite: no-ops in the test processes (a bad descriptor still raises)
+os.fsync = lambda fd: os.fstat(fd if isinstance(fd, int) else fd.fileno()) and None
 # Metrics cache what they fit (fd's feature network) under the user cache: never the user's own in tests.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vaekit-test-cache-")
 
 
 def _parse_digits_once():
-    """scikit-learn parses its digits from a gzipped CSV on every call (25 ms), and every run and command
-    on digits loads them (480 times in tests/test_contract.py alone): parse once, hand out deep copies."""
+    """vaekit parses scikit-learn's digits from their gzipped CSV on every load (40-60 ms), and every run and
+    command on digits loads them (480 times in tests/test_contract.py alone): parse once, hand out copies.
+    (scikit-learn's own load_digits too, where a test calls it.)"""
     import sklearn.datasets
 
-    parse, parsed = sklearn.datasets.load_digits, []
+    from vaekit.data import builtin
 
-    @functools.wraps(parse)
-    def load_digits(*args, **kwargs):
-        if args or kwargs:
-            return parse(*args, **kwargs)
-        if not parsed:
-            parsed.append(parse())
-        return copy.deepcopy(parsed[0])
+    def once(parse, copy_of):
+        parsed = []
 
-    sklearn.datasets.load_digits = load_digits
+        @functools.wraps(parse)
+        def cached(*args, **kwargs):
+            if args or kwargs:
+                return parse(*args, **kwargs)
+            if not parsed:
+                parsed.append(parse())
+            return copy_of(parsed[0])
+        return cached
+
+    sklearn.datasets.load_digits = once(sklearn.datasets.load_digits, copy.deepcopy)
+    builtin._digits_table = once(builtin._digits_table, lambda table: table.copy())
 
 
 _parse_digits_once()

@@ -58,11 +58,65 @@ LOAD = ("-c", "import sys, vaekit\nfrom vaekit.errors import VaekitError\ntry:\n
               "except VaekitError as e:\n    print(f'error: {e}', file=sys.stderr)\n    sys.exit(2)")
 
 
-def assert_refused(process: subprocess.Popen, *expected: str) -> str:
-    """The process exits with code 2 and a message holding each of ``expected``, no traceback."""
-    _, stderr = process.communicate(timeout=120)
-    stderr = stderr.decode("utf-8", "replace")
-    assert process.returncode == 2, stderr[-2000:]
+# `python -m vaekit ARGS` (or the LOAD script) per command, each a process of its own forked from one interpreter
+# that imported vaekit's command and torch once (one import of torch instead of one a command); the commands run
+# side by side; each child's stderr goes to its own file (user nobody may write there), after the parent's own
+FORKED = r"""
+import json, os, runpy, sys, traceback
+import torch, vaekit.app.cli
+commands, folder = json.loads(sys.argv[1]), sys.argv[2]
+children = []
+for i, (python, args) in enumerate(commands):
+    sys.stdout.flush(); sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        err = os.open(os.path.join(folder, f"{i}.stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(err, 2)
+        try:
+            if python[0] == "-m":
+                sys.argv = ["vaekit", *args]
+                runpy.run_module(python[1], run_name="__main__", alter_sys=True)
+            else:
+                sys.argv = ["-c", *args]
+                exec(compile(python[1], "<string>", "exec"), {"__name__": "__main__"})
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0 if e.code is None else (print(e.code, file=sys.stderr), 1)[1]
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(code)
+    children.append(pid)
+print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]))
+"""
+
+
+def vaekit_clis_forked(commands, home: Path) -> list:
+    """(exit code, stderr) of each ``(python, args)`` in ``commands`` (python: ``("-m", "vaekit")`` or
+    :data:`LOAD`), run as user nobody in processes forked from one (:data:`FORKED`)."""
+    import json
+
+    env = {**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home / ".mpl"), "OMP_NUM_THREADS": "1"}
+    out = home / "forked-stderr"
+    out.mkdir()
+    out.chmod(0o777)
+    done = subprocess.run(AS_NOBODY + [sys.executable, "-c", FORKED, json.dumps([[list(p), a] for p, a in commands]),
+                                       str(out)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    codes = json.loads(done.stdout.strip().splitlines()[-1])
+    return [(code, done.stderr + (out / f"{i}.stderr").read_text("utf-8", "replace")) for i, code in enumerate(codes)]
+
+
+def assert_refused(process, *expected: str) -> str:
+    """The process (a Popen, or a finished one's (exit code, stderr)) exits with code 2 and a message holding each
+    of ``expected``, no traceback."""
+    if isinstance(process, subprocess.Popen):
+        _, stderr = process.communicate(timeout=120)
+        returncode, stderr = process.returncode, stderr.decode("utf-8", "replace")
+    else:
+        returncode, stderr = process
+    assert returncode == 2, stderr[-2000:]
     assert "Traceback" not in stderr and "UnicodeEncodeError" not in stderr, stderr[-2000:]
     for text in expected:
         assert text in stderr, stderr
@@ -100,9 +154,10 @@ def test_unreadable_data_and_run_files(shared_dir):
     for p in blocked:
         p.chmod(0o000)
     train = ["train", "--out", str(shared_dir / "new"), "--epochs", "1", "--data"]
-    started = [vaekit_cli(args, shared_dir, as_nobody=True) for args in
-               (train + [str(images)], train + [str(shards)], ["evaluate", str(run)], ["evaluate", str(other)])]
-    started.append(vaekit_cli([str(blocked[4])], shared_dir, as_nobody=True, python=LOAD))
+    cli = ("-m", "vaekit")
+    started = vaekit_clis_forked([(cli, args) for args in (train + [str(images)], train + [str(shards)],
+                                                          ["evaluate", str(run)], ["evaluate", str(other)])] +
+                                 [(LOAD, [str(blocked[4])])], shared_dir)
     assert_refused(started[0], f"cannot read '{blocked[0]}'", "permission denied")
     assert_refused(started[1], f"cannot read '{blocked[1]}'", "permission denied")
     assert_refused(started[2], f"cannot read checkpoint {blocked[2]}: permission denied")
