@@ -137,7 +137,8 @@ def cell(value, digits: int) -> str:
 
 def markdown(report: dict) -> str:
     rows = report["rows"]
-    lines = [f"`{report['command']}`", "", report["budget"] + f"; load average {report['load_1min']} "
+    done = f"; {report['done']} done" if "done" in report else ""
+    lines = [f"`{report['command']}`", "", report["budget"] + done + f"; load average {report['load_1min']} "
              "(a shared machine: wall seconds under load)", "",
              "| model | parameters | latent | PSNR (dB) | SSIM | LPIPS | rFID | wall s / step | CPU s / step |",
              "|---" * 9 + "|"]
@@ -178,28 +179,34 @@ def draw(originals: torch.Tensor, recons: Dict[str, torch.Tensor], path: Path, t
     return save_figure(fig, path)
 
 
+def write(report: dict, originals: torch.Tensor, recons: Dict[str, torch.Tensor], stem: str) -> None:
+    """The JSON, Markdown and figure of the models done so far (rewritten after each: a stopped run keeps them)."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"{stem}.md").write_text(markdown(report))
+    draw(originals, recons, GALLERY / f"{stem}.png",
+         f"held-out test crops (top), reconstructions after {report['steps']} steps")
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     command = "python benchmarks/sharp_baselines.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     steps = budget_steps(args.data, args.epochs, args.batch_size, args.seed)
-    rows, recons, originals = [], {}, None
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.models.split(","):
-            out = Path(tmp) / name
-            rows.append(measure(name, args, steps, out))
-            run = vaekit.open_run(out)
-            test = load_data(args.data, seed=args.seed).test
-            originals, recons[name] = reconstruction_pairs(run.model, test, args.figure_n, seed=args.seed)
+    names = args.models.split(",")
     budget = (f"{steps} optimizer steps ({args.epochs} epoch(s) of the training crops of {args.data}), batch "
               f"{args.batch_size}, seed {args.seed}, for every model; torch threads {args.threads}")
-    report = {"command": command, "budget": budget, "steps": steps, "rows": rows,
-              "load_1min": round(os.getloadavg()[0], 2)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / f"{args.out}.md").write_text(markdown(report))
-    draw(originals, recons, GALLERY / f"{args.out}.png",
-         f"held-out test crops (top), reconstructions after {steps} steps")
+    report = {"command": command, "budget": budget, "steps": steps, "rows": []}
+    recons = {}
+    test = load_data(args.data, seed=args.seed).test
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            out = Path(tmp) / name
+            report["rows"].append(measure(name, args, steps, out))
+            originals, recons[name] = reconstruction_pairs(vaekit.open_run(out).model, test, args.figure_n,
+                                                           seed=args.seed)
+            report.update(load_1min=round(os.getloadavg()[0], 2), done=f"{len(recons)} of {len(names)} models")
+            write(report, originals, recons, args.out)
     print(markdown(report))
     return report
 

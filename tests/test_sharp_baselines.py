@@ -40,7 +40,8 @@ def test_table_lists_missing_metrics_with_their_reason_and_the_discriminator_sta
                latent=[16, 16, 16], psnr=20.5, ssim=0.61, lpips=None, rfid=None, wall_s_per_step=2.0,
                cpu_s_per_step=1.5, unavailable={"lpips": "no VGG16 file", "rfid": "no Inception file"})
     text = markdown({"command": "python benchmarks/sharp_baselines.py", "budget": "90 steps", "load_1min": 3.0,
-                     "rows": [row]})
+                     "done": "1 of 5 models", "rows": [row]})
+    assert "90 steps; 1 of 5 models done; load average 3.0" in text
     assert "| vqgan-small | 1,234 | 16x16x16 | 20.50 | 0.610 | n/a | n/a | 2.00 | 1.50 |" in text
     assert "lpips unavailable: no VGG16 file" in text and "rfid unavailable: no Inception file" in text
     assert "vqgan-small from step 30" in text
