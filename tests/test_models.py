@@ -52,8 +52,9 @@ def test_shapes_loss_gradients(net, shape, lik, cond):
     assert px.batch_shape == (6,) and tuple(px.event_shape) == shape
     out = ELBO()(model, x, y)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
-    # the loss is the negative ELBO when beta = 1, and KL is non-negative
-    assert out.loss.item() == pytest.approx(-out.terms["elbo"].item(), rel=1e-5)
+    # the loss is the negative ELBO when beta = 1, and KL is non-negative (abs: an ELBO near 0 from float32
+    # terms of size ~1 that cancel, as the continuous Bernoulli's on a resnet, is exact to ~1e-7, not relatively)
+    assert out.loss.item() == pytest.approx(-out.terms["elbo"].item(), rel=1e-5, abs=1e-6)
     assert out.terms["kl"].item() >= 0
     out.loss.backward()
     for name, p in model.named_parameters():
