@@ -10,9 +10,9 @@ in two processes. Then trains one epoch with ``vaekit.train(folder, stream=True,
 channels=3, workers=W)`` of ``--recipe`` (default ``conv``; ``--recipe resnet`` once that recipe exists;
 ``--set`` passes any config value) and reports:
 
-- peak RSS: this process's and its decoding workers' resident memory, summed, sampled every 0.1 s from
-  /proc (what the machine must hold; the workers share most pages with the parent, so the sum is an
-  upper bound);
+- peak memory: this process's and its decoding workers' resident memory, summed, sampled every 0.1 s from
+  /proc: RSS, an upper bound (the forked workers share most pages with the parent, and RSS counts a shared
+  page in each), and PSS (a shared page split among its sharers), whose sum is what the machine holds;
 - data wait: the time the training loop spent blocked waiting for its next decoded batch, as a share of
   the training loop's time (the training epoch only, not the validation pass or the setup; from the
   first batch's request to the last batch's request, so every step but the last);
@@ -70,32 +70,38 @@ def write_folder(folder: Path, n: int) -> float:
     return time.perf_counter() - start
 
 
-def tree_rss() -> int:
-    """Resident bytes of this process and its children (from /proc)."""
-    total, pids = 0, [os.getpid()]
+def tree_memory() -> tuple:
+    """(RSS, PSS) bytes of this process and its children, from /proc. RSS counts a page shared by the parent
+    and its forked workers once per process; PSS (smaps_rollup) splits it among them, so its sum is what the
+    machine holds."""
+    pids = [os.getpid()]
     try:
         children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
         pids += [int(p) for p in children]
     except OSError:
         pass
+    rss = pss = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
         except OSError:
             pass
-    return total
+    return rss, pss
 
 
 class PeakRSS(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True)
-        self.peak, self.running = 0, True
+        self.peak, self.peak_pss, self.running = 0, 0, True
 
     def run(self):
         while self.running:
-            self.peak = max(self.peak, tree_rss())
+            rss, pss = tree_memory()
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
             time.sleep(0.1)
 
 
@@ -194,7 +200,7 @@ def main() -> None:
         "epoch_cut_at_steps": args.steps or None,
         "epoch_images": train["epoch_images"],
         "full_epoch_hours_at_this_rate": train["epoch_images"] / (images / seconds) / 3600,
-        "peak_rss_gb": peak.peak / 1e9, "data_wait_share": train["wait"] / seconds,
+        "peak_rss_gb": peak.peak / 1e9, "peak_pss_gb": peak.peak_pss / 1e9, "data_wait_share": train["wait"] / seconds,
         "img_per_s": images / seconds, "train_loop_s": seconds, "total_s": total,
         "setup_and_validation_s": total - seconds, "shape": info["shape"],
         "decode_alone_img_per_s": decode_alone(folder, args.size, args.workers, args.batch_size),
