@@ -7,7 +7,6 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from ..errors import VaekitError
 from ..models.base import distribution_mean
 from ..run import Run
 
@@ -40,8 +39,8 @@ class TorchBackend:
                 "can": dict(self.why_not)}
 
     def _require(self, capability: str, what: str) -> None:
-        if self.why_not[capability]:
-            raise VaekitError(f"{what} does not apply to the {self.model.name} model: {self.why_not[capability]}")
+        if self.why_not[capability]:  # the model words the refusal (and walks its modules only then)
+            self.model.require(capability, what)
 
     def _labels(self, label) -> Optional[torch.Tensor]:
         return None if label is None else torch.as_tensor(np.asarray(label), dtype=torch.long)
