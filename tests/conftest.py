@@ -48,9 +48,6 @@ def _parse_digits_once():
     builtin._digits_table = once(builtin._digits_table, lambda table: table.copy())
 
 
-_parse_digits_once()
-
-
 def run_cli(args, capsys=None):
     """Run ``vaekit ARGS`` in-process through the real entry point; returns (exit code, stdout, stderr)."""
     from vaekit.app.cli import main
@@ -91,6 +88,11 @@ def small_model(variant="vae", **options):
 
 
 def pytest_configure(config):
+    """In a process that runs tests: the digits parsed once, one torch thread under xdist. The xdist controller
+    runs none, so it imports neither torch nor scikit-learn: its start (seconds) comes before every worker's."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    _parse_digits_once()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 

@@ -15,11 +15,14 @@ from vaekit.data import load_data
 from vaekit.data.h5ad import open_h5ad
 from vaekit.errors import VaekitError
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-feather = pytest.importorskip("pyarrow.feather")
-anndata = pytest.importorskip("anndata")
-sparse = pytest.importorskip("scipy.sparse")
+pa = pq = feather = anndata = sparse = None  # imported by _formats on the worker that runs this file (anndata: seconds)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _formats():
+    global pa, pq, feather, anndata, sparse
+    pa, pq, feather, anndata, sparse = (pytest.importorskip(m) for m in (
+        "pyarrow", "pyarrow.parquet", "pyarrow.feather", "anndata", "scipy.sparse"))
 
 N, D, GENES = 200, 4, 12
 RNG = np.random.default_rng(0)

@@ -18,8 +18,14 @@ from vaekit.app.workflows import encode_run
 from vaekit.interop.diffusers import export_diffusers, import_diffusers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the suite stays offline: from_pretrained reads local folders only
-diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed: `pip install -c constraints.txt "
-                                "diffusers` (the test extra) runs these tests")
+diffusers = None  # imported by the fixture below on the worker that runs this file, not at every collection (seconds)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _diffusers():
+    global diffusers
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is not installed: `pip install -c constraints.txt "
+                                    "diffusers` (the test extra) runs these tests")
 
 TOL = 1e-5
 

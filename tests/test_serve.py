@@ -10,13 +10,15 @@ import struct
 import sys
 import urllib.parse
 import zlib
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install vaekit[serve]")
-pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install vaekit[serve]")
+# found, not imported: importing fastapi at collection would cost every worker, not only the one running this file
+pytestmark = pytest.mark.skipif(not (find_spec("fastapi") and find_spec("uvicorn")),
+                                reason="the serve extra is not installed: pip install vaekit[serve]")
 
 TOKEN = "s3cret-token-for-tests"
 

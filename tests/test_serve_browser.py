@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import os
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install vaekit[serve]")
-pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install selenium")
+# found, not imported (at collection every worker would pay for fastapi and selenium)
+pytestmark = [pytest.mark.skipif(not find_spec("fastapi"), reason="the serve extra is not installed: pip install "
+                                 "vaekit[serve]"),
+              pytest.mark.skipif(not find_spec("selenium"), reason="selenium is not installed: pip install selenium")]
 
 from browser import headless_chromium, missing  # noqa: E402
 

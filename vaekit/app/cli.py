@@ -1,6 +1,7 @@
 """The ``vaekit`` command line. Each command is a thin layer over vaekit.app.api and vaekit.app.workflows."""
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import signal
@@ -566,11 +567,20 @@ def _usage_error(e: typer.TyperException) -> None:
     sys.exit(e.exit_code)
 
 
+@functools.lru_cache(maxsize=None)
+def _command():
+    """The click command typer builds from ``app``, built once per process: ``app()`` would rebuild it on every
+    call, reading every command's signature and annotations (most of a quick command's time in a process that
+    runs several, as a notebook or the tests do). Its exceptions reach Python's own hook either way, since
+    ``app`` has typer's pretty exceptions off."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     keep_freed_memory()  # every command: training and evaluation reuse their freed activations
     try:
         # standalone_mode=False: click raises its usage errors to us instead of printing "Error: ..." itself
-        code = app(standalone_mode=False, prog_name="vaekit")
+        code = _command()(standalone_mode=False, prog_name="vaekit")
     except typer.Abort:  # click's Ctrl-D at a prompt
         err_console.print("[bold yellow]stopped:[/] aborted", highlight=False)
         sys.exit(1)
