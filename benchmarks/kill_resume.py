@@ -158,9 +158,15 @@ def differences(run: Path, reference: Path) -> list:
     plots = sorted(p.name for p in (reference / rundir.PLOTS).glob("*.png"))
     if sorted(p.name for p in (run / rundir.PLOTS).glob("*.png")) != plots:
         found.append("plots")
-    if [p for p in [*run.glob("*"), *(run / rundir.PLOTS).glob("*")] if p.name.endswith(".tmp")]:
+    if temp_files(run):
         found.append("temp files left")
     return found
+
+
+def temp_files(run: Path) -> list:
+    """The temp files in the run directory and its plots/, as paths relative to it."""
+    files = [*run.glob("*"), *(run / rundir.PLOTS).glob("*")]
+    return [str(p.relative_to(run)) for p in files if p.name.endswith(".tmp")]
 
 
 def _same(a, b) -> bool:
@@ -261,7 +267,7 @@ def run_variant(name: str, folder: Path, kills: int, epochs: int, seed: int, off
     problems = differences(run, reference)
     return {"variant": name, "kills": sum(done.values()), "by_mode": dict(done), "launches": launches,
             "states_after_kills": landed, "identical": not problems, "differences": problems,
-            "seconds_per_launch": round(seconds, 1)}
+            "temp_files": temp_files(run), "seconds_per_launch": round(seconds, 1)}
 
 
 def _saved_step(run: Path) -> int:

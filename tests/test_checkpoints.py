@@ -182,6 +182,25 @@ def test_resume_removes_the_temp_file_of_a_write_cut_short(tmp_path):
     assert not list(run.glob(".*.tmp")) and not list((run / "plots").glob(".*.tmp"))
 
 
+def test_a_run_killed_before_its_first_checkpoint_starts_over_without_the_temp_file_it_left(tmp_path):
+    run = tmp_path / "run"  # what a first start killed while writing its first state.pt leaves: config.json and the temp
+    vaekit.train("digits", out=run, epochs=1, **SMALL)
+    for path in run.iterdir():
+        if path.name != "config.json":
+            path.unlink()
+    (run / ".state.pt.abcd1234.tmp").write_bytes(b"half a checkpoint")
+    vaekit.train(out=run, resume=True, progress=False)  # no state.pt: the run starts over
+    assert (run / "state.pt").exists() and not list(run.glob(".*.tmp"))
+
+
+def test_a_first_start_killed_while_writing_its_config_leaves_no_temp_file_once_trained(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".config.json.abcd1234.tmp").write_text("{")  # all such a kill leaves: no config.json, so no run yet
+    vaekit.train("digits", out=run, epochs=1, **SMALL)
+    assert (run / "config.json").exists() and not list(run.glob(".*.tmp"))
+
+
 @pytest.mark.parametrize("option, value, message", [
     ("checkpoint_every", 0, "--checkpoint-every must be at least 1 step, got 0"),
     ("nan_retries", -1, "--nan-retries must be 0 or more, got -1"),

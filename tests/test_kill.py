@@ -39,7 +39,7 @@ def test_killed_runs_resume_to_the_same_bits(killed):
     assert rows["resnet-stream"]["by_mode"] == {"time": 1}
     for name, row in rows.items():
         assert row["kills"] == KILLS[name] and len(row["states_after_kills"]) == KILLS[name]
-        assert row["identical"], (name, row["differences"])
+        assert row["identical"], (name, row["differences"], row["temp_files"], row["states_after_kills"])
 
 
 @pytest.mark.parametrize("name", ["kl-patchgan", "vqgan-ema"])

@@ -2,6 +2,8 @@
 numbers as in memory, shard folders, bad shard sets, and reading in bounded memory."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,19 @@ def test_a_shuffled_epoch_does_not_grow_resident_memory(tmp_path, monkeypatch):
     assert sum(len(x) for x, _ in batches) == len(s.train) == 48_000
     grown_mb = (rss_kb() - before) / 1024
     assert grown_mb < 12, f"resident memory grew by {grown_mb:.0f} MB reading a 47 MB file"
+
+
+def test_a_decoding_worker_whose_parent_died_while_it_started_exits():
+    """The worker_init_fn of the image stream's DataLoader: torch's watchdog records the parent a worker sees
+    once started, so a worker orphaned by a SIGKILL during its start would poll forever (benchmarks/kill_resume)."""
+    from vaekit.data.image_stream import exit_if_orphaned
+
+    def code_of(parent):  # a forked process runs the check as a worker of ``parent``, then exits with 3
+        pid = os.fork()
+        if pid == 0:
+            exit_if_orphaned(parent, 0)
+            os._exit(3)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+    assert code_of(os.getpid()) == 3   # its parent lives: the worker goes on
+    assert code_of(os.getpid() + 1_000_000) == 0  # another parent than its own (it was reparented): it exits

@@ -114,9 +114,10 @@ def train_run(data=None, *, recipe: Optional[str] = None, out=None, resume: bool
     if not resume and rundir.is_run(run_dir) and dist.is_writer:
         for name in (rundir.WEIGHTS, rundir.BEST, rundir.RAW, rundir.STATE, rundir.METRICS, rundir.TRACKERS):
             (run_dir / name).unlink(missing_ok=True)
-    if resume and dist.is_writer:
-        rundir.remove_stale_temps(run_dir)  # a crash mid-write leaves its temp file behind
     if dist.is_writer:
+        # a crash mid-write leaves its temp file behind: on resume, and also where the run starts over (killed
+        # before its first state.pt) or where a killed first start wrote only config.json's temp file
+        rundir.remove_stale_temps(run_dir)
         rundir.make_dir(run_dir)
         rundir.write_config(run_dir, cfg)
     trainer.fit(resume=resume, state=state)

@@ -13,6 +13,7 @@ the same either way.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional
 
@@ -61,11 +62,19 @@ class ImageRows:
         from torch.utils.data import DataLoader
 
         loader = DataLoader(_Batches(self, batches), batch_size=None, shuffle=False, num_workers=workers,
-                            prefetch_factor=PREFETCH, generator=torch.Generator())
+                            prefetch_factor=PREFETCH, generator=torch.Generator(),
+                            worker_init_fn=partial(exit_if_orphaned, os.getpid()))
         for x, error in loader:
             if error:
                 raise VaekitError(error)
             yield x
+
+
+def exit_if_orphaned(parent: int, worker_id: int) -> None:
+    """A worker whose parent died (a SIGKILL) while the worker was starting exits. torch's watchdog takes the
+    parent it sees after this call as the one to outlive, so such a worker would otherwise wait forever."""
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 class _Batches(torch.utils.data.Dataset):
