@@ -1,4 +1,5 @@
-"""Opt-in speed settings of training: bf16 autocast of the networks and torch.compile.
+"""Opt-in speed and memory settings of training: bf16 autocast of the networks, torch.compile, and
+activation checkpointing.
 
 Only the encoder and decoder networks (where the FLOPs are) run under bf16 autocast; their
 outputs come back as float32, so the posterior heads, likelihoods, KL terms and importance
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, List, Union
 
 import torch
+import torch.utils.checkpoint
 
 from ..errors import VaekitError
 
@@ -78,6 +80,36 @@ def compiled_networks(model: torch.nn.Module, enabled: bool = True,
 
     with _forwards_wrapped(_networks(model) if enabled else [], compiled):
         yield
+
+
+@contextmanager
+def recomputed_activations(model: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Within the block, each recompute unit of the encoder and decoder (a module whose class says
+    ``recompute_unit = True``: the ResNet's residual blocks, attention, down- and up-sampling) keeps only its
+    inputs for backward and runs its forward again there (activation or gradient checkpointing, Chen et al.
+    2016, "Training Deep Nets with Sublinear Memory Cost"; diffusers' ``enable_gradient_checkpointing``), by
+    ``torch.utils.checkpoint`` without re-entry. The backward graph is the same, only its saved tensors are
+    computed twice, so the gradients are equal; without gradients (validation, plots) units run as before."""
+    def recomputed(forward: Callable) -> Callable:
+        @functools.wraps(forward)
+        def run(*args):
+            if not torch.is_grad_enabled():
+                return forward(*args)
+            return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False)
+        return run
+
+    with _forwards_wrapped(recompute_units(model) if enabled else [], recomputed):
+        yield
+
+
+def recompute_units(model: torch.nn.Module) -> List[torch.nn.Module]:
+    """The encoder's and decoder's modules that --checkpoint-activations recomputes; none fails."""
+    units = [m for net in _networks(model) for m in net.modules() if getattr(type(m), "recompute_unit", False)]
+    if not units:
+        names = ", ".join(type(net).__name__ for net in _networks(model)) or "no encoder or decoder"
+        raise VaekitError(f"--checkpoint-activations: the networks ({names}) have no blocks to recompute; it "
+                          f"applies to --network resnet (or networks of vaekit.nn.blocks); drop it for this network")
+    return units
 
 
 @contextmanager
