@@ -10,9 +10,10 @@ of its own, and reports:
 - ``import_rss_gb``: the process's resident memory after importing torch and vaekit and making the data;
 - ``params_adam_gb``: the parameters, their gradients and Adam's two moments, 4 x 4 bytes per parameter;
 - ``saved_activations_gb``: the tensors autograd keeps from the forward for the backward of one step, each
-  storage counted once (parameters left out), read by ``torch.autograd.graph.saved_tensors_hooks``; with
+  storage counted once (parameters left out), read by ``torch.autograd.graph.saved_tensors_hooks`` and
+  counted where the graph still holds it when the backward starts (temporary graphs are left out); with
   --checkpoint-activations the inputs each recomputed block keeps are added (torch.utils.checkpoint holds
-  them outside those hooks), read by a forward pre-hook on each block;
+  them outside those hooks), read from its calls;
 - ``peak_rss_gb``: the process's peak resident memory (VmHWM), and ``rest_gb``, the peak less the three
   above: the gradients of the activations in backward, the recomputed block's activations, convolution
   workspaces and freed memory malloc has not given back;
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -48,7 +50,7 @@ def measure(args) -> dict:
     import numpy as np
     import torch
     import vaekit
-    from vaekit.train.trainer import Trainer
+    import torch.utils.checkpoint
 
     n = -(-args.steps * args.batch_size * 10 // 9)  # the 10% validation split leaves steps x batch to train
     tmp = Path(tempfile.mkdtemp(prefix="resnet-memory-"))
@@ -57,35 +59,31 @@ def measure(args) -> dict:
 
     steps, saved, step_times = [], {}, []
 
+    def keep(t):
+        storage = t.untyped_storage()
+        saved[storage.data_ptr()] = (weakref.ref(t), storage.nbytes())
+
     def pack(t):
         if not (t.is_leaf and t.requires_grad):  # parameters are counted with Adam's state
-            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            keep(t)
         return t
 
     def unpack(t):
-        if saved:  # the first unpack of a backward: the forward has saved all it keeps
-            steps.append(sum(saved.values()))
+        if saved:  # the first unpack of a backward: what the forward saved and the graph still holds
+            steps.append(sum(n for ref, n in saved.values() if ref() is not None))
             saved.clear()
             step_times.append(time.perf_counter())
         return t
 
-    def unit_input(module, inputs):
-        if torch.is_grad_enabled():
-            for x in inputs:
-                if isinstance(x, torch.Tensor):
-                    saved[x.untyped_storage().data_ptr()] = x.untyped_storage().nbytes()
+    real_checkpoint = torch.utils.checkpoint.checkpoint
 
-    real_setup = Trainer._setup
+    def checkpoint(function, *inputs, **kwargs):  # what a recomputed block keeps: its inputs
+        for x in inputs:
+            if isinstance(x, torch.Tensor):
+                keep(x)
+        return real_checkpoint(function, *inputs, **kwargs)
 
-    def setup(self):
-        out = real_setup(self)
-        for net in (self.model.encoder, self.model.decoder):
-            for m in net.modules():
-                if getattr(type(m), "recompute_unit", False):
-                    m.register_forward_pre_hook(unit_input)
-        return out
-
-    Trainer._setup = setup
+    torch.utils.checkpoint.checkpoint = checkpoint
     with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         model = vaekit.train(str(tmp / "x.npy"), out=tmp / "run", recipe=args.recipe, epochs=1,
                              batch_size=args.batch_size, val_fraction=0.1, progress=False,

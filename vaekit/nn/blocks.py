@@ -42,7 +42,7 @@ def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
 class ResnetBlock(nn.Module):
     """x + F(x), F = conv(silu(norm(conv(silu(norm(x)))))); a 1x1 conv maps x when the width changes."""
 
-    recompute_unit = True  # --checkpoint-activations recomputes it in backward (train/acceleration.py)
+    recomputed = ("forward",)  # what --checkpoint-activations recomputes in backward (train/acceleration.py)
 
     def __init__(self, c_in: int, c_out: int, norm_groups: int = 32):
         super().__init__()
@@ -60,7 +60,7 @@ class Downsample(nn.Module):
     """Stride-2 3x3 conv after padding one zero row and column at the bottom and right (as diffusers'
     ``Downsample2D`` with ``padding=0``): n -> floor(n / 2), so equal weights give equal outputs."""
 
-    recompute_unit = True
+    recomputed = ("forward",)
 
     def __init__(self, channels: int):
         super().__init__()
@@ -74,7 +74,7 @@ class Upsample(nn.Module):
     """Nearest up-sampling to ``size`` (twice the input, or one more for an odd level), then a 3x3 conv.
     For an even size this is diffusers' ``Upsample2D`` (nearest, scale 2) exactly."""
 
-    recompute_unit = True  # else the up-sampled map, 4x its input, is kept for the conv's backward
+    recomputed = ("forward",)  # else the up-sampled map, 4x its input, is kept for the conv's backward
 
     def __init__(self, channels: int):
         super().__init__()
@@ -88,7 +88,7 @@ class Attention(nn.Module):
     """Single-head self-attention over the positions of a feature map, with a residual connection
     (the latent-diffusion ``AttnBlock``; diffusers' ``Attention`` with one head of the full width)."""
 
-    recompute_unit = True
+    recomputed = ("forward",)
 
     def __init__(self, channels: int, norm_groups: int = 32):
         super().__init__()
@@ -109,6 +109,8 @@ class Attention(nn.Module):
 class MidBlock(nn.Module):
     """Two residual blocks at the lowest resolution, with self-attention between them when asked."""
 
+    recomputed = ("forward",)
+
     def __init__(self, channels: int, attention: bool, norm_groups: int = 32):
         super().__init__()
         self.resnets = nn.ModuleList([ResnetBlock(channels, channels, norm_groups) for _ in range(2)])
@@ -123,6 +125,8 @@ class MidBlock(nn.Module):
 
 class DownBlock(nn.Module):
     """``blocks`` residual blocks at one resolution, then a stride-2 down-sampling unless it is the last level."""
+
+    recomputed = ("forward",)  # a level within which each block is recomputed again: only its input is kept
 
     def __init__(self, c_in: int, c_out: int, blocks: int, downsample: bool, norm_groups: int = 32):
         super().__init__()
@@ -140,6 +144,8 @@ class DownBlock(nn.Module):
 
 class UpBlock(nn.Module):
     """``blocks + 1`` residual blocks (as the latent-diffusion decoder), then up-sampling unless last."""
+
+    recomputed = ("forward",)
 
     def __init__(self, c_in: int, c_out: int, blocks: int, upsample: bool, norm_groups: int = 32):
         super().__init__()
