@@ -109,8 +109,6 @@ class Attention(nn.Module):
 class MidBlock(nn.Module):
     """Two residual blocks at the lowest resolution, with self-attention between them when asked."""
 
-    recomputed = ("forward",)
-
     def __init__(self, channels: int, attention: bool, norm_groups: int = 32):
         super().__init__()
         self.resnets = nn.ModuleList([ResnetBlock(channels, channels, norm_groups) for _ in range(2)])
@@ -125,8 +123,6 @@ class MidBlock(nn.Module):
 
 class DownBlock(nn.Module):
     """``blocks`` residual blocks at one resolution, then a stride-2 down-sampling unless it is the last level."""
-
-    recomputed = ("forward",)  # a level within which each block is recomputed again: only its input is kept
 
     def __init__(self, c_in: int, c_out: int, blocks: int, downsample: bool, norm_groups: int = 32):
         super().__init__()
@@ -144,8 +140,6 @@ class DownBlock(nn.Module):
 
 class UpBlock(nn.Module):
     """``blocks + 1`` residual blocks (as the latent-diffusion decoder), then up-sampling unless last."""
-
-    recomputed = ("forward",)
 
     def __init__(self, c_in: int, c_out: int, blocks: int, upsample: bool, norm_groups: int = 32):
         super().__init__()

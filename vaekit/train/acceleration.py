@@ -86,14 +86,12 @@ def compiled_networks(model: torch.nn.Module, enabled: bool = True,
 @contextmanager
 def recomputed_activations(model: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
     """Within the block, each method that a module of the encoder and decoder names in its class's
-    ``recomputed`` (the ResNet's residual blocks, attention, down- and up-sampling, each level around them, and
-    the decoder's full-size head) keeps only its inputs for backward and runs again there (activation or
-    gradient checkpointing, Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"; diffusers'
-    ``enable_gradient_checkpointing``), by ``torch.utils.checkpoint`` without re-entry. A level's backward
-    runs it again with its blocks recomputed in turn, so a step keeps only the levels' inputs and, at a time,
-    one level's block inputs and one block's activations, for two more forward passes of each block. The
-    backward graph is the same, only its saved tensors are computed again, so the gradients are equal;
-    without gradients (validation, plots) everything runs as before."""
+    ``recomputed`` (the ResNet's residual blocks, attention, down- and up-sampling, and the decoder's full-size
+    head) keeps only its inputs for backward and runs again there (activation or gradient checkpointing, Chen
+    et al. 2016, "Training Deep Nets with Sublinear Memory Cost"; diffusers' ``enable_gradient_checkpointing``),
+    by ``torch.utils.checkpoint`` without re-entry: one more forward pass of each block per step. The backward
+    graph is the same, only its saved tensors are computed again, so the gradients are equal; without
+    gradients (validation, plots) everything runs as before."""
     def recomputed(forward: Callable) -> Callable:
         @functools.wraps(forward)
         def run(*args):
