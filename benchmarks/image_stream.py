@@ -190,7 +190,8 @@ def main() -> None:
     peak = PeakRSS()
     peak.start()
     start = time.perf_counter()
-    vaekit.train(str(folder), out=base / f"run-{args.out}", overwrite=True, recipe=args.recipe, epochs=1, image_size=args.size,
+    vaekit.train(str(folder), out=base / f"run-{args.out}", overwrite=True, recipe=args.recipe, epochs=1,
+                 image_size=args.size,
                  channels=3, stream=True, workers=args.workers, batch_size=args.batch_size, progress=False,
                  sets=args.sets)
     total = time.perf_counter() - start
