@@ -12,7 +12,9 @@ channels=3, workers=W)`` of ``--recipe`` (default ``conv``; ``--recipe resnet`` 
 
 - peak memory: this process's and its decoding workers' resident memory, summed, sampled every 0.1 s from
   /proc: RSS, an upper bound (the forked workers share most pages with the parent, and RSS counts a shared
-  page in each), and PSS (a shared page split among its sharers), whose sum is what the machine holds;
+  page in each), and PSS (a shared page split among its sharers), whose sum is what the machine holds; and
+  the peaks of the training process's PSS and of its workers' PSS summed, each on its own (so they need not
+  add up to the tree's peak);
 - data wait: the time the training loop spent blocked waiting for its next decoded batch, as a share of
   the training loop's time (the training epoch only, not the validation pass or the setup; from the
   first batch's request to the last batch's request, so every step but the last);
@@ -25,7 +27,8 @@ channels=3, workers=W)`` of ``--recipe`` (default ``conv``; ``--recipe resnet`` 
 the splits stay whole), for a network too slow on this CPU for a whole epoch of 100,000 images; the result
 then says how many hours the whole epoch would take at the measured rate.
 
-Results: printed, and benchmarks/results/image-stream.json (``--out NAME``: NAME.json).
+Results: printed, and benchmarks/results/image-stream.json (``--out NAME``: NAME.json); the run is written to
+DIR/run-NAME, so runs of other names can share ``--dir``.
 """
 from __future__ import annotations
 
@@ -71,16 +74,16 @@ def write_folder(folder: Path, n: int) -> float:
 
 
 def tree_memory() -> tuple:
-    """(RSS, PSS) bytes of this process and its children, from /proc. RSS counts a page shared by the parent
-    and its forked workers once per process; PSS (smaps_rollup) splits it among them, so its sum is what the
-    machine holds."""
+    """(RSS, PSS, this process's PSS) bytes of this process and its children, from /proc. RSS counts a page
+    shared by the parent and its forked workers once per process; PSS (smaps_rollup) splits it among them, so
+    its sum is what the machine holds; the tree's PSS less this process's is its decoding workers'."""
     pids = [os.getpid()]
     try:
         children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
         pids += [int(p) for p in children]
     except OSError:
         pass
-    rss = pss = 0
+    rss = pss = own = 0
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -88,20 +91,23 @@ def tree_memory() -> tuple:
                     rss += int(line.split()[1]) * 1024
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1]) * 1024
+                    own += int(line.split()[1]) * 1024 if pid == pids[0] else 0
         except OSError:
             pass
-    return rss, pss
+    return rss, pss, own
 
 
 class PeakRSS(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True)
-        self.peak, self.peak_pss, self.running = 0, 0, True
+        self.peak, self.peak_pss, self.peak_own_pss, self.peak_workers_pss, self.running = 0, 0, 0, 0, True
 
     def run(self):
         while self.running:
-            rss, pss = tree_memory()
+            rss, pss, own = tree_memory()
             self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
+            self.peak_own_pss = max(self.peak_own_pss, own)
+            self.peak_workers_pss = max(self.peak_workers_pss, pss - own)
             time.sleep(0.1)
 
 
@@ -184,7 +190,8 @@ def main() -> None:
     peak = PeakRSS()
     peak.start()
     start = time.perf_counter()
-    vaekit.train(str(folder), out=base / "run", overwrite=True, recipe=args.recipe, epochs=1, image_size=args.size,
+    vaekit.train(str(folder), out=base / f"run-{args.out}", overwrite=True, recipe=args.recipe, epochs=1,
+                 image_size=args.size,
                  channels=3, stream=True, workers=args.workers, batch_size=args.batch_size, progress=False,
                  sets=args.sets)
     total = time.perf_counter() - start
@@ -192,7 +199,7 @@ def main() -> None:
     peak.join()
     train = records[0]
     seconds = train["end"] - train["start"]
-    info = vaekit.open_run(base / "run").config.data_info
+    info = vaekit.open_run(base / f"run-{args.out}").config.data_info
     steps, images = train["batches"], train["images"]
     result = {
         "n": args.n, "size": args.size, "workers": args.workers, "recipe": args.recipe, "sets": args.sets,
@@ -200,7 +207,9 @@ def main() -> None:
         "epoch_cut_at_steps": args.steps or None,
         "epoch_images": train["epoch_images"],
         "full_epoch_hours_at_this_rate": train["epoch_images"] / (images / seconds) / 3600,
-        "peak_rss_gb": peak.peak / 1e9, "peak_pss_gb": peak.peak_pss / 1e9, "data_wait_share": train["wait"] / seconds,
+        "peak_rss_gb": peak.peak / 1e9, "peak_pss_gb": peak.peak_pss / 1e9,
+        "peak_pss_training_process_gb": peak.peak_own_pss / 1e9, "peak_pss_workers_gb": peak.peak_workers_pss / 1e9,
+        "data_wait_share": train["wait"] / seconds,
         "img_per_s": images / seconds, "train_loop_s": seconds, "total_s": total,
         "setup_and_validation_s": total - seconds, "shape": info["shape"],
         "decode_alone_img_per_s": decode_alone(folder, args.size, args.workers, args.batch_size),

@@ -63,6 +63,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"                     # fp32, or bf16: the networks under bf16 autocast
     compile: bool = False                       # torch.compile the encoder and decoder networks
+    checkpoint_activations: bool = False        # recompute the networks' blocks in backward: less memory
     checkpoint_every: Optional[int] = None      # also save state.pt every this many optimizer steps
     nan_retries: int = 3                        # roll back after a non-finite loss at most this often ...
     nan_lr_factor: float = 0.5                  # ... each time multiplying the learning rates by this

@@ -124,6 +124,9 @@ OPTIONS: List[Option] = [
            "autocast (GPUs, and CPUs with BF16 instructions); the loss maths stays fp32."),
     Option("compile", "train.compile", bool, "torch.compile the encoder and decoder networks (compiling takes "
            "a while on the first step; needs a C++ compiler on the CPU)."),
+    Option("checkpoint_activations", "train.checkpoint_activations", bool, "ResNet: keep only each block's input "
+           "for backward and recompute the block there (activation checkpointing): far less memory for about "
+           "one more forward pass per step; the same gradients."),
     Option("checkpoint_every", "train.checkpoint_every", int, "Also save a resumable checkpoint every N optimizer "
            "steps (default: at the end of each epoch only)."),
     Option("nan_retries", "train.nan_retries", int, "After a nan or inf loss, go back to the last checkpoint with "
@@ -168,8 +171,8 @@ OPTIONS: List[Option] = [
 ]
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 # what may change when a run continues
-RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_every", "nan_retries", "log",
-                  "stream", "workers")  # streamed and in-memory data give the same numbers
+RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_activations",
+                  "checkpoint_every", "nan_retries", "log", "stream", "workers")  # streamed and in-memory data give the same numbers
 
 
 # -- applying values to a config dict ------------------------------------------------------

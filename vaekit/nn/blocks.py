@@ -42,6 +42,8 @@ def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
 class ResnetBlock(nn.Module):
     """x + F(x), F = conv(silu(norm(conv(silu(norm(x)))))); a 1x1 conv maps x when the width changes."""
 
+    recomputed = ("forward",)  # what --checkpoint-activations recomputes in backward (train/acceleration.py)
+
     def __init__(self, c_in: int, c_out: int, norm_groups: int = 32):
         super().__init__()
         self.norm1, self.conv1 = group_norm(c_in, norm_groups), conv3x3(c_in, c_out)
@@ -58,6 +60,8 @@ class Downsample(nn.Module):
     """Stride-2 3x3 conv after padding one zero row and column at the bottom and right (as diffusers'
     ``Downsample2D`` with ``padding=0``): n -> floor(n / 2), so equal weights give equal outputs."""
 
+    recomputed = ("forward",)
+
     def __init__(self, channels: int):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=0)
@@ -70,6 +74,8 @@ class Upsample(nn.Module):
     """Nearest up-sampling to ``size`` (twice the input, or one more for an odd level), then a 3x3 conv.
     For an even size this is diffusers' ``Upsample2D`` (nearest, scale 2) exactly."""
 
+    recomputed = ("forward",)  # else the up-sampled map, 4x its input, is kept for the conv's backward
+
     def __init__(self, channels: int):
         super().__init__()
         self.conv = conv3x3(channels, channels)
@@ -81,6 +87,8 @@ class Upsample(nn.Module):
 class Attention(nn.Module):
     """Single-head self-attention over the positions of a feature map, with a residual connection
     (the latent-diffusion ``AttnBlock``; diffusers' ``Attention`` with one head of the full width)."""
+
+    recomputed = ("forward",)
 
     def __init__(self, channels: int, norm_groups: int = 32):
         super().__init__()

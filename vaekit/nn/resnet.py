@@ -127,6 +127,8 @@ class ResNetDecoder(nn.Module):
     ``latent_dim`` sizes the vector latent's dense layer; a spatial latent's shape comes from
     ``latent_channels`` and the image size instead."""
 
+    recomputed = ("head",)  # the full-size maps of the last norm, activation and conv (train/acceleration.py)
+
     def __init__(self, latent_dim: int, data_shape: Sequence[int], params_per_value: int = 1,
                  widths: Sequence[int] = (64, 128, 256), blocks: int = 2, attention: bool = False,
                  latent_channels: Optional[int] = None, downsample: Optional[int] = None, dense: int = 512,
@@ -157,7 +159,10 @@ class ResNetDecoder(nn.Module):
         h = self.mid_block(self.conv_in(feature_layout(h)))
         for i, block in enumerate(self.up_blocks):
             h = block(h, self.sizes[-2 - i] if i < len(self.up_blocks) - 1 else None)
-        return self.conv_out(self.conv_act(self.conv_norm_out(h))).contiguous()  # the standard layout again
+        return self.head(h).contiguous()  # the standard layout again
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.conv_act(self.conv_norm_out(h)))
 
 
 NETWORKS.register("resnet")((ResNetEncoder, ResNetDecoder))

@@ -1,4 +1,5 @@
-"""Opt-in speed settings of training: bf16 autocast of the networks and torch.compile.
+"""Opt-in speed and memory settings of training: bf16 autocast of the networks, torch.compile, and
+activation checkpointing.
 
 Only the encoder and decoder networks (where the FLOPs are) run under bf16 autocast; their
 outputs come back as float32, so the posterior heads, likelihoods, KL terms and importance
@@ -6,14 +7,16 @@ weights stay in float32 and the weights themselves stay float32 (autocast casts 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Union
+from typing import Callable, Iterator, List, Tuple, Union
 
 import torch
+import torch.utils.checkpoint
 
 from ..errors import VaekitError
 
@@ -81,20 +84,56 @@ def compiled_networks(model: torch.nn.Module, enabled: bool = True,
 
 
 @contextmanager
-def _forwards_wrapped(modules: List[torch.nn.Module], wrap: Callable[[Callable], Callable]) -> Iterator[None]:
-    """Within the block, each module's ``forward`` is ``wrap(forward)`` (an attribute of the instance,
-    which ``nn.Module.__call__`` calls); afterwards the forward it had, even when the block raised."""
-    had = [(module, module.__dict__.get("forward")) for module in modules]
+def recomputed_activations(model: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Within the block, each method that a module of the encoder and decoder names in its class's
+    ``recomputed`` (the ResNet's residual blocks, attention, down- and up-sampling, and the decoder's full-size
+    head) keeps only its inputs for backward and runs again there (activation or gradient checkpointing, Chen
+    et al. 2016, "Training Deep Nets with Sublinear Memory Cost"; diffusers' ``enable_gradient_checkpointing``),
+    by ``torch.utils.checkpoint`` without re-entry: one more forward pass of each block per step. The backward
+    graph is the same, only its saved tensors are computed again, so the gradients are equal; without
+    gradients (validation, plots) everything runs as before."""
+    def recomputed(forward: Callable) -> Callable:
+        @functools.wraps(forward)
+        def run(*args):
+            if not torch.is_grad_enabled():
+                return forward(*args)
+            return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False)
+        return run
+
+    units = recompute_units(model) if enabled else []
+    with contextlib.ExitStack() as stack:
+        for name in sorted({name for _, name in units}):
+            stack.enter_context(_forwards_wrapped([m for m, n in units if n == name], recomputed, name))
+        yield
+
+
+def recompute_units(model: torch.nn.Module) -> List[Tuple[torch.nn.Module, str]]:
+    """(module, method) of the encoder and decoder that --checkpoint-activations recomputes; none fails."""
+    units = [(m, name) for net in _networks(model) for m in net.modules()
+             for name in getattr(type(m), "recomputed", ())]
+    if not units:
+        names = ", ".join(type(net).__name__ for net in _networks(model)) or "no encoder or decoder"
+        raise VaekitError(f"--checkpoint-activations: the networks ({names}) have no blocks to recompute; it "
+                          f"applies to --network resnet (or networks of vaekit.nn.blocks); drop it for this network")
+    return units
+
+
+@contextmanager
+def _forwards_wrapped(modules: List[torch.nn.Module], wrap: Callable[[Callable], Callable],
+                      method: str = "forward") -> Iterator[None]:
+    """Within the block, each module's ``forward`` (or ``method``) is ``wrap(forward)`` (an attribute of the
+    instance, which ``nn.Module.__call__`` calls); afterwards the one it had, even when the block raised."""
+    had = [(module, module.__dict__.get(method)) for module in modules]
     for module in modules:
-        module.forward = wrap(module.forward)
+        setattr(module, method, wrap(getattr(module, method)))
     try:
         yield
     finally:
         for module, forward in reversed(had):
             if forward is None:
-                del module.forward  # the class's forward again
+                delattr(module, method)  # the class's method again
             else:
-                module.forward = forward
+                setattr(module, method, forward)
 
 
 class FirstStepTimer:

@@ -21,7 +21,8 @@ from ..objectives import build_objective
 from ..track import tracking
 from ..models.helpers import evaluating, has_lazy
 from . import snapshot
-from .acceleration import FirstStepTimer, check_compile, check_precision, compiled_networks, network_precision
+from .acceleration import (FirstStepTimer, check_compile, check_precision, compiled_networks, network_precision,
+                           recompute_units, recomputed_activations)
 from .cadence import Cadence
 from .distributed import Dist, zero_losses
 from .early_stopping import EarlyStopping
@@ -54,6 +55,8 @@ class Trainer:
         self.precision_note = check_precision(self.tc.precision, self.device)  # a bad name fails before writing
         if self.tc.compile:
             check_compile(self.device)
+        if self.tc.checkpoint_activations:
+            recompute_units(model)  # a network without blocks to recompute fails before writing
         self.loop, self.sums = LoopState(), EpochSums()
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
         self.epoch_shuffle: Optional[torch.Tensor] = None  # the shuffle generator at the epoch's start
@@ -71,11 +74,14 @@ class Trainer:
 
         While it trains, torch.distributions skips its argument checks (each one waits for the
         GPU); the non-finite watch stands in for them. ``--precision bf16`` autocasts the
-        networks and ``--compile`` compiles them (train/acceleration.py)."""
+        networks, ``--compile`` compiles them and ``--checkpoint-activations`` recomputes their blocks'
+        activations in backward (train/acceleration.py)."""
         if self.precision_note and self.dist.is_writer:
             self.progress.notice(self.precision_note)
         with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device), \
-                compiled_networks(self.model, self.tc.compile), self.stops.listening(), self.writer.training():
+                compiled_networks(self.model, self.tc.compile), \
+                recomputed_activations(self.model, self.tc.checkpoint_activations), self.stops.listening(), \
+                self.writer.training():
             train, val = self._setup()
             if not self._start(resume, state):
                 return self._finished()
