@@ -99,22 +99,6 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
-# files whose tests start Python processes of their own (seconds each): handed out first under xdist, so
-# that no worker is left with one of them at the end while the other has nothing to do
-STARTS_PROCESSES = ("test_malloc", "test_unreadable", "test_distributed", "test_signals", "test_live_run",
-                    "test_hostile_files", "test_startup", "test_kill", "test_python_floor", "test_serve",
-                    "test_serve_browser", "test_export", "test_track", "test_report_browser")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under xdist (``make test``: ``--dist loadfile``, a file's tests on one worker, so its module fixtures are
-    built once) the files that start processes of their own go first, so no worker ends with one alone.
-    (``--dist loadgroup`` did not keep marked tests together here: with pytest 9.2 and xdist 3.8 they ran on
-    both workers.)"""
-    if config.getoption("dist", "no") != "no":
-        items.sort(key=lambda item: item.module.__name__ not in STARTS_PROCESSES)  # stable: otherwise as found
-
-
 def trained_once(tmp_path_factory, key: str, args: list) -> "os.PathLike":
     """A run ``vaekit train ARGS --out DIR`` trained once per test session, even under pytest-xdist, and this
     process's own copy of it (tests may write into it: evaluations, plots). Under xdist the workers share a
