@@ -48,10 +48,12 @@ def test_only_the_gradient_asked_for():
     torch.testing.assert_close(gx, ex)
 
 
-def test_dispatch_fused_only_for_channels_last_under_autograd():
-    norm = nn.GroupNorm(2, 4, eps=1e-6)
+def test_dispatch_fused_only_for_channels_last_one_channel_per_group_under_autograd():
+    norm = nn.GroupNorm(4, 4, eps=1e-6)
     x = torch.randn(2, 4, 3, 3)
     assert type(group_norm_silu(norm, x.contiguous(memory_format=CL)).grad_fn).__name__ == "GroupNormSiLUBackward"
     assert type(group_norm_silu(norm, x).grad_fn).__name__ == "SiluBackward0"        # NCHW: torch's ops
+    two_per_group = group_norm_silu(nn.GroupNorm(2, 4), x.contiguous(memory_format=CL))
+    assert type(two_per_group.grad_fn).__name__ == "SiluBackward0"
     with torch.no_grad():                                                              # inference: torch's ops
         torch.testing.assert_close(group_norm_silu(norm, x.contiguous(memory_format=CL)), F.silu(norm(x)))

@@ -1,7 +1,8 @@
 """GroupNorm followed by SiLU, fused into one autograd Function for channels-last feature maps on the CPU.
 
-torch's CPU GroupNorm backward is about 3x slower on a channels-last map than on an NCHW one (the
-profile of benchmarks/vs_diffusers.py's step: it was the largest cost besides the convolutions). Here the
+torch's CPU GroupNorm backward is up to 5x slower on a channels-last map than on an NCHW one when each group
+holds one channel (32 channels in 32 groups, the first level of autoencoder-kl-small; the profile of
+benchmarks/vs_diffusers.py's step at 64 px: the largest cost besides the convolutions). Here the
 map is seen as (B, HW, C), which is its memory, and every pass runs along C: per-channel statistics over
 HW, then per-group ones. It keeps what torch's pair keeps for backward: x and the SiLU's input.
 
@@ -25,8 +26,9 @@ from torch import nn
 
 
 def group_norm_silu(norm: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
-    """silu(norm(x)): the fused Function where it is faster (a channels-last map on the CPU, under autograd),
-    torch's two ops everywhere else (NCHW maps, other devices, inference, tracing and torch.compile)."""
+    """silu(norm(x)): the fused Function where it is faster (a channels-last map on the CPU with one channel
+    per group, under autograd), torch's two ops everywhere else (more channels per group, NCHW maps, other
+    devices, inference, tracing and torch.compile)."""
     if fusable(x, norm):
         return GroupNormSiLU.apply(x, norm.weight, norm.bias, norm.num_groups, norm.eps)
     return F.silu(norm(x))
@@ -38,6 +40,10 @@ def fusable(x: torch.Tensor, norm: nn.GroupNorm) -> bool:
     if not (x.requires_grad or norm.weight.requires_grad or norm.bias.requires_grad):
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+        return False
+    if x.shape[1] != norm.num_groups:
+        # one channel per group (32 groups of 32 channels) is where torch's channels-last backward is slowest
+        # (5x its NCHW one at 16 x 32 x 64 x 64); with 2 or more its kernel is as fast as this Function's ops
         return False
     return x.permute(0, 2, 3, 1).is_contiguous()  # channels-last memory: (B, H, W, C)
 
