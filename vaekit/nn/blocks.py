@@ -15,8 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norm_act import group_norm_silu
-
 NORM_EPS = 1e-6  # diffusers' AutoencoderKL and the latent-diffusion code use 1e-6
 
 
@@ -53,8 +51,8 @@ class ResnetBlock(nn.Module):
         self.conv_shortcut = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(group_norm_silu(self.norm1, x))
-        h = self.conv2(group_norm_silu(self.norm2, h))
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
         return (x if self.conv_shortcut is None else self.conv_shortcut(x)) + h
 
 

@@ -33,7 +33,6 @@ from ..registry import NETWORKS
 from .blocks import DownBlock, MidBlock, UpBlock, conv3x3, feature_layout, group_norm
 from .common import with_condition
 from .conv import _check_image
-from .norm_act import group_norm_silu
 
 # vaekit key prefix -> diffusers AutoencoderKL key prefix (the rest of each key is the same)
 DIFFUSERS_KEYS = {"encoder.quant_conv.": "quant_conv.", "decoder.post_quant_conv.": "post_quant_conv."}
@@ -101,6 +100,7 @@ class ResNetEncoder(nn.Module):
             for i, w in enumerate(ws)])
         self.mid_block = MidBlock(ws[-1], bool(attention), g)
         self.conv_norm_out = group_norm(ws[-1], g)
+        self.conv_act = nn.SiLU()
         c, h, w = plan.map_shape
         if plan.latent_channels is not None:
             self.conv_out = conv3x3(ws[-1], 2 * c)           # diffusers' double_z
@@ -115,7 +115,7 @@ class ResNetEncoder(nn.Module):
         h = self.conv_in(feature_layout(x))
         for block in self.down_blocks:
             h = block(h)
-        h = self.conv_out(group_norm_silu(self.conv_norm_out, self.mid_block(h)))
+        h = self.conv_out(self.conv_act(self.conv_norm_out(self.mid_block(h))))
         if self.out_dim is None:
             return self.quant_conv(h).contiguous()  # the moment map in the standard layout again
         return self.fc(with_condition(h.flatten(1), c))
@@ -148,6 +148,7 @@ class ResNetDecoder(nn.Module):
             UpBlock(ws[max(i - 1, 0)], w, plan.blocks, upsample=i < len(ws) - 1, norm_groups=g)
             for i, w in enumerate(ws)])
         self.conv_norm_out = group_norm(ws[-1], g)
+        self.conv_act = nn.SiLU()
         self.conv_out = conv3x3(ws[-1], params_per_value * plan.channels)
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -161,7 +162,7 @@ class ResNetDecoder(nn.Module):
         return self.head(h).contiguous()  # the standard layout again
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(group_norm_silu(self.conv_norm_out, h))
+        return self.conv_out(self.conv_act(self.conv_norm_out(h)))
 
 
 NETWORKS.register("resnet")((ResNetEncoder, ResNetDecoder))
