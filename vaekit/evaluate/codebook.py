@@ -8,11 +8,11 @@ each stage's, averaged over its stages.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
-from ..data.batching import iterate_batches
+from ..data.batching import inference_batch_size, iterate_batches
 from ..data.types import TensorData
 from ..models.helpers import evaluating
 from ..models.quantizers import codebook_stats
@@ -31,8 +31,8 @@ class CodebookMetric(Metric):
                 "perplexity": "exp of the entropy of the average code distribution, codes (K when used evenly)",
                 "bits_per_code": "bits of one position's code index: stages x log2 K, or sum of log2 levels (FSQ)"}
 
-    def __init__(self, batch_size: int = 512):
-        self.batch_size = int(batch_size)
+    def __init__(self, batch_size: Optional[int] = None):
+        self.batch_size = None if batch_size is None else int(batch_size)
 
     def unavailable(self, model, data: TensorData, ctx) -> str:
         if not hasattr(model, "codes_of"):
@@ -43,7 +43,7 @@ class CodebookMetric(Metric):
         stages, codes = model.stages, model.codes
         chunks = []
         with evaluating(model), torch.no_grad():
-            for x, y in iterate_batches(data, self.batch_size, device=model.device):
+            for x, y in iterate_batches(data, self.batch_size or inference_batch_size(data), device=model.device):
                 chunks.append(model.codes_of(x, y if model.conditioned else None).reshape(-1, stages).cpu())
         index = torch.cat(chunks)                                       # (B * N, S)
         stats = [codebook_stats(index[:, s], codes) for s in range(stages)]

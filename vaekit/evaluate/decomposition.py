@@ -5,7 +5,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from ..data.batching import iterate_batches
+from ..data.batching import inference_batch_size, iterate_batches
 from ..data.types import TensorData
 from ..distributions import kl_per_dimension
 from ..models.helpers import evaluating
@@ -30,7 +30,7 @@ def active_units(means: torch.Tensor, threshold: float = ACTIVE) -> torch.Tensor
     return unit_activity(means) > threshold
 
 
-def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[dict]:
+def latent_statistics(model, data: TensorData, batch_size: Optional[int] = None) -> List[dict]:
     """Per stochastic layer (top first): posterior means (N, *event) and the mean KL per unit, (D,) or, for a
     latent map, per channel (C,) summed over its positions, where the layer's KL factorizes in closed form
     (else None)."""
@@ -38,7 +38,7 @@ def latent_statistics(model, data: TensorData, batch_size: int = 512) -> List[di
     kls: List[Optional[torch.Tensor]] = []
     n = 0
     with evaluating(model):
-        for x, y in iterate_batches(data, batch_size, device=model.device):
+        for x, y in iterate_batches(data, batch_size or inference_batch_size(data), device=model.device):
             out = model(x, y if model.conditioned else None)
             if not means:
                 means = [[] for _ in out.latents]

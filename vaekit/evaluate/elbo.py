@@ -1,17 +1,18 @@
 """Dataset-level ELBO and its terms, in nats per example (original units for tables)."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 from ..contract.bounds import elbo_terms
 from ..contract.keys import layer_key
+from ..data.batching import inference_batch_size
 from ..data.types import TensorData
 from ..registry import METRICS
 from .base import Metric
 from .units import CONDITIONAL, bits_method, bits_per_dim, log_jacobian, no_bits_reason, scored_batches, units
 
 
-def evaluate_elbo(model, data: TensorData, batch_size: int = 512, info=None) -> Dict[str, float]:
+def evaluate_elbo(model, data: TensorData, batch_size: Optional[int] = None, info=None) -> Dict[str, float]:
     """Single-sample ELBO over ``data`` (Kingma & Welling 2014, eq. 3), from :func:`elbo_terms`.
 
     Per-example means: ``elbo`` = E_q[log p(x|z)] - KL (higher is better), ``recon`` =
@@ -20,8 +21,9 @@ def evaluate_elbo(model, data: TensorData, batch_size: int = 512, info=None) -> 
     reported in their original units (see :mod:`.units`). ``bits_per_dim`` is -log2 P(x) / D
     bounded through the ELBO where it is meaningful (``bits_per_dim_method`` says how), and
     ``bits_per_dim_none`` says why not otherwise; ``info`` describes ``data`` (its levels, a table's
-    statistics). Draws z from the global torch RNG.
+    statistics). Draws z from the global torch RNG. ``batch_size``: default :func:`inference_batch_size`.
     """
+    batch_size = batch_size or inference_batch_size(data)
     sums = _sum_terms(model, data, batch_size)
     n = int(sums.pop("n"))
     if n == 0:

@@ -1,12 +1,12 @@
 """Reconstruction error of the decoded posterior mean: squared error, cross-entropy, and PSNR for images."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
-from ..data.batching import iterate_batches
+from ..data.batching import inference_batch_size, iterate_batches
 from ..data.types import TensorData
 from ..models.helpers import evaluating
 from ..registry import METRICS
@@ -28,7 +28,7 @@ def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return psnr_db(x, x_hat).clamp(max=MAX_PSNR).float()
 
 
-def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=None) -> Dict[str, float]:
+def reconstruction_error(model, data: TensorData, batch_size: Optional[int] = None, info=None) -> Dict[str, float]:
     """``mse``: mean squared error per value between x and the decoded posterior mean, in the
     data's original units; ``bce``: binary cross-entropy summed over an example's values, for
     data in [0, 1] (nats per example); ``psnr``: the mean over images of :func:`psnr`, for images in
@@ -39,7 +39,7 @@ def reconstruction_error(model, data: TensorData, batch_size: int = 512, info=No
     images = binary_range and data.x.dim() == 4
     sq, ce, n, values, db = 0.0, 0.0, 0, 0, 0.0
     with evaluating(model):
-        for x, y in iterate_batches(data, batch_size, device=model.device):
+        for x, y in iterate_batches(data, batch_size or inference_batch_size(data), device=model.device):
             x_hat = model.reconstruct(x, y if model.conditioned else None)
             if info is not None:
                 x_hat, x_orig = info.denormalize(x_hat), info.denormalize(x)

@@ -47,7 +47,7 @@ def as_data(data) -> TensorData:
     return TensorData(torch.as_tensor(data, dtype=torch.float32))
 
 
-def posterior_means(model, data, batch_size: int = 1024) -> torch.Tensor:
+def posterior_means(model, data, batch_size: Optional[int] = None) -> torch.Tensor:
     """E_q[z | x] for every example, (N, latent_dim) on the CPU, a latent map flattened; a CVAE is given the
     labels."""
     data = as_data(data)

@@ -43,7 +43,7 @@ def embed_points(means: np.ndarray, method: str = "pca") -> Tuple[np.ndarray, di
     return tsne.fit_transform(means), {"method": "tsne", "perplexity": perplexity}
 
 
-def latent_embedding(model, data, method: str = "pca", batch_size: int = 1024) -> Tuple[np.ndarray, dict]:
+def latent_embedding(model, data, method: str = "pca", batch_size: Optional[int] = None) -> Tuple[np.ndarray, dict]:
     """2-D points (N, 2) for the posterior means E_q[z|x] of ``data`` (a CVAE is given data.y).
 
     The description says how they were made: ``{"method": "identity"}`` for a 2-D latent

@@ -24,7 +24,7 @@ NOT_FOR_MAPS = ("its grid spans two latent dimensions with the rest at 0, and a 
                 "of channels: two of them make no plane of images (use the traversal plot)")
 
 
-def latent_activity(model, data, batch_size: int = 1024) -> np.ndarray:
+def latent_activity(model, data, batch_size: Optional[int] = None) -> np.ndarray:
     """A_d = Cov_x(E_q[z_d | x]) per latent dimension, (D,); for a latent map (C, h, w) per channel, (C,),
     averaged over the channel's positions.
 
@@ -36,7 +36,7 @@ def latent_activity(model, data, batch_size: int = 1024) -> np.ndarray:
     return activity.reshape(shape[0], -1).mean(1).numpy()
 
 
-def active_dimensions(model, data, k: int = 2, batch_size: int = 1024) -> List[int]:
+def active_dimensions(model, data, k: int = 2, batch_size: Optional[int] = None) -> List[int]:
     """Indices of the ``k`` latent dimensions with the largest activity, most active first."""
     if not 1 <= k <= model.latent_dim:
         raise VaekitError(f"cannot pick {k} active dimensions of a {model.latent_dim}-D latent space")

@@ -12,10 +12,12 @@ import base64
 import io
 import math
 from html import escape
+from typing import Optional
 import numpy as np
 import torch
 from PIL import Image
 
+from ..data.batching import inference_batch_size
 from ..plots.common import class_names, data_kind, evaluating, posterior_means
 from ..plots.latent import axis_labels, embed_points, subsample
 from .curves import run_colour
@@ -37,10 +39,11 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def reconstructions(model, data, batch_size: int = 512) -> tuple:
+def reconstructions(model, data, batch_size: Optional[int] = None) -> tuple:
     """(the examples, the decoder mean at the posterior mean of each), read batch by batch (streamed data too);
     a CVAE is given the labels."""
     originals, recons = [], []
+    batch_size = batch_size or inference_batch_size(data)
     with evaluating(model):
         for i in range(0, len(data), batch_size):
             x = data.x[i:i + batch_size].to(model.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable, Dict
 
 from .. import faults
-from ..data.batching import iterate_batches
+from ..data.batching import inference_batch_size, iterate_batches
 from ..evaluate import EvalContext, compute_metrics
 from ..models.helpers import evaluating
 from .distributed import Dist
@@ -14,7 +14,7 @@ def end_of_epoch(model, objective, train, val, dist: Dist, tc, context: Callable
     """After an epoch: the model's prior fitted to the training split, then the validation terms, with
     the metrics ``tc.val_metrics`` (``context()`` gives theirs) computed by the writing rank."""
     with evaluating(model):
-        model.fit_prior(iterate_batches(train, max(tc.batch_size, 512)))
+        model.fit_prior(iterate_batches(train, max(tc.batch_size, inference_batch_size(train))))
     dist.after_step(model)  # the fitted prior's buffers, rank 0's everywhere
     val_terms = validate(model, objective, val, dist) if len(val) else {}
     if len(val) and tc.val_metrics:  # the objective's own terms (model units) win a name clash
@@ -27,7 +27,7 @@ def validate(model, objective, data, dist: Dist) -> Dict[str, float]:
     """The objective's terms (and losses) on ``data`` in eval mode, per-example means over every rank."""
     sums, n = {}, 0
     with evaluating(model):
-        for x, y in iterate_batches(data, 512, shard=dist.shard):
+        for x, y in iterate_batches(data, inference_batch_size(data), shard=dist.shard):
             faults.point("validate")
             if not len(x):
                 continue
