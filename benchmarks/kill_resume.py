@@ -108,13 +108,16 @@ def launch(command: list, crash_at: Optional[str] = None, due: Optional[Callable
 
 def timer(run: Path, position: int, every: int, step_seconds: float, rng: random.Random) -> Callable[[], bool]:
     """Due at a random moment within about ``every`` steps' time after state.pt passed ``position`` - ``every``
-    (at once, if it already has: then the kill lands in start-up)."""
+    (at once, if it already has: then the kill lands in start-up), and at the latest once state.pt passes
+    ``position``: the wait is the reference run's step time, and a process running faster than its reference
+    (a machine less busy than then) would otherwise finish before the kill."""
     target, wait, reached = position - every, rng.random() * every * step_seconds, []
 
     def due() -> bool:
-        if not reached and _saved_step(run) >= target:
+        saved = _saved_step(run)
+        if not reached and saved >= target:
             reached.append(time.perf_counter())
-        return bool(reached) and time.perf_counter() - reached[0] >= wait
+        return bool(reached) and (time.perf_counter() - reached[0] >= wait or saved >= position)
     return due
 
 
