@@ -24,6 +24,25 @@ PRECISIONS = ("fp32", "bf16")
 NETWORKS = ("encoder", "decoder")  # the modules every structure calls its networks by
 
 
+def check_settings(tc, model: torch.nn.Module, device: torch.device) -> str:
+    """Every setting below checked before a run writes anything (a bad one fails with its fix); returns the
+    precision's note for the user, or ''. ``tc``: the run's train config."""
+    note = check_precision(tc.precision, device)
+    if tc.compile:
+        check_compile(device)
+    if tc.checkpoint_activations:
+        recompute_units(model)
+    return note
+
+
+@contextmanager
+def accelerated(model: torch.nn.Module, tc, device: torch.device) -> Iterator[None]:
+    """Within the block the networks run as ``tc`` asks: bf16 autocast, compiled, activations recomputed."""
+    with network_precision(model, tc.precision, device), compiled_networks(model, tc.compile), \
+            recomputed_activations(model, tc.checkpoint_activations):
+        yield
+
+
 def check_precision(precision: str, device: torch.device) -> str:
     """'' when ``precision`` runs well on ``device``, else a note for the user; bad names fail."""
     if precision not in PRECISIONS:

@@ -21,8 +21,7 @@ from ..objectives import build_objective
 from ..track import tracking
 from ..models.helpers import evaluating, has_lazy
 from . import snapshot
-from .acceleration import (FirstStepTimer, check_compile, check_precision, compiled_networks, network_precision,
-                           recompute_units, recomputed_activations)
+from .acceleration import FirstStepTimer, accelerated, check_settings
 from .cadence import Cadence
 from .distributed import Dist, zero_losses
 from .early_stopping import EarlyStopping
@@ -52,11 +51,7 @@ class Trainer:
         self.objective = build_objective(config, len(splits.train))
         check_val_metrics(model, splits.val, self.tc.val_metrics, eval_context(self.splits, self.config))
         self.device = resolve_device(self.tc.device)
-        self.precision_note = check_precision(self.tc.precision, self.device)  # a bad name fails before writing
-        if self.tc.compile:
-            check_compile(self.device)
-        if self.tc.checkpoint_activations:
-            recompute_units(model)  # a network without blocks to recompute fails before writing
+        self.precision_note = check_settings(self.tc, model, self.device)  # a bad one fails before writing
         self.loop, self.sums = LoopState(), EpochSums()
         self.shuffle_rng = torch.Generator().manual_seed(self.tc.seed)
         self.epoch_shuffle: Optional[torch.Tensor] = None  # the shuffle generator at the epoch's start
@@ -78,9 +73,7 @@ class Trainer:
         activations in backward (train/acceleration.py)."""
         if self.precision_note and self.dist.is_writer:
             self.progress.notice(self.precision_note)
-        with unchecked_distributions(), network_precision(self.model, self.tc.precision, self.device), \
-                compiled_networks(self.model, self.tc.compile), \
-                recomputed_activations(self.model, self.tc.checkpoint_activations), self.stops.listening(), \
+        with unchecked_distributions(), accelerated(self.model, self.tc, self.device), self.stops.listening(), \
                 self.writer.training():
             train, val = self._setup()
             if not self._start(resume, state):
