@@ -183,7 +183,8 @@ def test_resume_removes_the_temp_file_of_a_write_cut_short(tmp_path):
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_over_without_the_temp_file_it_left(tmp_path):
-    run = tmp_path / "run"  # what a first start killed while writing its first state.pt leaves: config.json and the temp
+    # what a first start killed while writing its first state.pt leaves: config.json and the temp
+    run = tmp_path / "run"
     vaekit.train("digits", out=run, epochs=1, **SMALL)
     for path in run.iterdir():
         if path.name != "config.json":

@@ -171,8 +171,9 @@ OPTIONS: List[Option] = [
 ]
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 # what may change when a run continues
+# (streamed and in-memory data give the same numbers; recomputed activations the same gradients)
 RESUME_OPTIONS = ("epochs", "patience", "device", "precision", "compile", "checkpoint_activations",
-                  "checkpoint_every", "nan_retries", "log", "stream", "workers")  # streamed and in-memory data give the same numbers
+                  "checkpoint_every", "nan_retries", "log", "stream", "workers")
 
 
 # -- applying values to a config dict ------------------------------------------------------

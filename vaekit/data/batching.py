@@ -18,9 +18,8 @@ from .types import TensorData
 
 # Examples per no-grad batch (validation, evaluation, encoding) hold at most this many input values: convolutional
 # networks' feature maps grow with the image, and a batch of 512 64-px colour images in the resnet recipe holds GBs
-# (validating its network on 512 64-px images peaks at 3.4 GB RSS in batches of 512, 0.9 GB in batches of 64;
-# a streamed 64-px run trains in 1.8 GB). 2^20 values keeps batches of 512 up to 2,048 values an example (digits,
-# MNIST 28x28), and gives 256 at 64x64 grey and 32x32x3, 128 at 48x48x3, 64 at 64x64x3.
+# (measured in README, "Data larger than memory"). 2^20 values keeps batches of 512 up to 2,048 values an example
+# (digits, MNIST 28x28), and gives 256 at 64x64 grey and 32x32x3, 128 at 48x48x3, 64 at 64x64x3.
 INFERENCE_VALUES = 2 ** 20
 
 
