@@ -111,10 +111,20 @@ def timer(run: Path, position: int, every: int, step_seconds: float, rng: random
     (at once, if it already has: then the kill lands in start-up), and at the latest once state.pt passes
     ``position``: the wait is the reference run's step time, and a process running faster than its reference
     (a machine less busy than then) would otherwise finish before the kill."""
-    target, wait, reached = position - every, rng.random() * every * step_seconds, []
+    target, wait, reached, read = position - every, rng.random() * every * step_seconds, [], {}
+
+    def saved_step() -> int:  # state.pt read again only once a write replaced it, not at every 10 ms poll
+        try:
+            key = (run / rundir.STATE).stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+        if key not in read:
+            read.clear()
+            read[key] = _saved_step(run)
+        return read[key]
 
     def due() -> bool:
-        saved = _saved_step(run)
+        saved = saved_step()
         if not reached and saved >= target:
             reached.append(time.perf_counter())
         return bool(reached) and (time.perf_counter() - reached[0] >= wait or saved >= position)
