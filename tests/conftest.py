@@ -87,16 +87,37 @@ def small_model(variant="vae", **options):
     return small_parts(variant, **options)[1]
 
 
+# The slowest files, slowest first (`pytest -n 2 --dist loadfile --durations=0`, summed per file): under xdist a
+# file runs on one worker, and a slow one handed out last leaves the other worker idle until it ends.
+SLOWEST_FILES = ("test_contract", "test_distributed", "test_kill", "test_train", "test_image_quality",
+                 "test_fidelity", "test_track", "test_malloc", "test_startup", "test_live_run", "test_hostile_files",
+                 "test_spatial_latents", "test_interop_diffusers", "test_serve_browser", "test_unreadable",
+                 "test_nn_resnet", "test_images", "test_fuzz_loaders", "test_cli", "test_signals")
+
+
 def pytest_configure(config):
     """In a process that runs tests: the digits parsed once, one torch thread under xdist. The xdist controller
     runs none, so it imports neither torch nor scikit-learn: its start (seconds) comes before every worker's."""
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        config.option.loadscopereorder = False  # hand files out in collection order (below), not by test count
         return
     _parse_digits_once()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
         torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, files in the order the controller hands them out: SLOWEST_FILES first, then the others by
+    their number of tests, most first (xdist's own order), each file's tests as found."""
+    if config.getoption("dist", "no") == "no":
+        return
+    counts = {}
+    for item in items:
+        counts[item.module.__name__] = counts.get(item.module.__name__, 0) + 1
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: (rank.get(item.module.__name__, len(rank)), -counts[item.module.__name__]))
 
 
 def trained_once(tmp_path_factory, key: str, args: list) -> "os.PathLike":
