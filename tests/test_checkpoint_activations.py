@@ -86,3 +86,20 @@ def test_a_network_without_blocks_is_refused_before_writing(rgb, tmp_path):
     with pytest.raises(VaekitError, match="--checkpoint-activations: the networks .*MLP.*--network resnet"):
         vaekit.train(rgb, out=tmp_path / "r", recipe="mlp", epochs=1, checkpoint_activations=True, progress=False)
     assert not (tmp_path / "r" / rundir.WEIGHTS).exists()
+
+
+def test_a_recomputing_run_hands_freed_memory_back(monkeypatch):
+    """With --checkpoint-activations the trainer has glibc hand freed blocks back (vaekit.malloc, whose own test
+    counts the page faults), so resident memory follows what is live; without it malloc is left alone."""
+    from types import SimpleNamespace
+
+    from vaekit import malloc
+    from vaekit.train.acceleration import accelerated
+
+    calls = []
+    monkeypatch.setattr(malloc, "return_freed_memory", lambda: calls.append(True) or True)
+    pair = Pair((3, 8, 8), widths=[4, 8], blocks=1, dense=4)
+    for on in (False, True):
+        with accelerated(pair, SimpleNamespace(precision="fp32", compile=False, checkpoint_activations=on),
+                         torch.device("cpu")):
+            assert calls == [True] * on

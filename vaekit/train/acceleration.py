@@ -18,6 +18,7 @@ from typing import Callable, Iterator, List, Tuple, Union
 import torch
 import torch.utils.checkpoint
 
+from .. import malloc
 from ..errors import VaekitError
 
 PRECISIONS = ("fp32", "bf16")
@@ -37,7 +38,10 @@ def check_settings(tc, model: torch.nn.Module, device: torch.device) -> str:
 
 @contextmanager
 def accelerated(model: torch.nn.Module, tc, device: torch.device) -> Iterator[None]:
-    """Within the block the networks run as ``tc`` asks: bf16 autocast, compiled, activations recomputed."""
+    """Within the block the networks run as ``tc`` asks: bf16 autocast, compiled, activations recomputed (and
+    then, for the process, freed memory handed back to the system at once: :func:`vaekit.malloc.return_freed_memory`)."""
+    if tc.checkpoint_activations:
+        malloc.return_freed_memory()
     with network_precision(model, tc.precision, device), compiled_networks(model, tc.compile), \
             recomputed_activations(model, tc.checkpoint_activations):
         yield
