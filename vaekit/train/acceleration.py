@@ -133,7 +133,7 @@ def recomputed_activations(model: torch.nn.Module, enabled: bool = True) -> Iter
 def recompute_units(model: torch.nn.Module) -> List[Tuple[torch.nn.Module, str]]:
     """(module, method) of the encoder and decoder that --checkpoint-activations recomputes; none fails."""
     units = [(m, name) for net in _networks(model) for m in net.modules()
-             for name in getattr(type(m), "recomputed", ())]
+             for name in getattr(m, "recomputed", ())]  # the instance's own, else its class's
     if not units:
         names = ", ".join(type(net).__name__ for net in _networks(model)) or "no encoder or decoder"
         raise VaekitError(f"--checkpoint-activations: the networks ({names}) have no blocks to recompute; it "
