@@ -10,11 +10,14 @@ in two processes. Then trains one epoch with ``vaekit.train(folder, stream=True,
 channels=3, workers=W)`` of ``--recipe`` (default ``conv``; ``--recipe resnet`` once that recipe exists;
 ``--set`` passes any config value) and reports:
 
-- peak memory: this process's and its decoding workers' resident memory, summed, sampled every 0.1 s from
-  /proc: RSS, an upper bound (the forked workers share most pages with the parent, and RSS counts a shared
-  page in each), and PSS (a shared page split among its sharers), whose sum is what the machine holds; and
-  the peaks of the training process's PSS and of its workers' PSS summed, each on its own (so they need not
-  add up to the tree's peak);
+- peak memory, sampled every 0.1 s from /proc/PID/smaps_rollup of this process and every process below it
+  (its decoding workers): ``peak_pss_gb``, the peak of the tree's PSS summed (a page shared by the parent and
+  its forked workers split among them), which is what the machine holds and the number the 2 GB target is
+  about; ``peak_rss_training_process_gb``, the training process's own RSS; and in ``peaks_gb`` (whole run)
+  and ``peaks_gb_by_phase`` (setup; train: the training epoch; after-train: the prior fit, validation and
+  saving) the peaks of the tree's PSS and RSS (RSS summed counts a shared page once per process: an upper
+  bound), the training process's PSS and RSS, and the workers' PSS summed, each on its own (so they need
+  not add up to the tree's peak);
 - data wait: the time the training loop spent blocked waiting for its next decoded batch, as a share of
   the training loop's time (the training epoch only, not the validation pass or the setup; from the
   first batch's request to the last batch's request, so every step but the last);
@@ -73,48 +76,70 @@ def write_folder(folder: Path, n: int) -> float:
     return time.perf_counter() - start
 
 
+def descendants(pid: int) -> list:
+    """``pid`` and every process below it (children of any of its threads, theirs, ...), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
 def tree_memory() -> tuple:
-    """(RSS, PSS, this process's PSS) bytes of this process and its children, from /proc. RSS counts a page
-    shared by the parent and its forked workers once per process; PSS (smaps_rollup) splits it among them, so
-    its sum is what the machine holds; the tree's PSS less this process's is its decoding workers'."""
-    pids = [os.getpid()]
-    try:
-        children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
-        pids += [int(p) for p in children]
-    except OSError:
-        pass
-    rss = pss = own = 0
-    for pid in pids:
+    """(RSS, PSS, this process's PSS, this process's RSS) bytes of this process and its descendants, from
+    /proc. RSS counts a page shared by the parent and its forked workers once per process; PSS
+    (smaps_rollup) splits it among them, so its sum is what the machine holds; the tree's PSS less this
+    process's is its decoding workers'."""
+    rss = pss = own = own_rss = 0
+    for pid in descendants(os.getpid()):
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Rss:"):
                     rss += int(line.split()[1]) * 1024
+                    own_rss += int(line.split()[1]) * 1024 if pid == os.getpid() else 0
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1]) * 1024
-                    own += int(line.split()[1]) * 1024 if pid == pids[0] else 0
+                    own += int(line.split()[1]) * 1024 if pid == os.getpid() else 0
         except OSError:
             pass
-    return rss, pss, own
+    return rss, pss, own, own_rss
+
+
+PEAKS = ("tree_pss", "tree_rss", "training_process_pss", "training_process_rss", "workers_pss")
 
 
 class PeakRSS(threading.Thread):
+    """Peaks of :data:`PEAKS` over the whole run and within each phase (``phase`` is set by the caller:
+    setup, train, after-train = the prior fit, validation and saving), sampled every 0.1 s."""
+
     def __init__(self):
         super().__init__(daemon=True)
-        self.peak, self.peak_pss, self.peak_own_pss, self.peak_workers_pss, self.running = 0, 0, 0, 0, True
+        self.phase, self.running = "setup", True
+        self.peaks: dict = {}
 
     def run(self):
         while self.running:
-            rss, pss, own = tree_memory()
-            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
-            self.peak_own_pss = max(self.peak_own_pss, own)
-            self.peak_workers_pss = max(self.peak_workers_pss, pss - own)
+            rss, pss, own, own_rss = tree_memory()
+            sample = dict(zip(PEAKS, (pss, rss, own, own_rss, pss - own)))
+            for scope in ("all", self.phase):
+                peaks = self.peaks.setdefault(scope, dict.fromkeys(PEAKS, 0))
+                for k, v in sample.items():
+                    peaks[k] = max(peaks[k], v)
             time.sleep(0.1)
 
+    def gb(self, scope: str = "all") -> dict:
+        return {k: round(v / 1e9, 3) for k, v in self.peaks.get(scope, {}).items()}
 
-def timed_reads(records: list, steps: int = 0):
+
+def timed_reads(records: list, steps: int = 0, peak: "PeakRSS" = None):
     """``ImageRows.read_batches`` wrapped, inside the trainer's training epochs only: each call's batch count,
     the seconds blocked in it, and its span. With ``steps`` > 0 every pass (training and validation) ends
-    after that many batches."""
+    after that many batches. ``peak``'s phase follows: train inside a training epoch, after-train after it."""
     from vaekit.data.image_stream import ImageRows
     from vaekit.train.trainer import Trainer
 
@@ -122,10 +147,12 @@ def timed_reads(records: list, steps: int = 0):
 
     def train_epoch(self, *args, **kwargs):
         training[0] = True
+        peak.phase = "train"
         try:
             return real_epoch(self, *args, **kwargs)
         finally:
             training[0] = False
+            peak.phase = "after-train"
 
     def read_batches(self, batches):
         whole = sum(len(rows) for rows in batches)
@@ -186,8 +213,8 @@ def main() -> None:
     made = 0.0 if (folder.is_dir() and len(list(folder.glob("*.jpg"))) == args.n) else write_folder(folder, args.n)
     print(f"{args.n} JPEGs in {folder} ({made:.0f} s to write)", flush=True)
     records: list = []
-    timed_reads(records, args.steps)
     peak = PeakRSS()
+    timed_reads(records, args.steps, peak)
     peak.start()
     start = time.perf_counter()
     vaekit.train(str(folder), out=base / f"run-{args.out}", overwrite=True, recipe=args.recipe, epochs=1,
@@ -207,8 +234,9 @@ def main() -> None:
         "epoch_cut_at_steps": args.steps or None,
         "epoch_images": train["epoch_images"],
         "full_epoch_hours_at_this_rate": train["epoch_images"] / (images / seconds) / 3600,
-        "peak_rss_gb": peak.peak / 1e9, "peak_pss_gb": peak.peak_pss / 1e9,
-        "peak_pss_training_process_gb": peak.peak_own_pss / 1e9, "peak_pss_workers_gb": peak.peak_workers_pss / 1e9,
+        "peak_pss_gb": peak.gb()["tree_pss"], "peak_rss_training_process_gb": peak.gb()["training_process_rss"],
+        "peaks_gb": peak.gb(), "peaks_gb_by_phase": {phase: peak.gb(phase) for phase in ("setup", "train", "after-train")},
+        "load_average_at_end": os.getloadavg(),
         "data_wait_share": train["wait"] / seconds,
         "img_per_s": images / seconds, "train_loop_s": seconds, "total_s": total,
         "setup_and_validation_s": total - seconds, "shape": info["shape"],

@@ -50,6 +50,20 @@ def test_gradients_are_bit_for_bit_those_without_recomputing(shape, args):
     assert "forward" not in pair.encoder.down_blocks[0].resnets[0].__dict__  # the class's forward again
 
 
+def test_each_norm_and_silu_is_recomputed_inside_its_recomputed_block():
+    """Nested units: inside a block's (or the decoder head's) recomputation its GroupNorm + SiLU runs once more,
+    so the norm's output is not held through the block's backward (the gradients stay bit for bit, above)."""
+    pair = Pair((3, 8, 8), widths=[4, 8], blocks=1, dense=4)
+    block = pair.decoder.up_blocks[-1].resnets[0]
+    with recomputed_activations(pair, True):
+        assert {"forward", "norm_act"} <= set(block.__dict__) and "head_act" in pair.decoder.__dict__
+        # a level's last block and its sampling are one unit (blocks.last_with_sampler), each not one of its own
+        for level in (pair.encoder.down_blocks[0], pair.decoder.up_blocks[0]):
+            assert "last" in level.__dict__ and "forward" not in level.resnets[-1].__dict__
+            assert "norm_act" in level.resnets[-1].__dict__
+    assert not {"forward", "norm_act"} & set(block.__dict__)
+
+
 SMALL = dict(network="resnet", widths=[8, 16], blocks=1, dense=16, latent_dim=4, progress=False, model="vae",
              batch_size=32, seed=3)
 
@@ -86,3 +100,20 @@ def test_a_network_without_blocks_is_refused_before_writing(rgb, tmp_path):
     with pytest.raises(VaekitError, match="--checkpoint-activations: the networks .*MLP.*--network resnet"):
         vaekit.train(rgb, out=tmp_path / "r", recipe="mlp", epochs=1, checkpoint_activations=True, progress=False)
     assert not (tmp_path / "r" / rundir.WEIGHTS).exists()
+
+
+def test_a_recomputing_run_hands_freed_memory_back(monkeypatch):
+    """With --checkpoint-activations the trainer has glibc hand freed blocks back (vaekit.malloc, whose own test
+    counts the page faults), so resident memory follows what is live; without it malloc is left alone."""
+    from types import SimpleNamespace
+
+    from vaekit import malloc
+    from vaekit.train.acceleration import accelerated
+
+    calls = []
+    monkeypatch.setattr(malloc, "return_freed_memory", lambda: calls.append(True) or True)
+    pair = Pair((3, 8, 8), widths=[4, 8], blocks=1, dense=4)
+    for on in (False, True):
+        with accelerated(pair, SimpleNamespace(precision="fp32", compile=False, checkpoint_activations=on),
+                         torch.device("cpu")):
+            assert calls == [True] * on

@@ -105,3 +105,13 @@ def test_the_library_keeps_freed_memory_only_when_asked(tmp_path):
     assert unasked[1] > STEPS * 10_000  # each step's blocks faulted in again: glibc's own thresholds
     for case in asked:
         assert case[0] is True and case[1] < unasked[1] / 20
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's malloc settings")
+def test_a_run_that_recomputes_activations_hands_freed_memory_back():
+    """--checkpoint-activations trades speed for memory: the trainer calls malloc.return_freed_memory, after which
+    each step's freed blocks go back to the kernel (and are faulted in again), even after the vaekit command's
+    keep_freed_memory; and keep_freed_memory no longer applies."""
+    lean = CLI + "; malloc.return_freed_memory(); malloc.keep_freed_memory(True)"
+    applied, returned = page_faults("1", setup=lean)
+    assert not applied and returned > STEPS * 10_000

@@ -201,9 +201,9 @@ def test_a_shuffled_epoch_does_not_grow_resident_memory(tmp_path, monkeypatch):
 
 
 def test_a_decoding_worker_whose_parent_died_while_it_started_exits():
-    """The worker_init_fn of the image stream's DataLoader: torch's watchdog records the parent a worker sees
-    once started, so a worker orphaned by a SIGKILL during its start would poll forever (benchmarks/kill_resume)."""
-    from vaekit.data.image_stream import exit_if_orphaned
+    """A decoding worker (vaekit.data.decode_worker) checks its parent as it starts: one whose parent a SIGKILL
+    ended during its start exits at once (benchmarks/kill_resume)."""
+    from vaekit.data.decode_worker import exit_if_orphaned
 
     def code_of(parent):  # a forked process runs the check as a worker of ``parent``, then exits with 3
         pid = os.fork()

@@ -112,6 +112,26 @@ def test_rollback_lowers_the_rates_until_its_retries_are_spent():
     assert rollback.last_good.copy()["w"].tolist() == [0.0, 0.0]
 
 
+
+def test_one_process_keeps_the_last_good_state_on_disk_not_in_memory(tmp_path):
+    """LastGood with a folder: the copy lives in an unnamed temporary file (the folder lists nothing new); a state
+    this process just wrote to state.pt is read back from there, and a state.pt replaced since is refused."""
+    from vaekit.errors import VaekitError
+    from vaekit.train.rollback import LastGood
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    last_good = LastGood(tmp_path)
+    last_good.keep({**LoopState(epoch=1, step=5).to_state(), "w": p.detach()})
+    p.data.fill_(7.0)
+    assert last_good.state is None and list(tmp_path.iterdir()) == []
+    assert last_good.copy()["w"].tolist() == [0.0, 0.0, 0.0] and last_good.copy()["step"] == 5
+    saved = {"state": {**LoopState(epoch=2, step=10).to_state(), "w": p.detach().clone()}}
+    last_good.keep(saved["state"], lambda: saved["state"])
+    assert last_good.file is None and last_good.copy()["w"].tolist() == [7.0] * 3
+    saved["state"] = LoopState(epoch=3, step=15).to_state()  # another run's save over that file
+    with pytest.raises(VaekitError, match=r"the file it was saved to now holds another one \(after 3 epochs"):
+        last_good.copy()
+
 # -- the checkpoint cadence ------------------------------------------------------------------
 def test_the_cadence_saves_every_n_steps_and_reads_the_watch_on_its_own_schedule():
     cadence = Cadence(checkpoint_every=3, watch_every=4)

@@ -5,9 +5,10 @@ each registry imports the modules of its built-in parts when a part is first loo
 """
 from __future__ import annotations
 
-import importlib
 import sys
 import types
+
+from .lazy_names import lazy_names
 
 __version__ = "0.2.0"
 # public name -> the module that defines it
@@ -26,16 +27,7 @@ __all__ = ["train", "load", "open_run", "fit_sampler", "load_sampler", "load_dat
            "__version__"]
 
 
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # found directly from now on
-    return value
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)
 
 
 class _Package(types.ModuleType):

@@ -3,25 +3,27 @@ processes, so memory stays bounded by a few batches, not the dataset.
 
 :class:`ImageRows` plays the part a :class:`vaekit.data.mapped.RowSource` plays for .npy files: a
 split is a :class:`MappedData` of row numbers (file numbers) into it. ``read_batches`` decodes a list
-of batches in ``workers`` processes (a ``torch.utils.data.DataLoader`` whose items are whole
-batches, each with at most two batches per worker decoded ahead) and yields them in order. The
-order comes from the caller (the run's shuffle generator), never from the DataLoader; its own
-generator is a private one, so creating it draws nothing from torch's global generator and resume
-stays exact. Each image is decoded exactly as in memory (:func:`decode_image`), so the numbers are
-the same either way.
+of batches in ``workers`` processes (:class:`DecodePool`: batch i goes to worker i mod W, each worker
+holding at most two batches ahead) and yields them in order. The order comes from the caller (the run's
+shuffle generator), and the workers draw nothing random, so resume stays exact. Each image is decoded
+exactly as in memory (:func:`decode_image`), so the numbers are the same either way. The workers are fresh
+processes that import no torch (:mod:`vaekit.data.decode_worker`), not forks of the training process.
 """
 from __future__ import annotations
 
 import os
-from functools import partial
+import pickle
+import subprocess
+import sys
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 import numpy as np
 import torch
 
 from ..errors import VaekitError
-from .image_decode import ImageTransform, decode_image
+from .decode_worker import decode_batch
+from .image_decode import ImageTransform
 from .mapped import CHUNK_BYTES
 from .types import DataInfo
 
@@ -45,10 +47,8 @@ class ImageRows:
 
     def examples(self, rows: np.ndarray, normalize: bool = True) -> torch.Tensor:
         """float32 (len(rows), C, H, W) in [0, 1] (images are never normalized)."""
-        x = np.empty((len(rows), *self.shape), dtype=np.float32)
-        for i, row in enumerate(np.asarray(rows).tolist()):
-            x[i] = decode_image(self.files[row], self.transform)
-        return torch.from_numpy(x)
+        files = [self.files[row] for row in np.asarray(rows).tolist()]
+        return torch.from_numpy(decode_batch(files, self.transform, self.shape))
 
     def chunk_rows(self) -> int:
         return max(1, CHUNK_BYTES // (int(np.prod(self.shape)) * 4))
@@ -59,39 +59,70 @@ class ImageRows:
         if workers <= 1:
             yield from (self.examples(rows) for rows in batches)
             return
-        from torch.utils.data import DataLoader
+        with DecodePool(workers, (self.transform, self.shape, self.name)) as pool:
+            for x in pool.decode([[self.files[row] for row in np.asarray(rows).tolist()] for rows in batches]):
+                yield torch.from_numpy(x)
 
-        loader = DataLoader(_Batches(self, batches), batch_size=None, shuffle=False, num_workers=workers,
-                            prefetch_factor=PREFETCH, generator=torch.Generator(),
-                            worker_init_fn=partial(exit_if_orphaned, os.getpid()))
-        for x, error in loader:
+
+class DecodePool:
+    """``workers`` processes of :mod:`vaekit.data.decode_worker`, started on entering and ended on leaving (also
+    when the caller stops reading early); ``setup`` is what each receives first: (transform, shape, name)."""
+
+    def __init__(self, workers: int, setup: tuple):
+        self.count, self.setup, self.procs = int(workers), setup, []
+
+    def __enter__(self) -> "DecodePool":
+        package_root = str(Path(__file__).resolve().parents[2])  # vaekit importable however it was found here
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
+                                                             if p))
+        for _ in range(self.count):
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "vaekit.data.decode_worker", str(os.getpid())],
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env))
+            self._send(self.procs[-1], self.setup)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            for pipe in (proc.stdin, proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:  # a worker that died leaves its pipe broken
+                    pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def decode(self, batches: List[List[Path]]) -> Iterator[np.ndarray]:
+        """Each list of paths decoded, in order; a bad file's message is a :class:`VaekitError`."""
+        ahead = PREFETCH * self.count
+        for i in range(min(ahead, len(batches))):
+            self._send(self.procs[i % self.count], batches[i])
+        for i in range(len(batches)):
+            x, error = self._receive(self.procs[i % self.count])
             if error:
                 raise VaekitError(error)
+            if i + ahead < len(batches):
+                self._send(self.procs[i % self.count], batches[i + ahead])
             yield x
 
-
-def exit_if_orphaned(parent: int, worker_id: int) -> None:
-    """A worker whose parent died (a SIGKILL) while the worker was starting exits. torch's watchdog takes the
-    parent it sees after this call as the one to outlive, so such a worker would otherwise wait forever."""
-    if os.getppid() != parent:
-        os._exit(0)
-
-
-class _Batches(torch.utils.data.Dataset):
-    """Item i: batch i decoded, and None; or an empty tensor and the error's message (a worker's
-    exception would reach the user wrapped in a traceback)."""
-
-    def __init__(self, source: ImageRows, batches: Iterable[np.ndarray]):
-        self.source, self.batches = source, list(batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int):
+    def _send(self, proc: subprocess.Popen, message) -> None:
         try:
-            return self.source.examples(self.batches[i]), ""
-        except VaekitError as e:
-            return torch.empty(0), str(e)
-        except PermissionError as e:
-            return torch.empty(0), (f"cannot read '{e.filename}' (of data {self.source.name}): permission denied; "
-                                    "make it readable (chmod) or run vaekit as a user who can read it")
+            pickle.dump(message, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.flush()
+        except BrokenPipeError:
+            raise VaekitError(self._died(proc)) from None
+
+    def _receive(self, proc: subprocess.Popen):
+        try:
+            return pickle.load(proc.stdout)
+        except (EOFError, pickle.UnpicklingError):
+            raise VaekitError(self._died(proc)) from None
+
+    def _died(self, proc: subprocess.Popen) -> str:
+        code = proc.wait()
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return (f"an image decoding worker (process {proc.pid}) of data {self.setup[2]} {how}; if memory ran out, "
+                "pass --workers 1 (decoding in the training process)")

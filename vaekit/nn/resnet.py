@@ -127,7 +127,9 @@ class ResNetDecoder(nn.Module):
     ``latent_dim`` sizes the vector latent's dense layer; a spatial latent's shape comes from
     ``latent_channels`` and the image size instead."""
 
-    recomputed = ("head",)  # the full-size maps of the last norm, activation and conv (train/acceleration.py)
+    # the full-size maps of the last norm, activation and conv (train/acceleration.py); the norm + SiLU once more
+    # inside, as in the residual blocks (blocks.py)
+    recomputed = ("head", "head_act")
 
     def __init__(self, latent_dim: int, data_shape: Sequence[int], params_per_value: int = 1,
                  widths: Sequence[int] = (64, 128, 256), blocks: int = 2, attention: bool = False,
@@ -162,7 +164,10 @@ class ResNetDecoder(nn.Module):
         return self.head(h).contiguous()  # the standard layout again
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(self.conv_act(self.conv_norm_out(h)))
+        return self.conv_out(self.head_act(h))
+
+    def head_act(self, h: torch.Tensor) -> torch.Tensor:
+        return self.conv_act(self.conv_norm_out(h))
 
 
 NETWORKS.register("resnet")((ResNetEncoder, ResNetDecoder))

@@ -18,6 +18,7 @@ from typing import Callable, Iterator, List, Tuple, Union
 import torch
 import torch.utils.checkpoint
 
+from .. import malloc
 from ..errors import VaekitError
 
 PRECISIONS = ("fp32", "bf16")
@@ -37,7 +38,10 @@ def check_settings(tc, model: torch.nn.Module, device: torch.device) -> str:
 
 @contextmanager
 def accelerated(model: torch.nn.Module, tc, device: torch.device) -> Iterator[None]:
-    """Within the block the networks run as ``tc`` asks: bf16 autocast, compiled, activations recomputed."""
+    """Within the block the networks run as ``tc`` asks: bf16 autocast, compiled, activations recomputed (and
+    then, for the process, freed memory handed back to the system at once: :func:`vaekit.malloc.return_freed_memory`)."""
+    if tc.checkpoint_activations:
+        malloc.return_freed_memory()
     with network_precision(model, tc.precision, device), compiled_networks(model, tc.compile), \
             recomputed_activations(model, tc.checkpoint_activations):
         yield
@@ -129,7 +133,7 @@ def recomputed_activations(model: torch.nn.Module, enabled: bool = True) -> Iter
 def recompute_units(model: torch.nn.Module) -> List[Tuple[torch.nn.Module, str]]:
     """(module, method) of the encoder and decoder that --checkpoint-activations recomputes; none fails."""
     units = [(m, name) for net in _networks(model) for m in net.modules()
-             for name in getattr(type(m), "recomputed", ())]
+             for name in getattr(m, "recomputed", ())]  # the instance's own, else its class's
     if not units:
         names = ", ".join(type(net).__name__ for net in _networks(model)) or "no encoder or decoder"
         raise VaekitError(f"--checkpoint-activations: the networks ({names}) have no blocks to recompute; it "

@@ -2,16 +2,20 @@
 
 Large runs recover from loss spikes this way: OPT-175B's logbook (Zhang et al. 2022, "OPT: Open
 Pre-trained Transformer Language Models", sec. 2.5) restarted from an earlier checkpoint with a
-lower learning rate. The good state is the last one saved (or the start of training), kept in
-memory so every process under torchrun has it without reading the disk.
+lower learning rate. The good state is the last one saved (or the start of training): in one process
+read back from state.pt (or, before the first save, from a temporary file), under torchrun kept in memory
+so every process has it without reading the disk (:class:`LastGood`).
 """
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
 
 import torch
 
+from ..errors import VaekitError
 from .loop_state import LoopState
 
 
@@ -27,17 +31,58 @@ class Diverged(Exception):
 
 
 class LastGood:
-    """A private copy of the last good training state (tensors copied, so training cannot change it)."""
+    """A private copy of the last good training state, so training cannot change it. Where this process has just
+    written that state to a file (state.pt), ``keep(state, reread)`` copies nothing and a rollback reads the file
+    back; otherwise the copy goes to an unnamed temporary file in ``folder`` (gone once closed or when the process
+    ends), or, without a folder (each rank under torchrun, which writes no state.pt of its own) or when that
+    write fails, stays in memory. In memory it is the size of the weights and the optimizer's state: 0.26 GB
+    for the resnet recipe's 21 M parameters and Adam's two moments, held through every later step."""
 
-    def __init__(self):
+    def __init__(self, folder: Optional[Path] = None):
+        self.folder = folder
         self.state: Optional[dict] = None
+        self.file = None  # the temporary file holding the copy
+        self.reread: Optional[Callable[[], dict]] = None
+        self.position: Optional[tuple] = None
 
-    def keep(self, state: dict) -> None:
+    def keep(self, state: dict, reread: Optional[Callable[[], dict]] = None) -> None:
+        """``reread``: reads back the file that ``state`` was just written to, by this process."""
+        self.close()
+        if reread is not None:
+            self.reread, self.position = reread, where(state)
+            return
+        if self.folder is not None:
+            try:
+                self.file = tempfile.TemporaryFile(dir=self.folder, prefix=".last-good-")
+                torch.save(state, self.file)
+                return
+            except (OSError, RuntimeError):  # a full or read-only disk: memory then
+                self.close()
         self.state = copy.deepcopy(state)
 
     def copy(self) -> dict:
         """A copy to restore from: loading a state may share its tensors (an optimizer keeps them)."""
+        if self.reread is not None:
+            state = self.reread()
+            if where(state) != self.position:
+                raise VaekitError(f"cannot go back to the last good training state: the file it was saved to now "
+                                  f"holds another one ({position(state)}); it was replaced while training ran")
+            return state
+        if self.file is not None:
+            self.file.seek(0)
+            return torch.load(self.file, weights_only=True)
         return copy.deepcopy(self.state)
+
+    def close(self) -> None:
+        """Drops the copy (and its file)."""
+        if self.file is not None:
+            self.file.close()
+        self.state = self.file = self.reread = None
+
+
+def where(state: dict) -> tuple:
+    loop = LoopState.from_state(state)
+    return loop.epoch, loop.batch, loop.step
 
 
 def learning_rates(optimizers: Dict[str, torch.optim.Optimizer]) -> List[float]:
@@ -54,9 +99,9 @@ class Rollback:
     """Up to ``retries`` times, training goes back to the last good state with every learning rate
     multiplied by ``lr_factor``; after that it stops with an error that says what was kept."""
 
-    def __init__(self, retries: int, lr_factor: float):
+    def __init__(self, retries: int, lr_factor: float, folder: Optional[Path] = None):
         self.retries, self.lr_factor = int(retries), float(lr_factor)
-        self.last_good = LastGood()
+        self.last_good = LastGood(folder)
 
     def spent(self, rollbacks: int) -> bool:
         return rollbacks >= self.retries

@@ -58,7 +58,8 @@ class Trainer:
         self.optimizers: Dict[str, torch.optim.Optimizer] = {}
         self.watch = NonFiniteWatch()
         self.stopping = EarlyStopping(*self.objective.monitor, self.tc.patience)
-        self.rollback = Rollback(self.tc.nan_retries, self.tc.nan_lr_factor)
+        one = self.dist.world == 1  # one process keeps the last good state on disk (train/rollback.py)
+        self.rollback = Rollback(self.tc.nan_retries, self.tc.nan_lr_factor, self.run_dir if one else None)
         self.cadence = Cadence(self.tc.checkpoint_every, self.watch.every, self.dist.world)
         self.stops = StopRequests()
         self.compile_timer: Optional[FirstStepTimer] = None  # with --compile: how long compiling took
@@ -241,7 +242,7 @@ class Trainer:
         model.safetensors stays the last completed epoch's."""
         state = self._state()  # on every rank: it gathers their random states
         self.writer.state(state)
-        self.rollback.last_good.keep(state)
+        self.rollback.last_good.keep(state, self.writer.read_state if self.dist.world == 1 else None)
 
     def _event(self, event: str, **fields) -> None:
         self.writer.event(event, self.loop, **fields)
