@@ -111,7 +111,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """Under xdist, files in the order the controller hands them out: SLOWEST_FILES first, then the others by
     their number of tests, most first (xdist's own order), each file's tests as found."""
-    if config.getoption("dist", "no") == "no":
+    if not hasattr(config, "workerinput"):  # the xdist workers collect: the controller takes their order
         return
     counts = {}
     for item in items:
