@@ -70,9 +70,20 @@ def measure(name: str, options: dict, data: str, epochs: int, seed: int, sigma: 
     return row
 
 
-def markdown(rows, command: str) -> str:
-    lines = [f"`{command}`", "", "| network | parameters | latent | PSNR (dB) | MSE | test ELBO (nats) | test KL "
-             "(nats) | active units | largest KL per dim (nats) | train s (CPU s) |", "|---" * 10 + "|"]
+def photos(data: str) -> dict:
+    """The training and test photos of a ``patches`` name: without scikit-image only scikit-learn's two
+    (one to train on, one to test), so the test is the step from one photo to another."""
+    from vaekit.data.patches import load_patches, parse_patches
+
+    parsed = parse_patches(data)
+    return load_patches(*parsed).extra["photos"] if parsed else {}
+
+
+def markdown(rows, command: str, used: dict) -> str:
+    seen = "; ".join(f"{k}: {', '.join(v)}" for k, v in used.items())
+    lines = [f"`{command}`", "", *([f"photos: {seen}", ""] if seen else []),
+             "| network | parameters | latent | PSNR (dB) | MSE | test ELBO (nats) | test KL (nats) | active units | "
+             "largest KL per dim (nats) | train s (CPU s) |", "|---" * 10 + "|"]
     for r in rows:
         latent = "x".join(str(s) for s in r["latent"])
         active = f"{r['active_units']} of {r.get('latent_channels', r['latent_dims'])}"
@@ -102,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python benchmarks/patches_psnr.py " + shlex.join(sys.argv[1:])
-    rows = []
+    rows, used = [], photos(args.data)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     budget = (f"{args.epochs} epochs of {args.data}, batch {args.batch_size}, Adam lr {args.lr}, for every network; "
@@ -112,10 +123,11 @@ def main() -> None:
             rows.append(measure(name, NETWORKS.get(name, {}), args.data, args.epochs, args.seed, args.sigma,
                                 Path(tmp), {"batch_size": args.batch_size, "lr": args.lr}))
             (results / f"{args.out}.json").write_text(json.dumps(
-                {"command": command, "budget": budget, "rows": rows, "load_1min": round(os.getloadavg()[0], 2)},
+                {"command": command, "budget": budget, "photos": used, "rows": rows,
+                 "load_1min": round(os.getloadavg()[0], 2)},
                 indent=2))
-            (results / f"{args.out}.md").write_text(markdown(rows, command))
-    print(markdown(rows, command))
+            (results / f"{args.out}.md").write_text(markdown(rows, command, used))
+    print(markdown(rows, command, used))
 
 
 if __name__ == "__main__":
