@@ -7,7 +7,11 @@ The budget is fixed in optimizer steps: each network trains on the training crop
 no training crop comes from) for the same epochs, with the same latent size, likelihood, optimizer,
 batch, seed and so the same batches, then is evaluated on the held-out test crops: PSNR of the
 reconstructions (dB), squared error, the test ELBO and KL, active units and KL per latent dimension.
-Wall and CPU seconds are reported beside them (the larger networks cost more per step). A fourth row,
+Wall and CPU seconds are reported beside them (the larger networks cost more per step), and the PSNR on the
+validation crops (from the training photos), which tells fitting the training photos from carrying over to
+other ones. The photos used are written with the results: without scikit-image installed there are only
+scikit-learn's two, so the network trains on crops of one photo (china.jpg) and is tested on another
+(flower.jpg), and most of the test error is each crop's mean colour (README, "Real photographs"). A fourth row,
 the spatial-latent ``autoencoder-kl-small``, reports active units and KL per latent channel.
 
 The likelihood is a Gaussian with the "optimal" sigma (sigma^2 = the batch's squared error; Rybkin et
@@ -59,9 +63,12 @@ def measure(name: str, options: dict, data: str, epochs: int, seed: int, sigma: 
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     model = vaekit.load(run_dir)
     result = evaluate_run(run_dir, metrics=["recon", "elbo", "au"], seed=seed)
+    # the validation crops come from the training photos: beside the test PSNR, how far the network fits them
+    val_psnr = evaluate_run(run_dir, split="val", metrics=["recon"], seed=seed).get("psnr")
     row = {"network": name, "parameters": sum(p.numel() for p in model.parameters()),
            "latent": list(model.latent_shape), "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu, 1),
-           "psnr": result.get("psnr"), "mse": result.get("mse"), "elbo": result.get("elbo"), "kl": result.get("kl"),
+           "psnr": result.get("psnr"), "val_psnr": val_psnr, "mse": result.get("mse"), "elbo": result.get("elbo"),
+           "kl": result.get("kl"),
            "active_units": result.get("active_units"), "latent_dims": result.get("latent_dims")}
     for key in ("latent_channels", "kl_per_channel", "kl_per_dim"):
         if key in result:
@@ -70,14 +77,26 @@ def measure(name: str, options: dict, data: str, epochs: int, seed: int, sigma: 
     return row
 
 
-def markdown(rows, command: str) -> str:
-    lines = [f"`{command}`", "", "| network | parameters | latent | PSNR (dB) | MSE | test ELBO (nats) | test KL "
-             "(nats) | active units | largest KL per dim (nats) | train s (CPU s) |", "|---" * 10 + "|"]
+def photos(data: str) -> dict:
+    """The training and test photos of a ``patches`` name: without scikit-image only scikit-learn's two
+    (one to train on, one to test), so the test is the step from one photo to another."""
+    from vaekit.data.patches import load_patches, parse_patches
+
+    parsed = parse_patches(data)
+    return load_patches(*parsed).extra["photos"] if parsed else {}
+
+
+def markdown(rows, command: str, used: dict) -> str:
+    seen = "; ".join(f"{k}: {', '.join(v)}" for k, v in used.items())
+    lines = [f"`{command}`", "", *([f"photos: {seen}", ""] if seen else []),
+             "| network | parameters | latent | PSNR (dB) | val PSNR (dB) | MSE | test ELBO (nats) | test KL (nats) | "
+             "active units | largest KL per dim (nats) | train s (CPU s) |", "|---" * 11 + "|"]
     for r in rows:
         latent = "x".join(str(s) for s in r["latent"])
         active = f"{r['active_units']} of {r.get('latent_channels', r['latent_dims'])}"
         top = ", ".join(f"{v:.1f}" for v in sorted(r.get("kl_per_dim") or [], reverse=True)[:5]) or "-"
-        lines.append(f"| {r['network']} | {r['parameters']:,} | {latent} | {r['psnr']:.2f} | {r['mse']:.5f} | "
+        lines.append(f"| {r['network']} | {r['parameters']:,} | {latent} | {r['psnr']:.2f} | "
+                     f"{r['val_psnr']:.2f} | {r['mse']:.5f} | "
                      f"{r['elbo']:.1f} | {r['kl']:.1f} | {active} | {top} | {r['train_seconds']:.0f} "
                      f"({r['train_cpu_seconds']:.0f}) |")
     spatial = [r for r in rows if "kl_per_channel" in r]
@@ -102,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python benchmarks/patches_psnr.py " + shlex.join(sys.argv[1:])
-    rows = []
+    rows, used = [], photos(args.data)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     budget = (f"{args.epochs} epochs of {args.data}, batch {args.batch_size}, Adam lr {args.lr}, for every network; "
@@ -112,10 +131,11 @@ def main() -> None:
             rows.append(measure(name, NETWORKS.get(name, {}), args.data, args.epochs, args.seed, args.sigma,
                                 Path(tmp), {"batch_size": args.batch_size, "lr": args.lr}))
             (results / f"{args.out}.json").write_text(json.dumps(
-                {"command": command, "budget": budget, "rows": rows, "load_1min": round(os.getloadavg()[0], 2)},
+                {"command": command, "budget": budget, "photos": used, "rows": rows,
+                 "load_1min": round(os.getloadavg()[0], 2)},
                 indent=2))
-            (results / f"{args.out}.md").write_text(markdown(rows, command))
-    print(markdown(rows, command))
+            (results / f"{args.out}.md").write_text(markdown(rows, command, used))
+    print(markdown(rows, command, used))
 
 
 if __name__ == "__main__":

@@ -188,3 +188,27 @@ def test_exact_resume_of_a_resnet_run(rgb, tmp_path):
     b = load_file(str(tmp_path / "straight" / rundir.WEIGHTS))
     assert set(a) == set(b) and any("attentions" in k for k in a)
     assert not [k for k in a if not torch.equal(a[k], b[k])]
+
+
+def test_one_channel_per_group_hides_each_images_channel_means():
+    """GroupNorm with one channel per group (32 groups on 32 channels) is instance norm: the decoder's last
+    norm removes each image's mean of every channel, so its output cannot follow them (a mean colour)."""
+    _, dec = pair((3, 8, 8), widths=[8, 16], norm_groups=32)  # diffusers' layout at small widths: kept
+    h = torch.randn(2, 8, 8, 8)
+    torch.testing.assert_close(dec.head(h), dec.head(h + torch.randn(2, 8, 1, 1)), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("recipe", ["resnet", "celeba64"])
+def test_vector_recipes_keep_each_images_channel_means(recipe):
+    """The vector-latent recipes group at least 4 channels per norm (Wu & He 2018, sec. 4.1, Table 3: groups of a
+    single channel did worst), so the decoder's output follows its last maps' per-image channel means."""
+    from vaekit.app.options import base_config
+
+    args = base_config(recipe).model.network.args
+    torch.manual_seed(0)
+    dec = ResNetDecoder(4, (3, 16, 16), widths=args["widths"], blocks=1, dense=8,
+                        norm_groups=args.get("norm_groups", 32))
+    h = torch.randn(2, args["widths"][0], 16, 16)
+    assert (dec.head(h) - dec.head(h + torch.randn(2, args["widths"][0], 1, 1))).abs().mean() > 1e-2
+    norms = [m for m in dec.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert min(m.num_channels // m.num_groups for m in norms) >= 4
