@@ -83,7 +83,9 @@ OPTIONS: List[Option] = [
     Option("latent_channels", "model.network.args.latent_channels", int, "ResNet: a spatial latent map with this "
            "many channels (B, C_z, H/f, W/f) instead of a vector latent."),
     Option("norm_groups", "model.network.args.norm_groups", int, "ResNet: GroupNorm groups, at most this many "
-           "per norm (the most up to it that divide the width; diffusers' norm_num_groups, default 32)."),
+           "per norm (the most up to it that divide the width; diffusers' norm_num_groups, default 32). A group of "
+           "one channel (32 on a width of 32) is instance norm: it hides each image's colour from the decoder; "
+           "the resnet recipe uses 8."),
     Option("downsample", "model.network.args.downsample", int, "ResNet: the down-sampling factor f, checked "
            "against the number of --widths (f = 2 ** (levels - 1))."),
     Option("activation", "model.network.args.activation", str, "Network activation: relu, elu, tanh, gelu, silu."),
