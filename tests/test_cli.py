@@ -143,6 +143,15 @@ def test_console_entry_point_prints_no_traceback(tmp_path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_command_s_process_ends_without_collecting_what_its_imports_built():
+    """Its exit freezes every object (gc.freeze) before the interpreter's last collections, which otherwise walk
+    torch's import graph for a second or more; a callback registered before main runs after that freeze."""
+    code = ("import atexit, gc, sys\natexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+            "from vaekit.app.cli import main\nsys.argv = ['vaekit', '--version']\nmain()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "frozen True", done.stdout + done.stderr
+
+
 def test_table_round_trip_in_original_units(tmp_path, capsys):
     rng = np.random.default_rng(0)
     n = 400

@@ -51,3 +51,17 @@ def test_a_worker_that_died_is_named_in_one_line(pngs):
         os.kill(pool.procs[1].pid, signal.SIGKILL)
         with pytest.raises(VaekitError, match=r"decoding worker .* of data pngs was killed by signal 9; .*--workers 1"):
             list(pool.decode([[source.files[i]] for i in range(4)]))
+
+
+def test_a_check_that_takes_one_batch_starts_no_workers(pngs, tmp_path, monkeypatch):
+    """The preflight's batch is decoded in the training process: a 1-epoch streamed run starts workers once, for
+    its epoch (not also for a check that reads one batch while the workers would decode four ahead)."""
+    import vaekit
+    from vaekit.data import image_stream
+
+    pools = []
+    monkeypatch.setattr(image_stream, "DecodePool", type("Counted", (DecodePool,), {
+        "__enter__": lambda self: pools.append(self.count) or DecodePool.__enter__(self)}))
+    vaekit.train(str(pngs[0].parent), out=tmp_path / "run", epochs=1, stream=True, workers=2, val_fraction=0,
+                 batch_size=2, hidden=[8], latent_dim=2, progress=False)
+    assert pools == [2]

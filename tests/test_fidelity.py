@@ -65,6 +65,24 @@ def test_fd_of_a_sample_with_itself_is_zero_and_a_shift_adds_its_square():
     assert torch.allclose(sigma, torch.from_numpy(np.cov(x.numpy(), rowvar=False)))
 
 
+def test_fd_of_fewer_examples_than_dimensions_is_exact():
+    """N x M <= D^2 (FID's 2048 features of a few images) goes through the (N, M) product of the centred features:
+    exact where the (D, D) route's eigenvalues of a rank-4 covariance are rounding noise (7e-8 off here)."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(5, 40, generator=g, dtype=torch.float64) * torch.linspace(0.1, 2, 40)
+    mu, sigma = gaussian_stats(x)
+    for c in (0.5, 3.0):  # N(c mu, c^2 S): |(1 - c) mu|^2 + tr(S) + c^2 tr(S) - 2 c tr(S)
+        exact = float(((1 - c) * mu).pow(2).sum() + (1 - c) ** 2 * torch.trace(sigma))
+        assert frechet_distance_of(x, c * x) == pytest.approx(exact, rel=1e-12)
+    y = torch.randn(7, 40, generator=g, dtype=torch.float64) + 0.3
+    assert frechet_distance_of(x, y) == pytest.approx(frechet_distance(*gaussian_stats(x), *gaussian_stats(y)),
+                                                      rel=1e-6)
+    assert frechet_distance_of(x, x) < 1e-9
+    shift = torch.zeros(40, dtype=torch.float64)
+    shift[7] = 1.5
+    assert frechet_distance_of(x, x + shift) == pytest.approx(1.5 ** 2, rel=1e-12)
+
+
 # -- precision and recall -------------------------------------------------------------------
 def test_precision_recall_of_a_hand_worked_case():
     # k=1 radii: real [0, 1, 3] -> [1, 1, 2]; fake [-0.9, 2.2, 5.5] -> [3.1, 3.1, 3.3]

@@ -624,6 +624,8 @@ ABSURD = textwrap.dedent("""
             print(name, "| LOADED")
         except VaekitError as e:
             print(name, "| VaekitError", str(e).replace(chr(10), " "))
+    sys.stdout.flush()
+    import os; os._exit(0)  # no teardown of torch's import graph
 """)
 
 

@@ -103,7 +103,7 @@ def test_bad_image_options_are_refused_before_anything_is_written(tmp_path, phot
 def test_the_saved_transform_applies_to_new_images_through_the_cli(tmp_path, photos, capsys):
     run = tmp_path / "run"
     code, _, err = run_cli(["train", "--data", photos, "--out", run, "--epochs", "1", "--hidden", "16",
-                            "--batch-size", "8", "--image-size", "16", "--channels", "3", "--no-progress"], capsys)
+                            "--batch-size", "8", "--image-size", "16", "--channels", "3", "--no-progress", "--no-plots"], capsys)
     assert code == 0, err
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["data"]["image_size"] == [16, 16] and cfg["data"]["channels"] == 3

@@ -45,7 +45,7 @@ def test_evaluating_a_live_run_says_so_and_keys_the_numbers_by_epoch(tmp_path, c
         assert f"{run} is still training; these numbers are of its last weights, saved at epoch {epoch}" in " ".join(
             err.split()) and epoch >= 3
     finally:
-        child.terminate()
+        child.kill()  # not SIGTERM: its graceful save and the interpreter's teardown are no part of this test
         child.communicate(timeout=60)
     saved = vaekit.open_run(run).evaluations
     epochs = sorted(e["epoch"] for e in saved.values())

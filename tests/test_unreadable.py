@@ -88,7 +88,8 @@ for i, (python, args) in enumerate(commands):
         sys.stdout.flush(); sys.stderr.flush()
         os._exit(code)
     children.append(pid)
-print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]))
+print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]), flush=True)
+os._exit(0)  # no teardown of torch's import graph
 """
 
 

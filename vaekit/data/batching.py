@@ -41,6 +41,7 @@ def iterate_batches(
     device: Optional[torch.device] = None,
     shard: Tuple[int, int] = (0, 1),
     skip: int = 0,
+    batches: Optional[int] = None,
 ) -> Iterator[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
     """Yield ``(x, y)`` batches; ``y`` is None for unlabelled data, and for data with covariates the labels
     and covariates packed (B, 1 + m) (:func:`vaekit.data.covariates.pack`), the ``c`` models read.
@@ -55,6 +56,9 @@ def iterate_batches(
     ``skip``: leave out the first ``skip`` batches without reading them (the permutation is
     still drawn in full): resuming from a checkpoint taken mid-epoch.
 
+    ``batches``: read no more than the first ``batches`` batches (after ``skip``): a check that takes one batch
+    of streamed images then decodes it in this process instead of starting worker processes that decode ahead.
+
     A training split that carries an ``augment`` has its shuffled batches augmented with draws from
     ``generator`` (:mod:`vaekit.data.augment`).
 
@@ -65,7 +69,7 @@ def iterate_batches(
     order = torch.randperm(n, generator=generator) if shuffle else None
     augment = getattr(data, "augment", None) if shuffle and generator is not None else None
     seed = augment.epoch_seed(generator) if augment is not None else None
-    starts = range(skip * batch_size, n, batch_size)
+    starts = range(skip * batch_size, n, batch_size)[:batches]
     if order is None:  # in order: views, no copy
         indices = [slice(start + rank, min(start + batch_size, n), world) for start in starts]
     else:

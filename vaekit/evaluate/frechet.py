@@ -6,19 +6,25 @@ Inception for FID).
 """
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import torch
 
 
-def gaussian_stats(features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Mean (D,) and unbiased covariance (D, D) of features (N, D), float64 (as ``np.cov``)."""
+def _centred(features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Mean (D,) and the features less it (N, D), float64."""
     f = torch.as_tensor(features).double().cpu()
     if f.dim() != 2 or f.shape[0] < 2:
         raise ValueError(f"need features of shape (N >= 2, D), got {tuple(f.shape)}")
     mu = f.mean(0)
-    centred = f - mu
-    return mu, centred.T @ centred / (f.shape[0] - 1)
+    return mu, f - mu
+
+
+def gaussian_stats(features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Mean (D,) and unbiased covariance (D, D) of features (N, D), float64 (as ``np.cov``)."""
+    mu, centred = _centred(features)
+    return mu, centred.T @ centred / (centred.shape[0] - 1)
 
 
 def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
@@ -50,8 +56,21 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
 
 
 def frechet_distance_of(real: torch.Tensor, fake: torch.Tensor) -> float:
-    """:func:`frechet_distance` between Gaussians fitted to two feature sets (N, D), (M, D)."""
-    return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
+    """:func:`frechet_distance` between Gaussians fitted to two feature sets (N, D), (M, D).
+
+    Where N x M <= D x D (a few images' 2048 Inception features), the same distance comes from the (N, M) matrix
+    P = C1 C2^T of the centred features instead of (D, D) eigenproblems: S1 S2 = C1^T (P C2) / (n1 n2) with
+    n = N - 1, and AB and BA have the same nonzero eigenvalues (Horn & Johnson, Matrix Analysis, Thm. 1.3.22),
+    so those of S1 S2 are those of P P^T / (n1 n2), the squared singular values of P over n1 n2:
+    tr((S1 S2)^(1/2)) = sum_i sigma_i(P) / sqrt(n1 n2), and tr(S) = |C|_F^2 / n.
+    """
+    (mu1, c1), (mu2, c2) = _centred(real), _centred(fake)
+    n1, n2 = c1.shape[0] - 1, c2.shape[0] - 1
+    if c1.shape[0] * c2.shape[0] > c1.shape[1] ** 2:
+        return frechet_distance(mu1, c1.T @ c1 / n1, mu2, c2.T @ c2 / n2)
+    trace_sqrt = torch.linalg.svdvals(c1 @ c2.T).sum() / math.sqrt(n1 * n2)
+    d2 = (mu1 - mu2).pow(2).sum() + c1.pow(2).sum() / n1 + c2.pow(2).sum() / n2 - 2 * trace_sqrt
+    return max(float(d2), 0.0)  # >= 0 in exact arithmetic
 
 
 def _sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -41,5 +41,5 @@ def tracking(config, splits, run_dir, notice):
         library(CLASSES[name][2], name)
 
     info, split = splits.info, splits.val if len(splits.val) else splits.train
-    examples = next(iterate_batches(split, 8)) if info.kind == "image" and info.shape[0] in (1, 3) else None
+    examples = next(iterate_batches(split, 8, batches=1)) if info.kind == "image" and info.shape[0] in (1, 3) else None
     return Trackers(config, run_dir, notice, examples)

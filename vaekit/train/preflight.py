@@ -21,7 +21,7 @@ def preflight(model, objective, config, train) -> None:
     groups = model.parameter_groups()
     check_partition(groups, model)
     make_optimizers(groups, tc)  # unknown group names in train.group_optimizers fail here
-    x, y = next(iterate_batches(train, 2))
+    x, y = next(iterate_batches(train, 2, batches=1))
     with torch.random.fork_rng(devices=[]), evaluating(model):
         out = objective(model, x, y)
     check_losses(out.losses, groups, tc.objective.name)
