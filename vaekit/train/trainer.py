@@ -106,7 +106,7 @@ class Trainer:
         train, val = (s if self.device.type == "cpu" else s.to(self.device)
                       for s in (self.splits.train, self.splits.val))
         if has_lazy(self.model):  # a user's encoder may hold lazy layers: one batch gives them shapes
-            x, y = next(iterate_batches(train, 2))
+            x, y = next(iterate_batches(train, 2, batches=1))
             with evaluating(self.model):  # eval mode: no EMA codebook update from two examples
                 self.model(x, y)
         self.model.fit_data(iterate_batches(train, 4096))  # a resumed run's state.pt then restores its own
