@@ -208,7 +208,7 @@ def test_a_decoding_worker_whose_parent_died_while_it_started_exits():
     def code_of(parent):  # a forked process runs the check as a worker of ``parent``, then exits with 3
         pid = os.fork()
         if pid == 0:
-            exit_if_orphaned(parent, 0)
+            exit_if_orphaned(parent)
             os._exit(3)
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 

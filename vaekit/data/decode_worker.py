@@ -47,7 +47,7 @@ def answer(paths: List[Path], transform: ImageTransform, shape: tuple, name: str
         return None, f"decoding a batch of data {name} failed ({type(e).__name__}: {e})"
 
 
-def exit_if_orphaned(parent: int, worker_id: int = 0) -> None:
+def exit_if_orphaned(parent: int) -> None:
     """A worker whose training process ``parent`` died (a SIGKILL) while the worker was starting exits at once,
     rather than when it first reads its stdin."""
     if os.getppid() != parent:
